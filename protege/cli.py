@@ -1,0 +1,173 @@
+"""`protege` command line: the bundled benchmark, task files, grading predictions."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="SWE-Protégé study kit: benchmark, tasks, grading, agents.")
+bench = typer.Typer(no_args_is_help=True, help="The bundled bug-fix benchmark.")
+tasks_app = typer.Typer(no_args_is_help=True, help="SWE-bench task files.")
+app.add_typer(bench, name="bench")
+app.add_typer(tasks_app, name="tasks")
+
+
+def _mount_agent() -> None:
+    from protege.cli_agent import app as agent_app
+
+    app.add_typer(agent_app, name="agent", help="Run a policy on instances: trajectories + predictions.")
+
+
+_mount_agent()
+
+
+def _env_config(backend: str, mirror_template: Optional[str], workspace_root: Optional[str]):
+    from protege.environment import EnvConfig, RepoSource
+
+    repos = RepoSource(mirror_template=mirror_template) if mirror_template else RepoSource()
+    return EnvConfig(backend=backend, repos=repos, workspace_root=workspace_root)
+
+
+def _load(instances: str):
+    from protege.benchmark.build import load_bundled
+    from protege.tasks import load_tasks
+
+    if instances in ("bundled", "bundled:train", "bundled:test"):
+        split = instances.partition(":")[2] or None
+        return load_bundled(split)
+    return load_tasks(instances)
+
+
+@bench.command("build")
+def bench_build(seed: int = typer.Option(0, help="seed for site order and issue wording"),
+                per_package: int = typer.Option(26, help="validated instances per package"),
+                max_candidates: int = typer.Option(90, help="candidates tried per package"),
+                workers: int = typer.Option(2, help="candidates validated in parallel"),
+                out: Optional[Path] = typer.Option(None, help="output .jsonl (default: the bundled file)"),
+                package: Optional[list[str]] = typer.Option(None, help="only these packages")):
+    """Inject bugs, validate each by running the tests, write the instances."""
+    from protege.benchmark.build import BuildConfig, build
+
+    cfg = BuildConfig(seed=seed, per_package=per_package, max_candidates=max_candidates, workers=workers)
+    tasks, report = build(cfg, out=out, packages=package)
+    typer.echo(report.summary())
+    typer.echo(f"wrote {len(tasks)} instances")
+
+
+@bench.command("list")
+def bench_list(split: Optional[str] = typer.Option(None, help="train or test"),
+               package: Optional[str] = None, tier: Optional[str] = None):
+    """One line per bundled instance: id, split, tier, failing tests."""
+    from protege.benchmark.build import load_bundled
+
+    rows = [t for t in load_bundled(split) if (package is None or t.extra["package"] == package)
+            and (tier is None or t.difficulty == tier)]
+    for t in rows:
+        typer.echo(f"{t.instance_id:<32} {t.extra['split']:<5} {t.difficulty:<6} "
+                   f"F2P={len(t.FAIL_TO_PASS):<3} P2P={len(t.PASS_TO_PASS)}")
+    typer.echo(f"{len(rows)} instances")
+
+
+@bench.command("validate")
+def bench_validate(split: Optional[str] = typer.Option(None, help="train or test"),
+                   package: Optional[str] = None, limit: Optional[int] = None,
+                   workers: int = 2, backend: str = typer.Option("local", help="local or docker"),
+                   report: Optional[Path] = typer.Option(None, help="write per-instance rows as JSON")):
+    """Grade every instance with its gold patch (must resolve) and the empty patch (must not)."""
+    from protege.benchmark.build import load_bundled, validate, validation_table
+
+    start = time.monotonic()
+    tasks = [t for t in load_bundled(split) if package is None or t.extra["package"] == package][:limit]
+    rows = validate(tasks, _env_config(backend, None, None), workers=workers)
+    table = validation_table(rows)
+    typer.echo(table.to_string(index=False))
+    ok = sum(r["ok"] for r in rows)
+    gold = sum(r["gold_resolved"] for r in rows)
+    empty = sum(not r["empty_resolved"] for r in rows)
+    typer.echo(f"instances {len(rows)}: gold resolved {gold}/{len(rows)} ({100 * gold / max(1, len(rows)):.1f}%), "
+               f"empty not resolved {empty}/{len(rows)} ({100 * empty / max(1, len(rows)):.1f}%); "
+               f"backend {backend}; wall time {time.monotonic() - start:.1f}s")
+    for r in rows:
+        if not r["ok"]:
+            typer.echo(f"FAILED {r['instance_id']}: gold={r['gold_resolved']} empty={r['empty_resolved']} {r['error'] or ''}")
+    if report:
+        report.write_text(json.dumps(rows, indent=1))
+    raise typer.Exit(0 if ok == len(rows) else 1)
+
+
+@tasks_app.command("validate")
+def tasks_validate(files: list[Path]):
+    """Load and validate SWE-bench files (.json / .jsonl / .parquet); print counts per repo."""
+    from collections import Counter
+
+    from protege.tasks import load_tasks
+
+    bad_total = 0
+    for path in files:
+        tasks, problems = load_tasks(path, errors="collect")
+        by_repo = Counter(t.repo for t in tasks)
+        typer.echo(f"{path}: {len(tasks)} valid instances, {len(problems)} invalid; "
+                   f"{len(by_repo)} repos: {dict(by_repo.most_common(5))}")
+        for p in problems[:20]:
+            typer.echo(f"  {p}")
+        bad_total += len(problems)
+    raise typer.Exit(1 if bad_total else 0)
+
+
+@app.command("grade")
+def grade_cmd(predictions: Path = typer.Argument(..., help="SWE-bench predictions .jsonl/.json"),
+              instances: str = typer.Option("bundled", help="task file, or bundled[:train|:test]"),
+              out: Path = typer.Option(Path("grade_report.json"), help="report file"),
+              log_dir: Optional[Path] = typer.Option(None, help="test logs (default: beside the report)"),
+              backend: str = "local", mirror_template: Optional[str] = None,
+              workspace_root: Optional[str] = None, workers: int = 1):
+    """Grade predictions against instances with swebench's parsers; write a report.
+    The report is rewritten after every instance, and instances already in it are skipped,
+    so an interrupted run resumes."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tqdm.auto import tqdm
+
+    from protege.grading import grade, load_predictions
+
+    preds = load_predictions(predictions)
+    by_id = {t.instance_id: t for t in _load(instances)}
+    done = json.loads(out.read_text()) if out.exists() else {"instances": {}}
+    log_dir = log_dir or out.with_suffix("").parent / (out.stem + "_logs")
+    env_config = _env_config(backend, mirror_template, workspace_root)
+    todo = [p for p in preds if p["instance_id"] not in done["instances"]]
+
+    def one(pred):
+        task = by_id.get(pred["instance_id"])
+        if task is None:
+            return pred["instance_id"], {"resolved": False, "status": "ERROR",
+                                         "error": f"instance {pred['instance_id']!r} not in {instances}"}
+        rep = grade(task, pred.get("model_patch"), env_config, log_dir=log_dir,
+                    model_name=pred.get("model_name_or_path", "model"))
+        return pred["instance_id"], rep.to_dict()
+
+    with ThreadPoolExecutor(workers) as pool:
+        for iid, rep in tqdm(pool.map(one, todo), total=len(todo), desc="grade"):
+            done["instances"][iid] = rep
+            tmp = out.with_suffix(".tmp")
+            tmp.write_text(json.dumps(done, indent=1))
+            tmp.replace(out)
+    reps = done["instances"].values()
+    resolved = sum(r["resolved"] for r in reps)
+    done["summary"] = {"total": len(done["instances"]), "resolved": resolved,
+                       "errors": sum(r.get("status") == "ERROR" for r in reps)}
+    out.write_text(json.dumps(done, indent=1))
+    typer.echo(f"resolved {resolved}/{len(done['instances'])}; report {out}")
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,119 @@
+"""`protege agent run`: run the agent over a task file into a resumable run folder.
+
+    protege agent run TASKS RUN_DIR --preset small --policy scripted --expert reference
+
+Re-running the same command resumes: finished instances are kept, unfinished ones restart.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import partial
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, add_completion=False)
+
+
+@app.callback()
+def main() -> None:
+    """Run the SWE agent loop (protégé + optional expert) over tasks."""
+
+
+def make_policy(spec: str, tasks: list, base_url: str):
+    """scripted | transformers:DIR | openai:MODEL. Model policies are imported lazily."""
+    kind, _, arg = spec.partition(":")
+    if kind == "scripted":
+        from protege.scripted import ScriptedPolicy
+
+        return ScriptedPolicy(tasks)
+    if kind == "transformers" and arg:
+        from protege.policies import TransformersPolicy
+
+        return TransformersPolicy(model_dir=arg)
+    if kind == "openai" and arg:
+        from protege.policies import OpenAIPolicy
+
+        return OpenAIPolicy(base_url=base_url, model=arg)
+    raise typer.BadParameter(f"unknown policy {spec!r} (use scripted, transformers:DIR or openai:MODEL)")
+
+
+def make_expert(spec: str, base_url: str):
+    """none | reference (oracle, built from the gold patch) | openai:MODEL."""
+    if spec == "none":
+        return None
+    from protege import experts
+
+    if spec == "reference":
+        return experts.ReferenceExpert()
+    kind, _, model = spec.partition(":")
+    if kind == "openai" and model:
+        return experts.OpenAIExpert(base_url=base_url, model=model)
+    raise typer.BadParameter(f"unknown expert {spec!r} (use none, reference or openai:MODEL)")
+
+
+def load(tasks: str) -> list:
+    from protege.tasks import load_tasks
+
+    if tasks.partition(":")[0] == "bundled":
+        from protege.benchmark.build import load_bundled
+
+        return load_bundled(tasks.partition(":")[2] or None)
+    return load_tasks(tasks)
+
+
+@app.command()
+def run(
+    tasks: str = typer.Argument(..., help="Task file (.json / .jsonl / .parquet) or bundled[:train|:test]."),
+    run_dir: Path = typer.Argument(..., help="Run folder: trajectories/, trajectories.jsonl, preds.jsonl."),
+    preset: str = typer.Option("smoke", help="AgentConfig preset: smoke | small | full."),
+    policy: str = typer.Option("scripted", help="scripted | transformers:DIR | openai:MODEL."),
+    expert: str = typer.Option("reference", help="none | reference | openai:MODEL."),
+    base_url: str = typer.Option("https://api.openai.com/v1", envvar="OPENAI_BASE_URL",
+                                 help="OpenAI-compatible endpoint for openai: policies and experts."),
+    invocation: str = typer.Option("learned", help="learned | never | every:N | random:P | on_loop."),
+    block_policy_asks: bool = typer.Option(False, help="With a baseline: ignore the policy's own asks."),
+    instance_ids: Optional[list[str]] = typer.Option(None, "--instance-id", help="Run only these (repeatable)."),
+    limit: Optional[int] = typer.Option(None, help="Run only the first N tasks."),
+    step_limit: Optional[int] = typer.Option(None, help="Override the preset's step limit."),
+    max_parallel: Optional[int] = typer.Option(None, help="Override the preset's batch size."),
+    backend: str = typer.Option("local", help="Environment backend: local | docker."),
+    mirror: Optional[str] = typer.Option(None, help="Local repository mirror template, e.g. /srv/{owner}__{name}."),
+    workspace_root: Optional[str] = typer.Option(None, help="Parent folder of task workspaces (default: system temp)."),
+    seed: int = typer.Option(0, help="Seed of the random invocation baseline."),
+    progress: bool = typer.Option(True, help="Show a progress bar."),
+) -> None:
+    """Run episodes; finished instances in RUN_DIR are kept (resume)."""
+    from tqdm import tqdm
+
+    from protege.agent import AgentConfig, run_episodes
+    from protege.environment import EnvConfig, RepoSource, make_environment
+    from protege.invocation import parse_invocation
+    from protege.tasks import select
+    from protege.trajectory import TrajectoryWriter, atomic_write
+
+    task_list = select(load(tasks), instance_ids, limit)
+    overrides = {k: v for k, v in dict(step_limit=step_limit, max_parallel=max_parallel).items() if v is not None}
+    config = AgentConfig.preset(preset, **overrides)
+    env_config = EnvConfig(backend=backend, repos=RepoSource(mirror_template=mirror) if mirror else RepoSource(),
+                           workspace_root=workspace_root)
+    the_policy, the_expert = make_policy(policy, task_list, base_url), make_expert(expert, base_url)
+    writer = TrajectoryWriter(run_dir)
+    atomic_write(run_dir / "config.json", json.dumps({
+        "tasks": tasks, "preset": preset, "policy": policy, "expert": expert, "invocation": invocation,
+        "block_policy_asks": block_policy_asks, "backend": backend, "agent": config.to_dict()}, indent=2))
+    with tqdm(total=len(task_list), disable=not progress, desc="episodes") as bar:
+        trajs = run_episodes(task_list, the_policy, the_expert, partial(make_environment, config=env_config), config,
+                             parse_invocation(invocation, seed, block_policy_asks), writer,
+                             on_finish=lambda t: bar.update(1))
+        bar.update(len(trajs) - bar.n)
+    counts: dict[str, int] = {}
+    for t in trajs:
+        counts[t.exit_status] = counts.get(t.exit_status, 0) + 1
+    typer.echo(f"{len(trajs)} episodes in {run_dir}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+
+
+if __name__ == "__main__":
+    app()

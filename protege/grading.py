@@ -1,0 +1,189 @@
+"""Grade a model patch: fresh checkout, apply the patch, restore and patch the tests, run them,
+and let `swebench`'s own log parser and report functions decide (resolved / partial / no).
+
+One grader for bundled instances and for real SWE-bench instances run locally; only the
+environment differs. The test log is written in the swebench harness format (the same
+markers its eval scripts print), so `swebench.harness.grading.get_eval_report` reads it as
+it reads a harness log.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from protege.environment import EnvConfig, Environment, make_environment
+from protege.tasks import Task
+
+_TEST_FILE_RE = re.compile(r"^diff --git a/(\S+) b/(\S+)$", re.M)
+
+
+def test_command(task: Task) -> str:
+    """The instance's test command: `extra['test_cmd']`, else the line(s) its swebench eval
+    script runs between the Start/End Test Output markers, else pytest on the test files."""
+    if task.extra.get("test_cmd"):
+        return task.extra["test_cmd"]
+    from swebench.harness.constants import END_TEST_OUTPUT, START_TEST_OUTPUT
+
+    if START_TEST_OUTPUT in task.eval_script:
+        body = task.eval_script.split(START_TEST_OUTPUT, 1)[1].split(END_TEST_OUTPUT, 1)[0]
+        lines = [ln for ln in body.splitlines()[1:] if ln.strip() and not ln.startswith(": '")]
+        if lines:
+            return "\n".join(lines)
+    files = sorted({t.split("::")[0] for t in task.FAIL_TO_PASS + task.PASS_TO_PASS if "::" in t})
+    return "python -m pytest -rA -p no:cacheprovider " + " ".join(files or ["."])
+
+
+def test_files(task: Task) -> list[str]:
+    """Files the grader restores to base_commit before applying the test patch: those the
+    test patch touches plus the files named by FAIL_TO_PASS / PASS_TO_PASS ids, so a model
+    cannot pass by editing the tests."""
+    files = {m.group(2) for m in _TEST_FILE_RE.finditer(task.test_patch)}
+    files |= {t.split("::")[0] for t in task.FAIL_TO_PASS + task.PASS_TO_PASS
+              if "::" in t and t.split("::")[0].endswith(".py")}
+    return sorted(files)
+
+
+# Not pytest tests, despite their names (test modules import them).
+test_command.__test__ = False
+test_files.__test__ = False
+
+
+@dataclass
+class GradeReport:
+    instance_id: str
+    resolved: bool
+    status: str  # swebench ResolvedStatus value: RESOLVED_FULL / RESOLVED_PARTIAL / RESOLVED_NO, or ERROR
+    patch_applied: bool
+    fail_to_pass: dict[str, list[str]] = field(default_factory=dict)  # success / failure
+    pass_to_pass: dict[str, list[str]] = field(default_factory=dict)
+    error: str | None = None  # why grading could not run the tests (environment, patch...)
+    test_exit_code: int | None = None
+    log_path: str | None = None
+    duration_s: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _harness_log(apply_ok: bool, apply_log: str, test_output: str, exit_code: int | None) -> str:
+    from swebench.harness.constants import (APPLY_PATCH_FAIL, APPLY_PATCH_PASS, END_TEST_OUTPUT,
+                                            START_TEST_OUTPUT, TEST_EXIT_CODE)
+
+    if not apply_ok:
+        return f"{APPLY_PATCH_FAIL}\n{apply_log}\n"
+    parts = [f"{APPLY_PATCH_PASS}\n{apply_log}", START_TEST_OUTPUT, test_output, END_TEST_OUTPUT]
+    if exit_code is not None:
+        parts.append(f"{TEST_EXIT_CODE}: {exit_code}")
+    return "\n".join(parts) + "\n"
+
+
+def report_from_log(task: Task, model_patch: str | None, log_text: str, log_path: Path,
+                    model_name: str = "model") -> tuple[dict, dict]:
+    """swebench's `get_eval_report` on a harness-format log; returns (instance report, tests)."""
+    from swebench.harness.grading import get_eval_report
+    from swebench.types import TestSpec
+
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_path.write_text(log_text, encoding="utf-8")
+    spec = TestSpec(instance_id=task.instance_id, image=task.image, eval_script_list=[],
+                    repo=task.repo, version=task.version, FAIL_TO_PASS=task.FAIL_TO_PASS,
+                    PASS_TO_PASS=task.PASS_TO_PASS, log_parser=task.log_parser,
+                    eval_type=task.eval_type)
+    pred = {"instance_id": task.instance_id, "model_name_or_path": model_name, "model_patch": model_patch}
+    report = get_eval_report(spec, pred, str(log_path), include_tests_status=True)[task.instance_id]
+    return report, report.get("tests_status", {})
+
+
+def grade(task: Task, model_patch: str | None, env_config: EnvConfig | None = None,
+          log_dir: str | Path | None = None, model_name: str = "model",
+          test_timeout_s: float = 900, setup=None) -> GradeReport:
+    """Grade one patch in a fresh environment. Never raises for bad patches or broken
+    environments: those become a not-resolved report with `error` set. `setup(env)`, when
+    given, prepares the fresh environment first (e.g. a venv for a real instance)."""
+    import time
+
+    from swebench.harness.grading import get_resolution_status
+
+    start = time.monotonic()
+    log_dir = Path(log_dir) if log_dir else Path(tempfile.mkdtemp(prefix="protege-grade-"))
+    log_path = log_dir / f"{task.instance_id}.log"
+    if model_patch is None:
+        return GradeReport(task.instance_id, False, "RESOLVED_NO", False, error="no patch (None)")
+    env: Environment | None = None
+    try:
+        env = make_environment(task, env_config)
+        if setup is not None:
+            setup(env)
+        apply_ok, apply_log = _apply_in(env, model_patch)
+        exit_code, output = None, ""
+        if apply_ok:
+            files = test_files(task)
+            if files:
+                env.run("git checkout -q " + task.base_commit + " -- " + " ".join(files)
+                        + " 2>/dev/null || true", timeout_s=120)
+            if task.test_patch.strip():
+                ok, log = _apply_in(env, task.test_patch)
+                if not ok:
+                    raise RuntimeError(f"field 'test_patch' does not apply: {log[-300:]}")
+            result = env.run(test_command(task), timeout_s=test_timeout_s)
+            exit_code, output = result.exit_code, result.output
+            if result.timed_out:
+                output += "\n>>>>> Tests Timed Out"
+        log = _harness_log(apply_ok, apply_log, output, exit_code)
+        report, tests = report_from_log(task, model_patch, log, log_path, model_name)
+        status = get_resolution_status(tests) if tests else "RESOLVED_NO"
+        return GradeReport(task.instance_id, bool(report["resolved"]), status, apply_ok,
+                           fail_to_pass=tests.get("FAIL_TO_PASS", {}), pass_to_pass=tests.get("PASS_TO_PASS", {}),
+                           error=None if apply_ok else f"patch does not apply: {apply_log[-300:]}",
+                           test_exit_code=exit_code, log_path=str(log_path),
+                           duration_s=time.monotonic() - start)
+    except Exception as exc:  # a broken environment must not stop a batch of gradings
+        return GradeReport(task.instance_id, False, "ERROR", False, error=f"{type(exc).__name__}: {exc}",
+                           log_path=str(log_path) if log_path.exists() else None,
+                           duration_s=time.monotonic() - start)
+    finally:
+        if env is not None:
+            env.close()
+
+
+def _apply_in(env: Environment, patch: str) -> tuple[bool, str]:
+    """Apply a patch inside the environment (the same way for local and Docker)."""
+    if not patch.strip():
+        return True, "empty patch"
+    name = ".protege_patch.diff"
+    env.write_file(name, patch if patch.endswith("\n") else patch + "\n")
+    result = env.run(f"git apply --verbose --whitespace=nowarn {name} 2>&1 || "
+                     f"patch --batch --fuzz=5 -p1 -i {name} 2>&1; rc=$?; rm -f {name}; exit $rc",
+                     timeout_s=120)
+    return result.exit_code == 0, result.output
+
+
+def load_predictions(path: str | Path) -> list[dict[str, Any]]:
+    """SWE-bench predictions (.json list/dict or .jsonl): instance_id, model_name_or_path, model_patch."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".jsonl":
+        rows = []
+        for n, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise ValueError(f"{path}: line {n}: not valid JSON ({exc.msg})") from None
+    else:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}: not valid JSON ({exc.msg})") from None
+        rows = list(data.values()) if isinstance(data, dict) else data
+    for n, row in enumerate(rows):
+        for key in ("instance_id", "model_patch"):
+            if not isinstance(row, dict) or key not in row:
+                iid = row.get("instance_id") if isinstance(row, dict) else None
+                raise ValueError(f"{path}: prediction {n} (instance {iid!r}): field {key!r} missing")
+    return rows

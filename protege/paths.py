@@ -1,0 +1,32 @@
+"""Where things live. Functions, not module constants, so importing creates nothing."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+BENCHMARK_DIR = PACKAGE_DIR / "benchmark"
+BUNDLED_PACKAGES_DIR = BENCHMARK_DIR / "packages"
+BUNDLED_DATA_DIR = BENCHMARK_DIR / "data"
+
+
+def project_root() -> Path:
+    """The checkout root (parent of the package); meaningful in a source checkout only."""
+    return PACKAGE_DIR.parent
+
+
+def cache_dir() -> Path:
+    """Cache for converted models and built artifacts; `PROTEGE_CACHE` overrides."""
+    env = os.environ.get("PROTEGE_CACHE")
+    if env:
+        return Path(env)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "protege"
+
+
+def shared_data_dir() -> Path | None:
+    """`../shared/data` beside the checkout, where CI and developers keep real SWE-bench
+    files; None when absent (a user's fresh clone)."""
+    env = os.environ.get("PROTEGE_SHARED_DATA")
+    candidate = Path(env) if env else project_root().parent / "shared" / "data"
+    return candidate if candidate.is_dir() else None

@@ -1,0 +1,237 @@
+"""Protégé policies: a local transformers model (batched, with log-probs for RL) and any
+OpenAI-compatible chat endpoint. Both implement `protege.protocols.Policy`."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from protege.protocols import Generation, Message
+
+TOOL_CALL_END = "</tool_call>"
+
+
+class _StopAfterText:
+    """Stops a row once its completion (not its prompt) ends a `TOOL_CALL_END`, and remembers
+    at which step, so the padding generate() writes after a stop is never taken as output."""
+
+    def __init__(self, tokenizer, prompt_len: int, text: str = TOOL_CALL_END, window: int = 16):
+        self.tokenizer, self.prompt_len, self.text, self.window = tokenizer, prompt_len, text, window
+        self.stopped_at: dict[int, int] = {}
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+        completion = input_ids[:, self.prompt_len :]
+        for row in range(input_ids.shape[0]):
+            if row in self.stopped_at:
+                done[row] = True
+                continue
+            tail = completion[row, -self.window :].tolist()
+            # Fires on the step whose token completes the text, not on later steps.
+            if self.text in self.tokenizer.decode(tail) and self.text not in self.tokenizer.decode(tail[:-1]):
+                self.stopped_at[row] = completion.shape[1]
+                done[row] = True
+        return done
+
+
+@dataclass
+class TransformersPolicy:
+    """A local causal LM generating for many conversations at once (left-padded batches).
+
+    With `return_logprobs`, each Generation carries the prompt and completion token ids and
+    the completion's per-token log-probs of the tempered distribution, log_softmax(logits / T)
+    without top-p truncation: what TRL's GRPOTrainer recomputes for the same tokens."""
+
+    model_dir: str | Path
+    max_new_tokens: int = 256
+    temperature: float = 0.7  # 0 = greedy
+    top_p: float = 1.0
+    seed: int = 0
+    device: str = "cpu"
+    batch_size: int = 8  # conversations per generate() call
+    return_logprobs: bool = False
+    dtype: str = "auto"  # "auto": float32 on CPU, bfloat16 on GPU
+    name: str = ""
+    model: Any = field(default=None, repr=False)  # pass a loaded model/tokenizer to share them
+    tokenizer: Any = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.name = self.name or f"transformers:{Path(str(self.model_dir)).name}"
+        if self.tokenizer is None:
+            self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
+        if self.model is None:
+            dtype = self.dtype if self.dtype != "auto" else ("float32" if self.device == "cpu" else "bfloat16")
+            self.model = AutoModelForCausalLM.from_pretrained(self.model_dir, dtype=getattr(torch, dtype))
+            self.model.to(self.device)
+        self.model.eval()
+        tok = self.tokenizer
+        if tok.pad_token_id is None:
+            tok.pad_token = tok.eos_token
+        ids = [tok.convert_tokens_to_ids(t) for t in ("<|im_end|>", "<|endoftext|>")] + [tok.eos_token_id]
+        self.eos_ids = sorted({i for i in ids if i is not None and i != tok.unk_token_id})
+        self.context_len = getattr(self.model.config, "max_position_embeddings", None) or 10**9
+        self._calls = 0
+
+    def generate(self, conversations: list[list[Message]], tools: list[dict[str, Any]]) -> list[Generation]:
+        prompts = [
+            self.tokenizer.apply_chat_template(c, tools=tools or None, tokenize=False, add_generation_prompt=True)
+            for c in conversations
+        ]
+        encoded = [self.tokenizer(p, add_special_tokens=False).input_ids for p in prompts]
+        results: list[Generation | None] = [None] * len(encoded)
+        fits = []
+        for i, ids in enumerate(encoded):
+            if len(ids) + self.max_new_tokens > self.context_len:
+                results[i] = Generation(
+                    text="", prompt_tokens=len(ids), finish_reason="context_length",
+                    error=f"prompt of {len(ids)} tokens + {self.max_new_tokens} new exceeds context {self.context_len}",
+                )
+            else:
+                fits.append(i)
+        # Similar lengths share a batch, so little compute goes to padding.
+        fits.sort(key=lambda i: len(encoded[i]))
+        for start in range(0, len(fits), self.batch_size):
+            chunk = fits[start : start + self.batch_size]
+            for i, gen in zip(chunk, self._generate_batch([encoded[i] for i in chunk])):
+                results[i] = gen
+        return results  # type: ignore[return-value]
+
+    def _generate_batch(self, batch: list[list[int]]) -> list[Generation]:
+        import torch
+        from transformers import GenerationConfig, StoppingCriteriaList
+
+        pad = self.tokenizer.pad_token_id
+        width = max(len(ids) for ids in batch)
+        input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
+        attention = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, ids in enumerate(batch):
+            input_ids[row, width - len(ids) :] = torch.tensor(ids)
+            attention[row, width - len(ids) :] = 1
+        sample = self.temperature > 0
+        config = GenerationConfig(
+            max_new_tokens=self.max_new_tokens,
+            do_sample=sample,
+            temperature=self.temperature if sample else None,
+            top_p=self.top_p if sample else None,
+            top_k=0 if sample else None,
+            eos_token_id=self.eos_ids,
+            pad_token_id=pad,
+            return_dict_in_generate=True,
+            output_logits=self.return_logprobs,
+        )
+        stopper = _StopAfterText(self.tokenizer, width)
+        # Seeded per call: a run is reproducible, yet successive calls draw different samples.
+        torch.manual_seed(self.seed * 1_000_003 + self._calls)
+        self._calls += 1
+        with torch.inference_mode():
+            out = self.model.generate(
+                input_ids=input_ids.to(self.model.device),
+                attention_mask=attention.to(self.model.device),
+                generation_config=config,
+                stopping_criteria=StoppingCriteriaList([stopper]),
+            )
+        completions = out.sequences[:, width:].cpu()
+        logprobs = self._logprobs(out.logits, completions) if self.return_logprobs else None
+        gens = []
+        for row, ids in enumerate(batch):
+            tokens = completions[row].tolist()
+            end, reason = len(tokens), "length"
+            eos_at = next((k for k, t in enumerate(tokens) if t in self.eos_ids), None)
+            if eos_at is not None:
+                end, reason = eos_at + 1, "stop"
+            if row in stopper.stopped_at and stopper.stopped_at[row] <= end:
+                end, reason = stopper.stopped_at[row], "stop"
+            tokens = tokens[:end]
+            gens.append(
+                Generation(
+                    text=self.tokenizer.decode(tokens, skip_special_tokens=True),
+                    prompt_tokens=len(ids),
+                    completion_tokens=len(tokens),
+                    prompt_ids=list(ids) if self.return_logprobs else [],
+                    completion_ids=tokens if self.return_logprobs else [],
+                    logprobs=logprobs[row][:end] if logprobs is not None else [],
+                    finish_reason=reason,
+                )
+            )
+        return gens
+
+    def _logprobs(self, logits: tuple, completions) -> list[list[float]]:
+        import torch
+
+        scale = self.temperature if self.temperature > 0 else 1.0
+        steps = []
+        for t, step_logits in enumerate(logits):  # one (batch, vocab) tensor per step
+            logp = torch.log_softmax(step_logits.float().cpu() / scale, dim=-1)
+            steps.append(logp.gather(1, completions[:, t : t + 1]).squeeze(1))
+        return torch.stack(steps, dim=1).tolist()
+
+
+def _api_key(env_name: str) -> str:
+    # Local OpenAI-compatible servers accept any key; the client refuses an empty one.
+    return os.environ.get(env_name) or "EMPTY"
+
+
+@dataclass
+class OpenAIPolicy:
+    """A protégé served behind an OpenAI-compatible chat endpoint (vLLM, transformers serve,
+    a hosted API). Conversations are sent concurrently; a failed call becomes
+    Generation(error=...) for the loop to record."""
+
+    base_url: str
+    model: str
+    api_key_env: str = "OPENAI_API_KEY"  # the key is read from this variable, never from files
+    timeout: float = 120.0  # seconds per request
+    max_retries: int = 2  # the openai client's own retries
+    temperature: float = 0.0
+    max_tokens: int = 1024
+    concurrency: int = 8  # requests in flight at once
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        import openai
+
+        self.name = self.name or f"openai:{self.model}"
+        self.client = openai.OpenAI(
+            base_url=self.base_url, api_key=_api_key(self.api_key_env), timeout=self.timeout, max_retries=self.max_retries
+        )
+
+    def generate(self, conversations: list[list[Message]], tools: list[dict[str, Any]]) -> list[Generation]:
+        with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(conversations)))) as pool:
+            return list(pool.map(lambda c: self._one(c, tools), conversations))
+
+    def _one(self, messages: list[Message], tools: list[dict[str, Any]]) -> Generation:
+        import openai
+
+        kwargs: dict[str, Any] = dict(
+            model=self.model, messages=messages, temperature=self.temperature, max_tokens=self.max_tokens
+        )
+        if tools:
+            kwargs["tools"] = tools
+        try:
+            response = self.client.chat.completions.create(**kwargs)
+        except openai.OpenAIError as exc:
+            return Generation(text="", error=f"{type(exc).__name__}: {exc}")
+        if not response.choices:
+            return Generation(text="", error="endpoint returned no choices")
+        choice = response.choices[0]
+        calls = [
+            {"id": c.id, "type": "function", "function": {"name": c.function.name, "arguments": c.function.arguments}}
+            for c in (choice.message.tool_calls or [])
+            if getattr(c, "function", None) is not None
+        ]
+        usage = response.usage
+        return Generation(
+            text=choice.message.content or "",
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+            tool_calls=calls or None,
+            finish_reason=choice.finish_reason or "",
+        )

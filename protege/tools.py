@@ -1,0 +1,371 @@
+"""The agent's tools: OpenAI function schemas, a parser from model output to one action, and
+the file editor implemented over an Environment's read_file / write_file.
+
+Accepted output formats, tried in this order:
+1. structured ``tool_calls`` returned by an OpenAI-compatible endpoint (`Generation.tool_calls`);
+2. Qwen / Hermes text: ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>``;
+3. a fenced ```` ```bash ```` block, taken as a ``bash`` call.
+Anything else becomes a `FormatError` whose observation restates the expected format.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from dataclasses import dataclass, field
+from typing import Any
+
+from protege.environment import Environment
+from protege.protocols import Generation
+
+EDITOR_COMMANDS = ("view", "create", "str_replace", "insert")
+VIEW_CHAR_LIMIT = 20_000  # a file view longer than this is cut; view_range shows the rest
+
+
+def _fn(name: str, description: str, properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    return {"type": "function", "function": {"name": name, "description": description, "parameters": {
+        "type": "object", "properties": properties, "required": required}}}
+
+
+BASH = _fn("bash", "Run a bash command in the repository root. Each call starts a fresh shell "
+           "(no state is kept between calls); no network; long-running commands are killed.",
+           {"command": {"type": "string", "description": "The command to run."}}, ["command"])
+EDITOR = _fn(
+    "str_replace_editor",
+    "View, create and edit files. `view` shows a file with line numbers (or lists a directory "
+    "two levels deep); `create` writes a new file; `str_replace` replaces `old_str`, which must "
+    "occur exactly once, by `new_str`; `insert` inserts `new_str` after line `insert_line`.",
+    {"command": {"type": "string", "enum": list(EDITOR_COMMANDS)},
+     "path": {"type": "string", "description": "File or directory, relative to the repository root."},
+     "file_text": {"type": "string", "description": "Content of the new file (create)."},
+     "old_str": {"type": "string", "description": "Exact text to replace (str_replace)."},
+     "new_str": {"type": "string", "description": "Replacement (str_replace) or text to insert (insert)."},
+     "insert_line": {"type": "integer", "description": "Insert after this line; 0 = at the top (insert)."},
+     "view_range": {"type": "array", "items": {"type": "integer"},
+                    "description": "[first, last] lines to view, 1-based; last = -1 for the end."}},
+    ["command", "path"])
+ASK_EXPERT = _fn("ask_expert", "Ask a senior engineer for advice when you are stuck. They see your "
+                 "last few messages and your question, never act on the repository, and answer in "
+                 "text. Calls per task are limited: ask specific questions.",
+                 {"question": {"type": "string", "description": "A specific question."}}, ["question"])
+SUBMIT = _fn("submit", "Finish: your changes to the repository (git diff) are the solution.", {}, [])
+TOOL_NAMES = ("bash", "str_replace_editor", "ask_expert", "submit")
+
+FORMAT_HELP = (
+    "Reply with exactly one tool call per turn, in this format:\n"
+    '<tool_call>\n{"name": "bash", "arguments": {"command": "ls"}}\n</tool_call>\n'
+    f"Tools: {', '.join(TOOL_NAMES)}. For example: "
+    '{"name": "str_replace_editor", "arguments": {"command": "view", "path": "src/module.py"}}, '
+    '{"name": "ask_expert", "arguments": {"question": "..."}}, {"name": "submit", "arguments": {}}.')
+
+
+def tool_schemas(ask_expert: bool = True) -> list[dict[str, Any]]:
+    """The schemas offered to the policy; `ask_expert` is left out when no expert is available.
+
+    >>> [t["function"]["name"] for t in tool_schemas(ask_expert=False)]
+    ['bash', 'str_replace_editor', 'submit']
+    """
+    return [BASH, EDITOR, *([ASK_EXPERT] if ask_expert else []), SUBMIT]
+
+
+@dataclass
+class Action:
+    """One parsed tool call."""
+
+    name: str  # one of TOOL_NAMES
+    arguments: dict[str, Any] = field(default_factory=dict)
+    call_id: str | None = None  # the endpoint's tool-call id, echoed in the tool message
+    ignored_calls: int = 0  # further calls in the same turn, not executed
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "arguments": self.arguments}
+
+    def summary(self) -> str:
+        """A one-line string for loop detection and logs.
+
+        >>> Action("str_replace_editor", {"command": "view", "path": "a.py"}).summary()
+        'str_replace_editor view a.py'
+        >>> Action("bash", {"command": "ls  -la"}).summary()
+        'ls -la'
+        """
+        if self.name == "bash":
+            return " ".join(str(self.arguments.get("command", "")).split())
+        if self.name == "str_replace_editor":
+            return f"str_replace_editor {self.arguments.get('command')} {self.arguments.get('path')}"
+        return self.name
+
+
+@dataclass
+class FormatError:
+    """The model's output held no valid tool call."""
+
+    message: str
+
+    def observation(self) -> str:
+        return f"Format error: {self.message}\n{FORMAT_HELP}"
+
+
+def _validate(name: Any, args: Any) -> Action | FormatError:
+    """Check a tool name and its arguments.
+
+    >>> _validate("bash", {"command": "ls"})
+    Action(name='bash', arguments={'command': 'ls'}, call_id=None, ignored_calls=0)
+    >>> _validate("bash", {}).message
+    "tool 'bash' needs a non-empty string argument 'command'"
+    >>> _validate("str_replace_editor", {"command": "insert", "path": "a", "new_str": "x", "insert_line": "3"}).arguments["insert_line"]
+    3
+    >>> _validate("rm", {}).message
+    "unknown tool 'rm' (tools: bash, str_replace_editor, ask_expert, submit)"
+    """
+    if isinstance(args, str):
+        try:
+            args = json.loads(args) if args.strip() else {}
+        except json.JSONDecodeError as exc:
+            return FormatError(f"the arguments of {name!r} are not valid JSON ({exc.msg})")
+    if args is None:
+        args = {}
+    if not isinstance(args, dict):
+        return FormatError(f"the arguments of {name!r} must be a JSON object")
+    if name not in TOOL_NAMES:
+        return FormatError(f"unknown tool {name!r} (tools: {', '.join(TOOL_NAMES)})")
+    required = {"bash": ["command"], "ask_expert": ["question"], "str_replace_editor": ["command", "path"],
+                "submit": []}[name]
+    for key in required:
+        if not isinstance(args.get(key), str) or not args[key].strip():
+            return FormatError(f"tool {name!r} needs a non-empty string argument {key!r}")
+    if name != "str_replace_editor":
+        return Action(name, {k: args[k] for k in required})
+    args = dict(args)
+    command = args["command"]
+    if command not in EDITOR_COMMANDS:
+        return FormatError(f"str_replace_editor command must be one of {', '.join(EDITOR_COMMANDS)}, got {command!r}")
+    need = {"create": ["file_text"], "str_replace": ["old_str"], "insert": ["new_str", "insert_line"]}.get(command, [])
+    for key in need:
+        if key not in args:
+            return FormatError(f"str_replace_editor {command} needs the argument {key!r}")
+    for key in ("file_text", "old_str", "new_str"):
+        if key in args and not isinstance(args[key], str):
+            return FormatError(f"argument {key!r} must be a string")
+    if "insert_line" in args:
+        try:
+            args["insert_line"] = int(args["insert_line"])
+        except (TypeError, ValueError):
+            return FormatError("argument 'insert_line' must be an integer")
+    if args.get("view_range") is not None:
+        vr = args["view_range"]
+        if isinstance(vr, str):
+            vr = re.findall(r"-?\d+", vr)
+        try:
+            vr = [int(v) for v in vr]
+        except (TypeError, ValueError):
+            vr = []
+        if len(vr) != 2:
+            return FormatError("argument 'view_range' must be two integers [first, last]")
+        args["view_range"] = vr
+    return Action(name, args)
+
+
+_TOOL_CALL_RE = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.S)
+_FENCE_RE = re.compile(r"```(?:bash|sh|shell)[ \t]*\n(.*?)```", re.S)
+
+
+def _loads_call(blob: str) -> Any:
+    """JSON of one call; tolerates a ```json fence and trailing text after the object."""
+    blob = re.sub(r"^```(?:json)?\s*|\s*```$", "", blob.strip())
+    try:
+        return json.loads(blob)
+    except json.JSONDecodeError:
+        return json.JSONDecoder().raw_decode(blob)[0]  # raises JSONDecodeError if no object at all
+
+
+def parse_structured(tool_calls: list[dict[str, Any]]) -> Action | FormatError:
+    """The first of an endpoint's structured tool calls (OpenAI shape or flat name/arguments).
+
+    >>> parse_structured([{"id": "c1", "type": "function",
+    ...                    "function": {"name": "bash", "arguments": '{"command": "ls"}'}}]).call_id
+    'c1'
+    """
+    call = tool_calls[0]
+    fn = call.get("function", call)
+    parsed = _validate(fn.get("name"), fn.get("arguments"))
+    if isinstance(parsed, Action):
+        parsed.call_id = call.get("id")
+        parsed.ignored_calls = len(tool_calls) - 1
+    return parsed
+
+
+def parse_text(text: str) -> Action | FormatError:
+    """One action from model text.
+
+    >>> parse_text('Let me look.\\n<tool_call>\\n{"name": "bash", "arguments": {"command": "ls"}}\\n</tool_call>').arguments
+    {'command': 'ls'}
+    >>> parse_text('<tool_call>{"name": "submit"}').name
+    'submit'
+    >>> parse_text("```bash\\ngrep -rn foo .\\n```").arguments
+    {'command': 'grep -rn foo .'}
+    >>> print(parse_text('<tool_call>{"name": "bash", "arguments": {"command": "ls"</tool_call>').message)
+    the <tool_call> block is not valid JSON (Expecting ',' delimiter)
+    >>> parse_text("I think the bug is in foo.").message
+    'no tool call found'
+    """
+    blocks = _TOOL_CALL_RE.findall(text)
+    if blocks:
+        try:
+            call = _loads_call(blocks[0])
+        except json.JSONDecodeError as exc:
+            return FormatError(f"the <tool_call> block is not valid JSON ({exc.msg})")
+        if not isinstance(call, dict) or "name" not in call:
+            return FormatError('the <tool_call> block must be an object {"name": ..., "arguments": {...}}')
+        parsed = _validate(call["name"], call.get("arguments", call.get("parameters")))
+        if isinstance(parsed, Action):
+            parsed.ignored_calls = len(blocks) - 1
+        return parsed
+    fences = _FENCE_RE.findall(text)
+    if fences:
+        parsed = _validate("bash", {"command": fences[0].strip()})
+        if isinstance(parsed, Action):
+            parsed.ignored_calls = len(fences) - 1
+        return parsed
+    return FormatError("no tool call found")
+
+
+def parse_generation(gen: Generation) -> Action | FormatError:
+    """Structured calls when the endpoint returned them, else the text."""
+    if gen.tool_calls:
+        return parse_structured(gen.tool_calls)
+    return parse_text(gen.text)
+
+
+def format_tool_call(name: str, arguments: dict[str, Any]) -> str:
+    """The text form the parser accepts (what Qwen chat templates produce).
+
+    >>> parse_text(format_tool_call("ask_expert", {"question": "why?"})).arguments
+    {'question': 'why?'}
+    """
+    return "<tool_call>\n" + json.dumps({"name": name, "arguments": arguments}) + "\n</tool_call>"
+
+
+# ---- the editor -------------------------------------------------------------------------
+
+def numbered(text: str, start: int = 1) -> str:
+    """Lines with right-aligned numbers, as `cat -n` prints them.
+
+    >>> numbered("a\\nb", start=9).split("\\n")
+    ['     9\\ta', '    10\\tb']
+    """
+    return "\n".join(f"{i:6}\t{line}" for i, line in enumerate(text.split("\n"), start))
+
+
+def _snippet(content: str, first_line: int, n_lines: int, path: str, context: int = 4) -> str:
+    lines = content.split("\n")
+    lo = max(0, first_line - 1 - context)
+    hi = min(len(lines), first_line - 1 + n_lines + context)
+    return (f"The file {path} has been edited. Here is a snippet of the result:\n"
+            f"{numbered(chr(10).join(lines[lo:hi]), lo + 1)}\nReview the change and edit again if needed.")
+
+
+def _read(env: Environment, path: str) -> str:
+    try:
+        return env.read_file(path)
+    except FileNotFoundError:
+        raise EditorError(f"The path {path} does not exist.") from None
+    except PermissionError as exc:
+        raise EditorError(str(exc)) from None
+    except IsADirectoryError:
+        raise EditorError(f"The path {path} is a directory; only `view` works on directories.") from None
+    except UnicodeDecodeError:
+        raise EditorError(f"The file {path} is not text.") from None
+
+
+class EditorError(Exception):
+    """A editor command that cannot be carried out; its message is the observation."""
+
+
+def _is_dir(env: Environment, path: str) -> bool:
+    return env.run(f"test -d {shlex.quote(path)}", timeout_s=30).exit_code == 0
+
+
+def editor(env: Environment, args: dict[str, Any]) -> str:
+    """Run one validated str_replace_editor call; returns the observation (never raises for
+    bad input: errors become the observation text)."""
+    try:
+        return _editor(env, args)
+    except EditorError as exc:
+        return f"Error: {exc}"
+
+
+def _editor(env: Environment, args: dict[str, Any]) -> str:
+    command, path = args["command"], args["path"]
+    if command == "view":
+        if _is_dir(env, path):
+            result = env.run(f"find {shlex.quote(path)} -maxdepth 2 -not -path '*/.*' | sort", timeout_s=30)
+            return f"Files and directories in {path}, two levels deep (hidden ones left out):\n{result.observation()}"
+        content = _read(env, path)
+        start, lines = 1, content.split("\n")
+        if args.get("view_range"):
+            first, last = args["view_range"]
+            if not 1 <= first <= len(lines) or (last != -1 and not first <= last):
+                raise EditorError(f"invalid view_range {[first, last]}: the file has {len(lines)} lines; "
+                                  "use 1 <= first <= last, or last = -1 for the end.")
+            start, lines = first, lines[first - 1:None if last == -1 else last]
+        text = numbered("\n".join(lines), start)
+        if len(text) > VIEW_CHAR_LIMIT:
+            text = text[:VIEW_CHAR_LIMIT] + "\n[file view truncated: use view_range to see the rest]"
+        return f"Here is {path} (with line numbers):\n{text}"
+    if command == "create":
+        try:
+            env.read_file(path)
+            exists = True
+        except (FileNotFoundError, IsADirectoryError):
+            exists = _is_dir(env, path)
+        except (PermissionError, UnicodeDecodeError) as exc:
+            raise EditorError(str(exc)) from None
+        if exists:
+            raise EditorError(f"{path} already exists; `create` does not overwrite. "
+                              "Use `str_replace` or `insert` to edit it.")
+        _write(env, path, args["file_text"])
+        return f"File created at {path}."
+    content = _read(env, path)
+    if command == "str_replace":
+        old, new = args["old_str"], args.get("new_str", "")
+        if not old:
+            raise EditorError("old_str is empty; give the exact text to replace.")
+        count = content.count(old)
+        if count == 0:
+            raise EditorError(f"No replacement was performed: old_str did not appear verbatim in {path}. "
+                              "Check whitespace and indentation (view the file first).")
+        if count > 1:
+            starts = [m.start() for m in re.finditer(re.escape(old), content)]
+            lines = [content.count("\n", 0, s) + 1 for s in starts]
+            raise EditorError(f"No replacement was performed: old_str occurs {count} times in {path} "
+                              f"(lines {lines}). Include more surrounding lines to make it unique.")
+        at = content.index(old)
+        _write(env, path, content.replace(old, new, 1))
+        return _snippet(content.replace(old, new, 1), content.count("\n", 0, at) + 1, new.count("\n") + 1, path)
+    # insert
+    lines = content.split("\n")
+    n = args["insert_line"]
+    n_lines = len(lines) - (1 if content.endswith("\n") else 0)
+    if not 0 <= n <= n_lines:
+        raise EditorError(f"invalid insert_line {n}: the file has {n_lines} lines; use 0..{n_lines}.")
+    new_lines = args["new_str"].rstrip("\n").split("\n")
+    updated = "\n".join(lines[:n] + new_lines + lines[n:])
+    _write(env, path, updated)
+    return _snippet(updated, n + 1, len(new_lines), path)
+
+
+def _write(env: Environment, path: str, content: str) -> None:
+    try:
+        env.write_file(path, content)
+    except (PermissionError, IsADirectoryError, NotADirectoryError) as exc:
+        raise EditorError(f"cannot write {path}: {exc}") from None
+
+
+def execute(env: Environment, action: Action, timeout_s: float | None = None) -> str:
+    """Observation for a bash or editor action (ask_expert and submit are the loop's business)."""
+    if action.name == "bash":
+        return env.run(action.arguments["command"], timeout_s=timeout_s).observation() or "[no output]"
+    if action.name == "str_replace_editor":
+        return editor(env, action.arguments)
+    raise ValueError(f"execute() handles bash and str_replace_editor, not {action.name!r}")

@@ -1,0 +1,171 @@
+"""TransformersPolicy on the tiny model; OpenAIPolicy and OpenAIExpert against a real
+`transformers serve` server on loopback (one server for both)."""
+
+import json
+import math
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import torch
+
+from protege.experts import OpenAIExpert
+from protege.models import tiny_dir
+from protege.policies import TOOL_CALL_END, OpenAIPolicy, TransformersPolicy
+from protege.protocols import ExpertRequest, Policy
+
+TOOLS = [{"type": "function", "function": {
+    "name": "bash", "description": "Run a shell command.",
+    "parameters": {"type": "object", "properties": {"command": {"type": "string"}}, "required": ["command"]}}}]
+
+
+def conversations(n):
+    return [[{"role": "user", "content": "Fix the failing test. " * (i + 1)}] for i in range(n)]
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return tiny_dir()
+
+
+@pytest.fixture(scope="module")
+def policy(tiny):
+    return TransformersPolicy(tiny, max_new_tokens=12, temperature=0.8, batch_size=4, return_logprobs=True, seed=1)
+
+
+def test_batched_generation_counts_and_logprobs(policy):
+    assert isinstance(policy, Policy)
+    convs = conversations(4)
+    gens = policy.generate(convs, TOOLS)
+    assert len(gens) == 4
+    for conv, gen in zip(convs, gens):
+        expected = policy.tokenizer.apply_chat_template(conv, tools=TOOLS, tokenize=False, add_generation_prompt=True)
+        assert gen.prompt_ids == policy.tokenizer(expected, add_special_tokens=False).input_ids
+        assert gen.error is None and gen.prompt_tokens == len(gen.prompt_ids)
+        assert 0 < gen.completion_tokens == len(gen.completion_ids) == len(gen.logprobs) <= 12
+        assert all(math.isfinite(lp) and lp <= 0 for lp in gen.logprobs)
+        assert gen.text == policy.tokenizer.decode(gen.completion_ids, skip_special_tokens=True)
+        assert gen.finish_reason in ("stop", "length")
+    # Different prompt lengths, so the batch was left-padded; order must be preserved.
+    assert [g.prompt_tokens for g in gens] == sorted(g.prompt_tokens for g in gens)
+
+
+def test_logprobs_match_a_forward_pass(policy):
+    """What RL needs: the returned log-probs equal log_softmax(logits / T) of the model
+    re-scoring the same tokens without padding."""
+    for gen in policy.generate(conversations(2), []):
+        ids = torch.tensor([gen.prompt_ids + gen.completion_ids])
+        with torch.no_grad():
+            logits = policy.model(ids).logits[0, len(gen.prompt_ids) - 1 : -1]
+        expected = torch.log_softmax(logits / policy.temperature, -1).gather(1, ids[0, len(gen.prompt_ids) :, None])
+        assert torch.allclose(torch.tensor(gen.logprobs), expected.squeeze(1), atol=1e-3)
+
+
+def _biased_towards(policy, token: str):
+    """A copy of the tiny model whose output always prefers `token`."""
+    model = type(policy.model)(policy.model.config)
+    model.load_state_dict(policy.model.state_dict())
+    head = torch.nn.Linear(model.config.hidden_size, model.config.vocab_size, bias=True)
+    head.weight = torch.nn.Parameter(model.lm_head.weight.detach().clone())
+    head.bias.data.zero_()
+    head.bias.data[policy.tokenizer.convert_tokens_to_ids(token)] = 1e4
+    model.lm_head = head
+    return model
+
+
+@pytest.mark.parametrize("token, text", [(TOOL_CALL_END, TOOL_CALL_END), ("<|im_end|>", "")])
+def test_generation_stops_at_tool_call_end_and_eos(policy, token, text):
+    biased = TransformersPolicy(policy.model_dir, model=_biased_towards(policy, token), tokenizer=policy.tokenizer,
+                                max_new_tokens=10, temperature=0, batch_size=2)
+    gens = biased.generate(conversations(3), [])
+    assert [(g.completion_tokens, g.text, g.finish_reason) for g in gens] == [(1, text, "stop")] * 3
+
+
+def test_prompt_beyond_context_is_an_error_not_a_crash(tiny):
+    small = TransformersPolicy(tiny, max_new_tokens=4, temperature=0)
+    small.context_len = 40
+    gens = small.generate([[{"role": "user", "content": "hi"}], [{"role": "user", "content": "x " * 100}]], [])
+    assert gens[0].error is None and gens[0].completion_tokens > 0
+    assert "exceeds context" in gens[1].error and gens[1].completion_tokens == 0
+
+
+# ------------------------------------------------------------ a real OpenAI-compatible server
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tiny, tmp_path_factory):
+    port = _free_port()
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    cli = Path(sys.executable).parent / "transformers"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [str(cli), "serve", str(tiny), "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"],
+            stdout=out, stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"transformers serve exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(base + "/v1/models", timeout=2) as r:
+                    if json.load(r)["data"]:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"transformers serve not ready after 240 s:\n{log.read_text()[-3000:]}")
+            time.sleep(1)
+        yield base + "/v1"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def test_openai_policy_against_transformers_serve(server, tiny):
+    policy = OpenAIPolicy(server, str(tiny), max_tokens=4, temperature=1.0, timeout=120)
+    assert isinstance(policy, Policy)
+    convs = conversations(1) + [[
+        {"role": "user", "content": "Fix the failing test."},
+        {"role": "assistant", "content": "", "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "bash", "arguments": '{"command": "ls"}'}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "setup.py"},
+    ]]
+    with_tools = policy.generate(convs, TOOLS)
+    assert [g.error for g in with_tools] == [None] * 2
+    assert all(0 < g.completion_tokens <= 4 and g.text for g in with_tools)
+    [without] = policy.generate(convs[:1], [])
+    assert without.error is None
+    assert with_tools[0].prompt_tokens > without.prompt_tokens  # the tools block reached the prompt
+
+
+def test_openai_policy_turns_failures_into_errors():
+    policy = OpenAIPolicy(f"http://127.0.0.1:{_free_port()}/v1", "m", timeout=2, max_retries=0)
+    [gen] = policy.generate(conversations(1), TOOLS)
+    assert gen.text == "" and "APIConnectionError" in gen.error
+
+
+def test_openai_expert_against_transformers_serve(server, tiny):
+    expert = OpenAIExpert(server, str(tiny), max_tokens=4, timeout_s=120, prices={str(tiny): (1.0, 2.0)})
+    request = ExpertRequest("Where is the bug?", [{"role": "user", "content": "The parser crashes."}], "t-1",
+                            problem_statement="parse() fails on padded input")
+    reply = expert.advise(request)
+    assert not reply.failed and reply.text and not reply.oracle
+    assert reply.input_tokens > 0 and 0 < reply.output_tokens <= 4
+    assert reply.cost_usd == pytest.approx((reply.input_tokens * 1.0 + reply.output_tokens * 2.0) / 1e6)
+    assert reply.meta["attempts"] == 1

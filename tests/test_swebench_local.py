@@ -1,0 +1,141 @@
+"""Local (Docker-free) grading of SWE-bench-shaped instances, on a repository built here:
+a tiny package, a test patch, FAIL_TO_PASS / PASS_TO_PASS, and a test that needs the network."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from protege.environment import EnvConfig, RepoSource, git
+from protege.sandbox import bwrap_path
+from protege.swebench_local import (RECIPES, PythonNotFound, Recipe, find_python, grade_local,
+                                    network_failures, recipe_for, sandbox_python)
+from protege.tasks import Task
+
+SRC = "def total(xs):\n    return sum(xs[i] for i in range(len(xs) - 1))\n"
+TESTS = "from netpkg import total\n\n\ndef test_empty():\n    assert total([]) == 0\n"
+NEW_TEST = "\n\ndef test_counts_last():\n    assert total([1, 2, 3]) == 6\n"
+NET_TEST = ("import urllib.request\n\n\ndef test_fetch():\n"
+            "    assert urllib.request.urlopen('http://example.com', timeout=5).status == 200\n")
+SETUP = "from setuptools import setup\n\nsetup(name='netpkg', version='0.1', packages=['netpkg'])\n"
+# The environment's own interpreter has pytest; the venv sees it, and a .pth file stands in
+# for `pip install -e .` (no index, no wheel package needed).
+OFFLINE = Recipe(f"{sys.version_info[0]}.{sys.version_info[1]}", system_site_packages=True,
+                 install="echo \"$PWD\" > \"$(python -c 'import sysconfig; "
+                         "print(sysconfig.get_paths()[\"purelib\"])')/repo.pth\"")
+
+
+def _diff(repo: Path, path: str, content: str) -> str:
+    (repo / path).write_text(content)
+    git(["add", "-N", path], repo)
+    patch = git(["diff"], repo).stdout
+    git(["reset", "-q"], repo)
+    git(["checkout", "--", "."], repo)
+    git(["clean", "-fdq"], repo)
+    return patch
+
+
+@pytest.fixture(scope="module")
+def instance(tmp_path_factory):
+    root = tmp_path_factory.mktemp("swebench_local")
+    repo = root / "local__netpkg"
+    (repo / "netpkg").mkdir(parents=True)
+    (repo / "tests").mkdir()
+    (repo / "setup.py").write_text(SETUP)
+    (repo / "netpkg" / "__init__.py").write_text(SRC)
+    (repo / "tests" / "test_total.py").write_text(TESTS)
+    git(["init", "-q"], repo)
+    git(["add", "-A"], repo)
+    git(["commit", "-q", "-m", "base"], repo)
+    base = git(["rev-parse", "HEAD"], repo).stdout.strip()
+    test_patch = _diff(repo, "tests/test_total.py", TESTS + NEW_TEST)
+    (repo / "tests" / "test_total.py").write_text(TESTS + NEW_TEST)
+    test_patch += _diff(repo, "tests/test_net.py", NET_TEST)
+    git(["checkout", "--", "."], repo)
+    eval_script = ("#!/bin/bash\ncd /testbed\n: '>>>>> Start Test Output'\n"
+                   "pytest -rA -p no:cacheprovider tests/test_total.py tests/test_net.py\n"
+                   ": '>>>>> End Test Output'\n")
+    task = Task(instance_id="local__netpkg-1", repo="local/netpkg", base_commit=base, version="0.1",
+                patch=_diff(repo, "netpkg/__init__.py", SRC.replace(" - 1))", "))")),
+                problem_statement="total() drops the last item", test_patch=test_patch,
+                FAIL_TO_PASS=["tests/test_total.py::test_counts_last"],
+                PASS_TO_PASS=["tests/test_total.py::test_empty", "tests/test_net.py::test_fetch"],
+                eval_script=eval_script)
+    return task, EnvConfig(repos=RepoSource(mirror_template=str(root / "{owner}__{name}")))
+
+
+needs_bwrap = pytest.mark.skipif(bwrap_path() is None, reason="turning the network off needs bwrap")
+
+
+@needs_bwrap
+def test_gold_resolved_network_test_set_apart(instance, tmp_path):
+    task, config = instance
+    report = grade_local(task, task.patch, config, recipe=OFFLINE, log_dir=tmp_path)
+    assert report.error is None, report.error
+    assert report.network_isolated
+    assert report.network_tests == ["tests/test_net.py::test_fetch"]
+    assert report.outcome == "resolved" and report.resolved
+    # swebench's verdict on every test is kept, and it is not silently a pass.
+    assert not report.grade.resolved
+    assert "tests/test_total.py::test_counts_last" in report.grade.fail_to_pass["success"]
+
+
+@needs_bwrap
+def test_empty_patch_unresolved(instance, tmp_path):
+    task, config = instance
+    report = grade_local(task, "", config, recipe=OFFLINE, log_dir=tmp_path)
+    assert report.outcome == "unresolved" and not report.resolved
+    assert "tests/test_total.py::test_counts_last" in report.grade.fail_to_pass["failure"]
+    assert report.network_tests == ["tests/test_net.py::test_fetch"]
+
+
+def test_network_classifier():
+    log = ("____ test_fetch ____\n    def test_fetch():\nE   urllib.error.URLError: <urlopen error "
+           "[Errno -3] Temporary failure in name resolution>\n____ test_math ____\nE   assert 1 == 2\n"
+           "=== short test summary info ===\nFAILED t.py::test_fetch - urllib.error.URLError\n"
+           "FAILED t.py::test_math - assert 1 == 2\nFAILED t.py::TestX::test_dns - socket.gaierror\n")
+    assert network_failures(log, ["t.py::test_fetch", "t.py::test_math", "t.py::TestX::test_dns"]) == [
+        "t.py::test_fetch", "t.py::TestX::test_dns"]
+
+
+def test_recipes_cover_the_pure_python_repos():
+    for repo in ("pytest-dev/pytest", "pallets/flask", "marshmallow-code/marshmallow"):
+        assert any(r == repo for r, _ in RECIPES)
+    assert RECIPES[("pytest-dev/pytest", "5.4")].python == "3.9"
+    assert "pluggy==0.13.1" in RECIPES[("pytest-dev/pytest", "5.4")].pip_packages
+    with pytest.raises(KeyError, match="no local recipe"):
+        recipe_for(Task("django__django-1", "django/django", "abc", "", "", [], [], version="3.0"))
+
+
+def test_missing_python_is_a_clear_error(instance):
+    with pytest.raises(PythonNotFound, match="pyenv install 2.5"):
+        find_python("2.5")
+    task, config = instance
+    report = grade_local(task, task.patch, config, recipe=Recipe("2.5"))
+    assert report.outcome == "error" and "No Python 2.5".lower() in report.error.lower()
+
+
+@needs_bwrap
+def test_interpreter_under_home_runs_in_the_sandbox(tmp_path):
+    """pyenv keeps builds under HOME, which the sandbox hides: they are staged outside."""
+    from protege.sandbox import SandboxConfig, run_command
+
+    version = next((v for v in ("3.9", "3.10", "3.12") if _has(v)), None)
+    if version is None:
+        pytest.skip("no second Python version installed")
+    python, env_add = sandbox_python(find_python(version), cache_dir=tmp_path / "pythons")
+    (tmp_path / "ws").mkdir()
+    result = run_command(f"{python} -m venv venv && venv/bin/python -c 'import sys; print(sys.version)'",
+                         tmp_path / "ws", tmp_path / "ws", SandboxConfig(extra_env=env_add),
+                         writable=[tmp_path / "ws"])
+    assert result.ok and result.output.startswith(version), result.observation()
+
+
+def _has(version: str) -> bool:
+    try:
+        find_python(version)
+        return True
+    except PythonNotFound:
+        return False

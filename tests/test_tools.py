@@ -1,0 +1,107 @@
+"""Parser and editor tests on a real LocalEnvironment."""
+
+import pytest
+
+from protege.environment import LocalEnvironment
+from protege.protocols import Generation
+from protege.tools import Action, FormatError, editor, execute, parse_generation, parse_text, tool_schemas
+
+
+def test_schemas_are_openai_functions():
+    names = [t["function"]["name"] for t in tool_schemas()]
+    assert names == ["bash", "str_replace_editor", "ask_expert", "submit"]
+    assert all(t["type"] == "function" and t["function"]["parameters"]["type"] == "object" for t in tool_schemas())
+
+
+@pytest.mark.parametrize("text, name, args", [
+    ('<tool_call>{"name": "bash", "arguments": {"command": "ls -la"}}</tool_call>', "bash", {"command": "ls -la"}),
+    ('think...\n<tool_call>\n{"name": "str_replace_editor", "arguments": {"command": "view", "path": "a.py",'
+     ' "view_range": "[1, 5]"}}\n</tool_call>', "str_replace_editor",
+     {"command": "view", "path": "a.py", "view_range": [1, 5]}),
+    ('<tool_call>{"name": "ask_expert", "arguments": "{\\"question\\": \\"why?\\"}"}</tool_call>', "ask_expert",
+     {"question": "why?"}),
+    ('<tool_call>\n```json\n{"name": "submit", "arguments": {}}\n```\n</tool_call>', "submit", {}),
+    ('<tool_call>{"name": "bash", "arguments": {"command": "ls"}} trailing</tool_call>', "bash", {"command": "ls"}),
+    ("Run it:\n```bash\npython -m pytest -q\n```\n", "bash", {"command": "python -m pytest -q"}),
+])
+def test_parse_valid(text, name, args):
+    action = parse_text(text)
+    assert isinstance(action, Action), action
+    assert (action.name, action.arguments) == (name, args)
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("I will now fix the bug.", "no tool call"),
+    ('<tool_call>{"name": "bash", "arguments": {"command": </tool_call>', "not valid JSON"),
+    ('<tool_call>["bash"]</tool_call>', "must be an object"),
+    ('<tool_call>{"name": "python", "arguments": {}}</tool_call>', "unknown tool"),
+    ('<tool_call>{"name": "bash", "arguments": {"cmd": "ls"}}</tool_call>', "'command'"),
+    ('<tool_call>{"name": "str_replace_editor", "arguments": {"command": "delete", "path": "a"}}</tool_call>',
+     "must be one of"),
+    ('<tool_call>{"name": "str_replace_editor", "arguments": {"command": "insert", "path": "a", "new_str": "x"}}'
+     '</tool_call>', "insert_line"),
+])
+def test_parse_malformed_gives_format_help(text, fragment):
+    error = parse_text(text)
+    assert isinstance(error, FormatError)
+    assert fragment in error.message
+    assert "<tool_call>" in error.observation()
+
+
+def test_structured_tool_calls_win_over_text():
+    gen = Generation(text="```bash\nrm -rf /\n```", tool_calls=[
+        {"id": "call_1", "type": "function", "function": {"name": "bash", "arguments": '{"command": "ls"}'}},
+        {"id": "call_2", "type": "function", "function": {"name": "submit", "arguments": "{}"}}])
+    action = parse_generation(gen)
+    assert (action.name, action.arguments, action.call_id, action.ignored_calls) == ("bash", {"command": "ls"}, "call_1", 1)
+
+
+@pytest.fixture
+def env(tiny_task, env_config):
+    with LocalEnvironment(tiny_task, env_config) as env:
+        yield env
+
+
+def test_editor_view_file_and_range(env):
+    out = editor(env, {"command": "view", "path": "tinycalc/ranges.py"})
+    assert "     6\t    return list(range(start, stop))" in out
+    out = editor(env, {"command": "view", "path": "tinycalc/ranges.py", "view_range": [4, 5]})
+    assert "     4\tdef inclusive_range" in out and "     6\t" not in out
+    assert editor(env, {"command": "view", "path": "tinycalc/ranges.py", "view_range": [50, 60]}).startswith("Error: invalid view_range")
+
+
+def test_editor_view_directory_and_missing(env):
+    out = editor(env, {"command": "view", "path": "."})
+    assert "./tinycalc/ranges.py" in out and ".git" not in out
+    assert editor(env, {"command": "view", "path": "nope.py"}) == "Error: The path nope.py does not exist."
+
+
+def test_editor_str_replace(env):
+    args = {"command": "str_replace", "path": "tinycalc/ranges.py"}
+    out = editor(env, {**args, "old_str": "range(start, stop))", "new_str": "range(start, stop + 1))"})
+    assert "has been edited" in out and "stop + 1" in out
+    assert "range(start, stop + 1))" in env.read_file("tinycalc/ranges.py")
+    assert "did not appear verbatim" in editor(env, {**args, "old_str": "no such text", "new_str": ""})
+    out = editor(env, {**args, "old_str": "start", "new_str": "begin"})
+    assert "occurs" in out and "unique" in out
+    assert "begin" not in env.read_file("tinycalc/ranges.py")
+    assert "+    return list(range(start, stop + 1))" in env.diff()
+
+
+def test_editor_create_and_insert(env):
+    assert editor(env, {"command": "create", "path": "pkg/new.py", "file_text": "a = 1\n"}) == "File created at pkg/new.py."
+    assert "already exists" in editor(env, {"command": "create", "path": "pkg/new.py", "file_text": "x"})
+    out = editor(env, {"command": "insert", "path": "pkg/new.py", "insert_line": 0, "new_str": "# header"})
+    assert env.read_file("pkg/new.py") == "# header\na = 1\n" and "has been edited" in out
+    editor(env, {"command": "insert", "path": "pkg/new.py", "insert_line": 2, "new_str": "b = 2\n"})
+    assert env.read_file("pkg/new.py") == "# header\na = 1\nb = 2\n"
+    assert "invalid insert_line" in editor(env, {"command": "insert", "path": "pkg/new.py", "insert_line": 9, "new_str": "x"})
+
+
+def test_editor_refuses_paths_outside_repo(env):
+    assert "outside the repository" in editor(env, {"command": "view", "path": "../../etc/passwd"})
+
+
+def test_execute_bash(env):
+    out = execute(env, Action("bash", {"command": "echo hi && exit 3"}))
+    assert out.startswith("hi") and "[exit code 3]" in out
