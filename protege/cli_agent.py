@@ -22,17 +22,18 @@ def main() -> None:
     """Run the SWE agent loop (protégé + optional expert) over tasks."""
 
 
-def make_policy(spec: str, tasks: list, base_url: str):
-    """scripted | transformers:DIR | openai:MODEL. Model policies are imported lazily."""
+def make_policy(spec: str, tasks: list, base_url: str, **gen):
+    """scripted | transformers:DIR|tiny|smollm2-135m | openai:MODEL. Imported lazily."""
     kind, _, arg = spec.partition(":")
     if kind == "scripted":
         from protege.scripted import ScriptedPolicy
 
         return ScriptedPolicy(tasks)
     if kind == "transformers" and arg:
+        from protege.models import resolve_model
         from protege.policies import TransformersPolicy
 
-        return TransformersPolicy(model_dir=arg)
+        return TransformersPolicy(model_dir=resolve_model(arg), **gen)
     if kind == "openai" and arg:
         from protege.policies import OpenAIPolicy
 
@@ -82,7 +83,10 @@ def run(
     backend: str = typer.Option("local", help="Environment backend: local | docker."),
     mirror: Optional[str] = typer.Option(None, help="Local repository mirror template, e.g. /srv/{owner}__{name}."),
     workspace_root: Optional[str] = typer.Option(None, help="Parent folder of task workspaces (default: system temp)."),
-    seed: int = typer.Option(0, help="Seed of the random invocation baseline."),
+    seed: int = typer.Option(0, help="Seed of the random invocation baseline and of sampling."),
+    temperature: float = typer.Option(0.0, help="Sampling temperature of local models (0 = greedy)."),
+    max_new_tokens: int = typer.Option(256, help="Tokens generated per step by local models."),
+    grade: bool = typer.Option(True, help="Grade preds.jsonl at the end (report.json in RUN_DIR)."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
     """Run episodes; finished instances in RUN_DIR are kept (resume)."""
@@ -99,11 +103,14 @@ def run(
     config = AgentConfig.preset(preset, **overrides)
     env_config = EnvConfig(backend=backend, repos=RepoSource(mirror_template=mirror) if mirror else RepoSource(),
                            workspace_root=workspace_root)
-    the_policy, the_expert = make_policy(policy, task_list, base_url), make_expert(expert, base_url)
+    gen = dict(temperature=temperature, max_new_tokens=max_new_tokens, seed=seed,
+               batch_size=config.max_parallel) if policy.startswith("transformers:") else {}
+    the_policy, the_expert = make_policy(policy, task_list, base_url, **gen), make_expert(expert, base_url)
     writer = TrajectoryWriter(run_dir)
     atomic_write(run_dir / "config.json", json.dumps({
         "tasks": tasks, "preset": preset, "policy": policy, "expert": expert, "invocation": invocation,
-        "block_policy_asks": block_policy_asks, "backend": backend, "agent": config.to_dict()}, indent=2))
+        "block_policy_asks": block_policy_asks, "backend": backend, "seed": seed, "generation": gen,
+        "agent": config.to_dict()}, indent=2))
     with tqdm(total=len(task_list), disable=not progress, desc="episodes") as bar:
         trajs = run_episodes(task_list, the_policy, the_expert, partial(make_environment, config=env_config), config,
                              parse_invocation(invocation, seed, block_policy_asks), writer,
@@ -113,6 +120,27 @@ def run(
     for t in trajs:
         counts[t.exit_status] = counts.get(t.exit_status, 0) + 1
     typer.echo(f"{len(trajs)} episodes in {run_dir}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    if grade:
+        _grade_run(run_dir, task_list, env_config)
+
+
+def _grade_run(run_dir: Path, task_list: list, env_config) -> None:
+    """Grade every prediction of the run (resumable) and print the resolve rate."""
+    from protege.grading import grade as grade_one, load_predictions
+    from protege.trajectory import atomic_write
+
+    report_path = run_dir / "report.json"
+    report = json.loads(report_path.read_text()) if report_path.exists() else {}
+    by_id = {t.instance_id: t for t in task_list}
+    for pred in load_predictions(run_dir / "preds.jsonl"):
+        iid = pred["instance_id"]
+        if iid in report or iid not in by_id:
+            continue
+        report[iid] = grade_one(by_id[iid], pred["model_patch"], env_config, log_dir=run_dir / "grading_logs",
+                                model_name=pred.get("model_name_or_path", "model")).to_dict()
+        atomic_write(report_path, json.dumps(report, indent=1))
+    resolved = sum(r["resolved"] for r in report.values())
+    typer.echo(f"resolved {resolved}/{len(report)} ({100 * resolved / max(1, len(report)):.1f}%); {report_path}")
 
 
 if __name__ == "__main__":

@@ -97,7 +97,7 @@ def cleanup_containers(client=None, everything: bool = False) -> list[str]:
     return removed
 
 
-_LIVE: "weakref.WeakSet[DockerEnvironment]" = weakref.WeakSet()
+_LIVE: weakref.WeakSet[DockerEnvironment] = weakref.WeakSet()
 
 
 def _close_all() -> None:
@@ -105,7 +105,12 @@ def _close_all() -> None:
         env.close()
 
 
-atexit.register(_close_all)
+def _track(env: DockerEnvironment) -> None:
+    """Close `env` at interpreter exit if nobody did (registered on first use, not at import)."""
+    if not _LIVE:
+        atexit.unregister(_close_all)
+        atexit.register(_close_all)
+    _LIVE.add(env)
 
 
 class _Chunks:
@@ -143,7 +148,7 @@ class DockerEnvironment:
             self.close()
             raise
 
-    def __enter__(self) -> "DockerEnvironment":
+    def __enter__(self) -> DockerEnvironment:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -174,7 +179,7 @@ class DockerEnvironment:
             pids_limit=sb.max_processes if sb.max_processes > 0 else None,
             cap_drop=["ALL"], cap_add=["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETUID", "SETGID", "KILL"],
             security_opt=["no-new-privileges"])
-        _LIVE.add(self)
+        _track(self)
         # init=True: tini is PID 1 and reaps orphans (zombies would count against pids_limit);
         # its one child, the keeper, must survive every reap.
         code, out = self._exec(["cat", "/proc/1/task/1/children"], user="root")
@@ -218,12 +223,24 @@ class DockerEnvironment:
                                          environment=self._env(), demux=False)
         return result.exit_code, result.output or b""
 
+    def _exec_bounded(self, argv: list[str], limit_s: float) -> tuple[int | None, bytes]:
+        """`_exec` that gives up after `limit_s` (the engine can stall under a flood)."""
+        box: list = []
+
+        def target() -> None:
+            try:
+                box.append(self._exec(argv))
+            except Exception:
+                pass
+
+        thread = threading.Thread(target=target, daemon=True)
+        thread.start()
+        thread.join(limit_s)
+        return box[0] if box else (None, b"")
+
     def _reap(self) -> int:
         for _ in range(10):  # a fork bomb at pids_limit can make starting the reaper fail
-            try:
-                code, out = self._exec(["bash", "-c", _REAP, "reap", self.keeper])
-            except Exception:
-                code, out = None, b""
+            code, out = self._exec_bounded(["bash", "-c", _REAP, "reap", self.keeper], 30)
             if code == 0:
                 try:
                     return int(out.decode().split()[-1])
@@ -243,7 +260,7 @@ class DockerEnvironment:
                       ">/dev/null 2>&1\n" + command)
         argv = ["bash", "-c", script]
         if timeout > 0:
-            argv = ["timeout", "-s", "KILL", str(max(1, int(round(timeout)))), *argv]
+            argv = ["timeout", "-s", "KILL", str(max(1, round(timeout))), *argv]
         api = self.client.api
         start = time.monotonic()
         try:
@@ -253,8 +270,10 @@ class DockerEnvironment:
             stream = api.exec_start(exec_id, stream=True, demux=False)
         except Exception as exc:  # the engine or the container went away
             return CommandResult(command, "", None, 0.0, error=f"cannot start command: {exc}")
+        # On overflow the reader keeps draining while another thread kills: a reader blocked
+        # in the kill would stall the stream the kill needs to end.
         collector = _Collector(_Chunks(stream), max(sb.output_limit_chars, 0) * 4, sb.output_kill_bytes,
-                               self._reap)
+                               lambda: threading.Thread(target=self._reap, daemon=True).start())
         # Host-side deadline: an exec whose stream never ends is cut off by killing everything.
         collector.thread.join(timeout + 15 if timeout > 0 else None)
         hung = collector.thread.is_alive()
@@ -313,9 +332,9 @@ class DockerEnvironment:
     def diff(self) -> str:
         """The model patch: every change against base_commit, new files included."""
         base = shlex.quote(self.task.base_commit)
-        code, out = self._exec(["bash", "-c", f"git add -A && git -c core.fileMode=false diff --cached "
-                                              f"--binary --no-color --no-ext-diff {base}; rc=$?; "
-                                              f"git reset -q; exit $rc"])
+        script = (f"git add -A && git diff --cached --binary --no-color --no-ext-diff {base}; "
+                  "rc=$?; git reset -q; exit $rc")
+        code, out = self._exec(["bash", "-c", script])
         if code != 0:
             raise EnvironmentError_(f"git diff failed in the container: {out.decode(errors='replace')[-500:]}")
         return out.decode("utf-8", "replace")

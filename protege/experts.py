@@ -253,7 +253,7 @@ def context_functions(context: list[Message]) -> list[str]:
 
 
 def _same_file(a: str, b: str) -> bool:
-    return a.endswith(b) or b.endswith(a)
+    return a == b or a.endswith("/" + b) or b.endswith("/" + a)
 
 
 def _where(change: Change, rng: random.Random) -> str:
@@ -271,10 +271,13 @@ def _where(change: Change, rng: random.Random) -> str:
     ])
 
 
+def _names(lines: list[str]) -> set[str]:
+    return set(re.findall(r"[A-Za-z_][\w.]*", "\n".join(lines))) - _KEYWORDS
+
+
 def _what(change: Change, rng: random.Random) -> str:
     """The idea of the change without its code: what is wrong now and what the fix adds."""
-    words = lambda lines: set(re.findall(r"[A-Za-z_][\w.]*", "\n".join(lines))) - _KEYWORDS  # noqa: E731
-    new_names = sorted(words(change.added) - words(change.removed))[:3]
+    new_names = sorted(_names(change.added) - _names(change.removed))[:3]
     kinds = {"if": "a condition", "elif": "a condition", "return": "the returned value", "raise": "an exception",
              "for": "a loop", "while": "a loop", "def": "a new function", "import": "an import", "from": "an import",
              "try": "error handling", "except": "error handling"}
@@ -363,10 +366,12 @@ class ReferenceExpert:
             parts.append(f"There are {len(changes)} places to change in that file; start with this one.")
         if self.hint_level == "description":
             parts.append(_what(changes[0], rng))
-        text = " ".join(p for p in parts if p)
+        text, closing = " ".join(p for p in parts if p), rng.choice(_CLOSINGS)
         if self.hint_level == "exact_edit":
-            text += "\n\n" + "\n\n".join(_edit(c) for c in changes[:3]) + "\n\n"
-        return _reply((text.rstrip(" ") + " " * (not text.endswith("\n")) + rng.choice(_CLOSINGS)).strip(), request, True, meta)
+            text += "\n\n" + "\n\n".join(_edit(c) for c in changes[:3]) + "\n\n" + closing
+        else:
+            text += " " + closing
+        return _reply(text.strip(), request, True, meta)
 
 
 @dataclass
@@ -394,7 +399,8 @@ class NoisyExpert:
         kind, text = self._mislead(request, self._rng)
         meta: dict[str, Any] = {"noisy": True, "noise": kind}
         if self.oracle:
-            meta["oracle"] = "reference-expert(gold patch)"
+            inner = self.inner
+            meta["oracle"] = "reference-expert(gold patch)" if isinstance(inner, ReferenceExpert) else f"{inner.name}(gold patch)"
         return _reply(text, request, self.oracle, meta)
 
     @staticmethod
@@ -407,7 +413,8 @@ class NoisyExpert:
         here = gold[0] if gold else None
         kind = rng.choice(["wrong_file", "wrong_function", "wrong_edit"])
         if kind == "wrong_file":
-            fallback = f"{here.path.rsplit('/', 1)[0]}/utils.py" if here and "/" in here.path else "setup.py"
+            folder = here.path.rsplit("/", 1)[0] + "/" if here and "/" in here.path else ""
+            fallback = folder + ("compat.py" if here and here.path.endswith("/utils.py") else "utils.py")
             path = rng.choice(files) if files else fallback
             return kind, rng.choice([f"The fix belongs in `{path}`; the issue comes from there.",
                                      f"Look at `{path}`: that is where the behaviour in the issue comes from."])

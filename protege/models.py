@@ -197,14 +197,12 @@ def _train_tokenizer(vocab_size: int):
     return tok
 
 
-def _generation_config(tok, **overrides):
+def _generation_config(tok):
     from transformers import GenerationConfig
 
     eos = [tok.convert_tokens_to_ids(t) for t in ("<|im_end|>", "<|endoftext|>")]
     # do_sample=True so OpenAI-compatible servers (transformers serve) honour temperature.
-    kwargs = dict(do_sample=True, temperature=0.7, top_p=0.95, eos_token_id=eos, pad_token_id=tok.pad_token_id)
-    kwargs.update(overrides)
-    return GenerationConfig(**kwargs)
+    return GenerationConfig(do_sample=True, temperature=0.7, top_p=0.95, eos_token_id=eos, pad_token_id=tok.pad_token_id)
 
 
 def _publish(tmp: Path, dest: Path) -> Path:

@@ -75,8 +75,8 @@ class TransformersPolicy:
         tok = self.tokenizer
         if tok.pad_token_id is None:
             tok.pad_token = tok.eos_token
-        ids = [tok.convert_tokens_to_ids(t) for t in ("<|im_end|>", "<|endoftext|>")] + [tok.eos_token_id]
-        self.eos_ids = sorted({i for i in ids if i is not None and i != tok.unk_token_id})
+        ends = [t for t in ("<|im_end|>", "<|endoftext|>") if t in tok.get_vocab()]
+        self.eos_ids = sorted({tok.convert_tokens_to_ids(t) for t in ends} | {tok.eos_token_id} - {None})
         self.context_len = getattr(self.model.config, "max_position_embeddings", None) or 10**9
         self._calls = 0
 
@@ -210,9 +210,9 @@ class OpenAIPolicy:
     def _one(self, messages: list[Message], tools: list[dict[str, Any]]) -> Generation:
         import openai
 
-        kwargs: dict[str, Any] = dict(
-            model=self.model, messages=messages, temperature=self.temperature, max_tokens=self.max_tokens
-        )
+        kwargs: dict[str, Any] = {
+            "model": self.model, "messages": messages, "temperature": self.temperature, "max_tokens": self.max_tokens
+        }
         if tools:
             kwargs["tools"] = tools
         try:

@@ -107,7 +107,7 @@ def recipe_for(task: Task, recipes: dict[tuple[str, str], Recipe] | None = None)
 def _version_of(python: str) -> str | None:
     try:
         out = subprocess.run([python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                             capture_output=True, text=True, timeout=30)
+                             capture_output=True, text=True, timeout=30, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() if out.returncode == 0 else None
@@ -122,14 +122,15 @@ def find_python(version: str) -> Path:
     for prefix in sorted((pyenv_root / "versions").glob(f"{version}.*"), reverse=True):
         candidates.append(str(prefix / "bin" / f"python{version}"))
     if uv := shutil.which("uv"):
-        out = subprocess.run([uv, "python", "find", version], capture_output=True, text=True, timeout=60)
+        out = subprocess.run([uv, "python", "find", version], capture_output=True, text=True, timeout=60,
+                             check=False)
         if out.returncode == 0 and out.stdout.strip():
             candidates.append(out.stdout.strip())
     for python in candidates:
         if Path(python).exists() and _version_of(python) == version:
             # pyenv shims on PATH re-dispatch; the real binary is what a venv should point at.
             real = subprocess.run([python, "-c", "import sys; print(sys.executable)"],
-                                  capture_output=True, text=True, timeout=30).stdout.strip()
+                                  capture_output=True, text=True, timeout=30, check=False).stdout.strip()
             return Path(real or python)
     raise PythonNotFound(f"no Python {version} found (tried python{version} on PATH, "
                          f"{pyenv_root}/versions/{version}.*, `uv python find {version}`); install one "
@@ -147,14 +148,15 @@ def sandbox_python(python: Path, cache_dir: str | Path | None = None) -> tuple[P
 
     The sandbox hides the caller's HOME (where pyenv keeps its builds) and runs commands as
     an unprivileged uid; an installation under HOME is copied once into a shared,
-    world-readable cache (pythons find their prefix relative to the executable).
+    world-readable cache (pythons find their prefix relative to the executable). The cache
+    must not be under /tmp, which the sandbox replaces with a private one.
     """
     prefix = _prefix(python)
     home = Path.home().resolve()
     exposed = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}
     if home == Path("/") or not prefix.resolve().is_relative_to(home) or prefix.resolve() in exposed:
         return python, {}
-    cache = Path(cache_dir or os.environ.get("PROTEGE_PYTHON_CACHE", "/tmp/protege-pythons"))
+    cache = Path(cache_dir or os.environ.get("PROTEGE_PYTHON_CACHE", "/var/tmp/protege-pythons"))
     staged = cache / f"{prefix.name}-{hashlib.sha1(str(prefix).encode()).hexdigest()[:8]}"
     if not (staged / ".complete").exists():
         cache.mkdir(parents=True, exist_ok=True)
@@ -197,7 +199,7 @@ NETWORK_RE = re.compile(
     r"|Name or service not known|Temporary failure in name resolution|No address associated with hostname"
     r"|urlopen error|URLError|Network is unreachable|nodename nor servname|getaddrinfo failed"
     r"|Failed to establish a new connection|Could not resolve host")
-_SECTION_RE = re.compile(r"^_{3,} (?P<name>.+?) _{3,}$", re.M)
+_SECTION_RE = re.compile(r"^_{3,} (?P<name>.+?) _{3,}$", re.MULTILINE)
 
 
 def failure_text(log: str, test_id: str) -> str:
@@ -210,7 +212,7 @@ def failure_text(log: str, test_id: str) -> str:
         if m.group("name") in (headline, parts[-1]):
             end = heads[i + 1].start() if i + 1 < len(heads) else len(log)
             body = log[m.end():end]
-            texts.append(body.split("\n=====", 1)[0])
+            texts.append(re.split(r"\n={3,} ", body, maxsplit=1)[0])  # up to the next === header
     return "\n".join(texts)
 
 

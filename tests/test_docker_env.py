@@ -7,7 +7,6 @@ skips with the reason otherwise. Run: pytest -m docker tests/test_docker_env.py
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -201,4 +200,27 @@ def test_cleanup_after_sigkill(client, local_task, tmp_path):
             proc.kill()
     removed = cleanup_containers(client)
     assert removed and not _labelled(client, owner)
+    assert not _labelled(client)
+
+
+@pytest.mark.parametrize("ending", ["exit", "exception", "keyboardinterrupt"])
+def test_container_removed_on_every_exit(client, local_task, tmp_path, ending):
+    """Left open at a normal exit, or unwinding from an error or Ctrl-C: no container stays."""
+    from protege.tasks import save_tasks
+
+    task, config = local_task
+    tasks_file = save_tasks([task], tmp_path / "tasks.jsonl")
+    endings = {"exit": "env = DockerEnvironment(task, cfg)  # never closed: atexit removes it",
+               "exception": "with DockerEnvironment(task, cfg):\n    raise RuntimeError('boom')",
+               "keyboardinterrupt": "with DockerEnvironment(task, cfg):\n    raise KeyboardInterrupt"}
+    child = textwrap.dedent(f"""
+        from protege.docker_env import DockerEnvironment
+        from protege.environment import EnvConfig, RepoSource
+        from protege.tasks import load_tasks
+        task = load_tasks({str(tasks_file)!r})[0]
+        cfg = EnvConfig(backend="docker", repos=RepoSource(mirror_template={config.repos.mirror_template!r}))
+    """) + endings[ending] + "\n"
+    proc = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert (proc.returncode == 0) == (ending == "exit"), proc.stderr[-500:]
     assert not _labelled(client)

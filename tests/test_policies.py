@@ -87,7 +87,7 @@ def test_generation_stops_at_tool_call_end_and_eos(policy, token, text):
 
 def test_prompt_beyond_context_is_an_error_not_a_crash(tiny):
     small = TransformersPolicy(tiny, max_new_tokens=4, temperature=0)
-    small.context_len = 40
+    small.context_len = 80
     gens = small.generate([[{"role": "user", "content": "hi"}], [{"role": "user", "content": "x " * 100}]], [])
     assert gens[0].error is None and gens[0].completion_tokens > 0
     assert "exceeds context" in gens[1].error and gens[1].completion_tokens == 0

@@ -3,15 +3,25 @@ a tiny package, a test patch, FAIL_TO_PASS / PASS_TO_PASS, and a test that needs
 
 from __future__ import annotations
 
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from protege.environment import EnvConfig, RepoSource, git
 from protege.sandbox import bwrap_path
-from protege.swebench_local import (RECIPES, PythonNotFound, Recipe, find_python, grade_local,
-                                    network_failures, recipe_for, sandbox_python)
+from protege.swebench_local import (
+    RECIPES,
+    PythonNotFound,
+    Recipe,
+    find_python,
+    grade_local,
+    network_failures,
+    recipe_for,
+    sandbox_python,
+)
 from protege.tasks import Task
 
 SRC = "def total(xs):\n    return sum(xs[i] for i in range(len(xs) - 1))\n"
@@ -27,9 +37,11 @@ OFFLINE = Recipe(f"{sys.version_info[0]}.{sys.version_info[1]}", system_site_pac
                          "print(sysconfig.get_paths()[\"purelib\"])')/repo.pth\"")
 
 
-def _diff(repo: Path, path: str, content: str) -> str:
-    (repo / path).write_text(content)
-    git(["add", "-N", path], repo)
+def _diff(repo: Path, files: dict[str, str]) -> str:
+    """The patch that writes `files` (new ones included), made with git and then undone."""
+    for path, content in files.items():
+        (repo / path).write_text(content)
+    git(["add", "-N", "."], repo)
     patch = git(["diff"], repo).stdout
     git(["reset", "-q"], repo)
     git(["checkout", "--", "."], repo)
@@ -50,15 +62,12 @@ def instance(tmp_path_factory):
     git(["add", "-A"], repo)
     git(["commit", "-q", "-m", "base"], repo)
     base = git(["rev-parse", "HEAD"], repo).stdout.strip()
-    test_patch = _diff(repo, "tests/test_total.py", TESTS + NEW_TEST)
-    (repo / "tests" / "test_total.py").write_text(TESTS + NEW_TEST)
-    test_patch += _diff(repo, "tests/test_net.py", NET_TEST)
-    git(["checkout", "--", "."], repo)
+    test_patch = _diff(repo, {"tests/test_total.py": TESTS + NEW_TEST, "tests/test_net.py": NET_TEST})
     eval_script = ("#!/bin/bash\ncd /testbed\n: '>>>>> Start Test Output'\n"
                    "pytest -rA -p no:cacheprovider tests/test_total.py tests/test_net.py\n"
                    ": '>>>>> End Test Output'\n")
     task = Task(instance_id="local__netpkg-1", repo="local/netpkg", base_commit=base, version="0.1",
-                patch=_diff(repo, "netpkg/__init__.py", SRC.replace(" - 1))", "))")),
+                patch=_diff(repo, {"netpkg/__init__.py": SRC.replace(" - 1))", "))")}),
                 problem_statement="total() drops the last item", test_patch=test_patch,
                 FAIL_TO_PASS=["tests/test_total.py::test_counts_last"],
                 PASS_TO_PASS=["tests/test_total.py::test_empty", "tests/test_net.py::test_fetch"],
@@ -94,7 +103,7 @@ def test_empty_patch_unresolved(instance, tmp_path):
 def test_network_classifier():
     log = ("____ test_fetch ____\n    def test_fetch():\nE   urllib.error.URLError: <urlopen error "
            "[Errno -3] Temporary failure in name resolution>\n____ test_math ____\nE   assert 1 == 2\n"
-           "=== short test summary info ===\nFAILED t.py::test_fetch - urllib.error.URLError\n"
+           "=========== short test summary info ============\nFAILED t.py::test_fetch - urllib.error.URLError\n"
            "FAILED t.py::test_math - assert 1 == 2\nFAILED t.py::TestX::test_dns - socket.gaierror\n")
     assert network_failures(log, ["t.py::test_fetch", "t.py::test_math", "t.py::TestX::test_dns"]) == [
         "t.py::test_fetch", "t.py::TestX::test_dns"]
@@ -118,18 +127,22 @@ def test_missing_python_is_a_clear_error(instance):
 
 
 @needs_bwrap
-def test_interpreter_under_home_runs_in_the_sandbox(tmp_path):
+def test_interpreter_under_home_runs_in_the_sandbox():
     """pyenv keeps builds under HOME, which the sandbox hides: they are staged outside."""
-    from protege.sandbox import SandboxConfig, run_command
+    from protege.sandbox import SandboxConfig, hand_over, run_command
 
     version = next((v for v in ("3.9", "3.10", "3.12") if _has(v)), None)
     if version is None:
         pytest.skip("no second Python version installed")
-    python, env_add = sandbox_python(find_python(version), cache_dir=tmp_path / "pythons")
-    (tmp_path / "ws").mkdir()
-    result = run_command(f"{python} -m venv venv && venv/bin/python -c 'import sys; print(sys.version)'",
-                         tmp_path / "ws", tmp_path / "ws", SandboxConfig(extra_env=env_add),
-                         writable=[tmp_path / "ws"])
+    python, env_add = sandbox_python(find_python(version))  # the shared, world-readable cache
+    assert not python.is_relative_to(Path.home())
+    ws = Path(tempfile.mkdtemp(prefix="protege-test-"))  # pytest's tmp_path is private to root
+    try:
+        hand_over(ws, SandboxConfig())
+        result = run_command(f"{python} -m venv venv && venv/bin/python -c 'import sys; print(sys.version)'",
+                             ws, ws, SandboxConfig(extra_env=env_add), writable=[ws])
+    finally:
+        shutil.rmtree(ws, ignore_errors=True)
     assert result.ok and result.output.startswith(version), result.observation()
 
 

@@ -95,34 +95,48 @@ def run_suite(repo: Path, timeout_s: float) -> tuple[dict[str, str], dict[str, d
 _APPROX = re.compile(r"^pytest\.approx\((.*)\)$", re.S)
 
 
-def _observation(line: str, crash: str) -> dict[str, str] | None:
-    """From the failing test line and pytest's crash message: call, got, expected."""
+def _observation(line: str, crash: str, next_line: str = "") -> dict[str, str] | None:
+    """From the failing test line (and the one after it, for `with pytest.raises`) and
+    pytest's crash message: call, got, expected."""
     first = crash.splitlines()[0] if crash else ""
+    # pytest reports a failed assert as "AssertionError: assert X == Y" or plain "assert X == Y"
+    shown = first.removeprefix("AssertionError: ")
+    failed_check = first.startswith("AssertionError") or shown.startswith("assert ")
+    if first.startswith("Failed: DID NOT RAISE"):
+        match = re.search(r"pytest\.raises\(\s*([\w.]+)", line)
+        exc = match.group(1) if match else first.split("<class '")[-1].rstrip("'>")
+        try:
+            body = ast.parse(next_line.strip()).body[0]
+        except (SyntaxError, IndexError):
+            return None
+        call = ast.unparse(body.value if isinstance(body, ast.Expr | ast.Assign) else body)
+        return {"call": call, "got": "returns normally", "expected": f"raises `{exc}`", "kind": "no_raise"}
     try:
         stmt = ast.parse(line.strip()).body[0]
     except (SyntaxError, IndexError):
         stmt = None
-    if first.startswith("Failed: DID NOT RAISE"):
-        exc = first.split("<class '")[-1].rstrip("'>") if "<class '" in first else "an exception"
-        call = ast.unparse(stmt.value) if isinstance(stmt, ast.Expr) else line.strip()
-        return {"call": call, "got": "returns normally", "expected": f"raises `{exc}`", "kind": "no_raise"}
+    if isinstance(stmt, ast.Assign | ast.AnnAssign) and stmt.value is not None:
+        stmt = ast.Expr(stmt.value)  # `x = f(...)` that raised: the call is what matters
     if isinstance(stmt, ast.Assert) and isinstance(stmt.test, ast.Compare) and len(stmt.test.ops) == 1 \
             and isinstance(stmt.test.ops[0], ast.Eq):
         left, right = ast.unparse(stmt.test.left), ast.unparse(stmt.test.comparators[0])
         right = _APPROX.sub(r"\1", right)
         right_plain = re.sub(r",\s*(abs|rel)=[^,)]*", "", right)
-        if first.startswith("AssertionError: assert "):
-            shown = first[len("AssertionError: assert "):]
+        if shown.startswith("assert "):
+            shown = shown[len("assert "):]
             got = shown.rsplit(" == ", 1)[0] if " == " in shown else shown
             return {"call": left, "got": got, "expected": right_plain, "kind": "wrong_value"}
+        if first.startswith("AssertionError"):
+            return None
         return {"call": left, "got": f"raises `{first}`", "expected": right_plain, "kind": "raises"}
     if isinstance(stmt, ast.Assert):
         expr = ast.unparse(stmt.test)
-        if first.startswith("AssertionError"):
+        if failed_check:
             return {"call": expr, "got": "False", "expected": "True", "kind": "wrong_value"}
         return {"call": expr, "got": f"raises `{first}`", "expected": "True", "kind": "raises"}
-    if stmt is not None and first and not first.startswith("AssertionError"):
-        return {"call": ast.unparse(stmt), "got": f"raises `{first}`", "expected": "no error", "kind": "raises"}
+    if stmt is not None and first and not failed_check:
+        return {"call": ast.unparse(stmt.value if isinstance(stmt, ast.Expr) else stmt),
+                "got": f"raises `{first}`", "expected": "no exception", "kind": "raises"}
     return None
 
 
@@ -192,11 +206,11 @@ def write_statement(pkg: str, obs: dict[str, str], imports: str, setup: str, tes
                    "wrong_value": "returns incorrect values for some inputs"}[obs["kind"]]
         return f"{title}\n\n{opener} It {symptom}. Other parts of the library seem fine.\n"
     code = "\n".join(x for x in (imports, setup) if x)
-    shown = f"print({obs['call']})" if obs["kind"] != "no_raise" else obs["call"]
+    shown = f"print({obs['call']})"
     repro = f"```python\n{code}\n{shown}\n```" if code else f"```python\n{shown}\n```"
     text = (f"{title}\n\n{opener}\n\nTo reproduce:\n\n{repro}\n\n"
             f"Actual: {obs['got'] if obs['got'].startswith(('raises', 'returns')) else '`' + obs['got'] + '`'}\n"
-            f"Expected: {obs['expected'] if obs['expected'].startswith('raises') else '`' + obs['expected'] + '`'}\n")
+            f"Expected: {obs['expected'] if obs['expected'].startswith(('raises', 'no ')) else '`' + obs['expected'] + '`'}\n")
     if reveal == 0:
         text += f"\nThe test `{test_id}` fails because of this.\n"
     return text
@@ -265,7 +279,10 @@ def _instance(pkg: str, number: int, rel: str, site: mutate.Site, res: dict, rng
               split: str) -> Task | None:
     first = res["f2p"][0]
     fail = res["failures"].get(first, {})
-    obs = _observation(fail.get("line", ""), fail.get("crash", ""))
+    test_lines = (BUNDLED_PACKAGES_DIR / pkg / first.split("::")[0]).read_text().splitlines()
+    lineno = fail.get("lineno")
+    following = test_lines[lineno] if lineno is not None and lineno < len(test_lines) else ""
+    obs = _observation(fail.get("line", ""), fail.get("crash", ""), following)
     if obs is None:
         return None
     imports, setup, test_body = _test_context(BUNDLED_PACKAGES_DIR / pkg, first, fail.get("lineno"))
@@ -336,6 +353,13 @@ def build(cfg: BuildConfig | None = None, out: Path | None = None, packages: lis
         bar.close()
         report.kept[pkg] = len(kept)
         tasks.extend(kept)
+    if packages and out.exists():
+        # Rebuilding some packages keeps the others' instances; per-package seeding makes the
+        # result identical to a full rebuild.
+        rebuilt = set(packages)
+        kept_others = [t for t in load_tasks(out) if t.extra.get("package") not in rebuilt]
+        order = {name: i for i, name in enumerate(package_names())}
+        tasks = sorted(kept_others + tasks, key=lambda t: (order.get(t.extra["package"], 99), t.instance_id))
     save_tasks(tasks, out)
     report.seconds = time.monotonic() - start
     return tasks, report

@@ -246,3 +246,35 @@ def test_next_weekday_wraps_around():
 def test_next_weekday_rejects_bad_weekday():
     with pytest.raises(ValueError):
         next_weekday(2024, 3, 8, 7)
+
+
+def test_ordinal_after_400_year_boundary():
+    assert to_ordinal(2001, 1, 1) == 730486
+
+
+def test_add_months_into_first_year():
+    assert add_months(1, 2, 15, -1) == (1, 1, 15)
+
+
+def test_add_months_into_last_year():
+    assert add_months(9999, 11, 30, 1) == (9999, 12, 30)
+
+
+def test_months_between_same_month_earlier_day():
+    assert months_between((2023, 5, 20), (2023, 5, 10)) == 0
+
+
+def test_months_between_same_month_later_day():
+    assert months_between((2023, 5, 10), (2023, 5, 20)) == 0
+
+
+def test_months_between_one_day_short_of_a_month():
+    assert months_between((2023, 1, 15), (2023, 2, 14)) == 0
+
+
+def test_months_between_one_day_short_backward():
+    assert months_between((2023, 2, 14), (2023, 1, 15)) == 0
+
+
+def test_next_weekday_sunday():
+    assert next_weekday(2024, 3, 4, 6) == (2024, 3, 10)

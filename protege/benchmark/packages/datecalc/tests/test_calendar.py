@@ -217,3 +217,39 @@ def test_format_iso_pads_fields():
 def test_format_iso_rejects_invalid():
     with pytest.raises(ValueError):
         format_iso(2023, 4, 31)
+
+
+def test_valid_first_supported_day():
+    assert is_valid_date(1, 1, 1) is True
+
+
+def test_day_of_week_after_400_year_boundary():
+    assert day_of_week(2001, 1, 1) == 0
+
+
+def test_day_of_week_april():
+    assert day_of_week(2023, 4, 1) == 5
+
+
+def test_day_of_week_june():
+    assert day_of_week(2023, 6, 1) == 3
+
+
+def test_day_of_week_july():
+    assert day_of_week(2023, 7, 4) == 1
+
+
+def test_day_of_week_august():
+    assert day_of_week(2023, 8, 15) == 1
+
+
+def test_day_of_week_september():
+    assert day_of_week(2023, 9, 30) == 5
+
+
+def test_day_of_week_october():
+    assert day_of_week(2023, 10, 31) == 1
+
+
+def test_day_of_week_november():
+    assert day_of_week(2023, 11, 11) == 5

@@ -245,3 +245,15 @@ def test_weekday_count_common_february():
 
 def test_weekday_count_leap_february_extra_day():
     assert weekday_count(2024, 2, 3) == 5
+
+
+def test_nth_weekday_sunday_on_last_day_of_month():
+    assert nth_weekday(2024, 3, 6, 5) == (2024, 3, 31)
+
+
+def test_last_weekday_sunday():
+    assert last_weekday(2024, 3, 6) == (2024, 3, 31)
+
+
+def test_last_weekday_earlier_in_week_than_last_day():
+    assert last_weekday(2024, 5, 5) == (2024, 5, 25)

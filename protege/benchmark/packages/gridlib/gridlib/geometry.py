@@ -93,19 +93,15 @@ def rect_contains(r: Rect, p: Point) -> bool:
 
 
 def _overlap_1d(start_a: int, end_a: int, start_b: int, end_b: int) -> tuple[int, int]:
-    """Return the half-open overlap of [start_a, end_a) and [start_b, end_b)."""
-    lo = max(start_a, start_b)
-    hi = min(end_a, end_b)
-    if hi < lo:
-        return lo, lo
-    return lo, hi
+    """Return the bounds of the overlap of [start_a, end_a) and [start_b, end_b); may be empty."""
+    return max(start_a, start_b), min(end_a, end_b)
 
 
 def rect_intersection(a: Rect, b: Rect) -> Rect | None:
     """Return the overlapping rectangle of ``a`` and ``b``, or None if they are disjoint."""
     x0, x1 = _overlap_1d(a.x, a.right, b.x, b.right)
     y0, y1 = _overlap_1d(a.y, a.bottom, b.y, b.bottom)
-    if x1 - x0 <= 0 or y1 - y0 <= 0:
+    if x1 <= x0 or y1 <= y0:
         return None
     return Rect(x0, y0, x1 - x0, y1 - y0)
 
@@ -164,4 +160,4 @@ def interior_points(polygon: Sequence[Point]) -> int:
     """Return the number of lattice points strictly inside the polygon (Pick's theorem)."""
     double_area = abs(_signed_double_area(polygon))
     boundary = boundary_points(polygon)
-    return (double_area - boundary + 2) // 2
+    return (double_area - boundary) // 2 + 1

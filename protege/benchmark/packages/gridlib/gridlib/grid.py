@@ -25,8 +25,8 @@ class Grid:
     @classmethod
     def filled(cls, width: int, height: int, fill: str = ".") -> Grid:
         """Return a ``width`` x ``height`` grid with every cell set to ``fill``."""
-        if width < 1 or height < 1:
-            raise ValueError(f"grid size must be positive, got {width}x{height}")
+        if len(fill) != 1:
+            raise ValueError(f"fill must be a single character, got {fill!r}")
         return cls([fill * width for _ in range(height)])
 
     @property

@@ -45,7 +45,7 @@ def test_manhattan_same_point_is_zero():
 
 
 def test_chebyshev_uses_larger_axis_y():
-    assert chebyshev(Point(0, 0), Point(3, -5)) == 5
+    assert chebyshev(Point(1, 2), Point(4, -3)) == 5
 
 
 def test_chebyshev_uses_larger_axis_x():
@@ -97,8 +97,12 @@ def test_bounding_box_of_empty_sequence_raises():
         bounding_box([])
 
 
-def test_rect_right_and_bottom():
-    assert (Rect(2, 3, 4, 5).right, Rect(2, 3, 4, 5).bottom) == (6, 8)
+def test_rect_right():
+    assert Rect(2, 3, 4, 5).right == 6
+
+
+def test_rect_bottom():
+    assert Rect(2, 3, 4, 5).bottom == 8
 
 
 def test_rect_area():
@@ -107,6 +111,10 @@ def test_rect_area():
 
 def test_rect_area_of_empty_rect_is_zero():
     assert rect_area(Rect(1, 1, 0, 4)) == 0
+
+
+def test_rect_area_of_zero_height_is_zero():
+    assert rect_area(Rect(1, 1, 4, 0)) == 0
 
 
 def test_rect_area_negative_width_raises():
@@ -217,6 +225,10 @@ def test_is_counter_clockwise_true():
     assert is_counter_clockwise([Point(0, 0), Point(2, 0), Point(2, 2), Point(0, 2)]) is True
 
 
+def test_is_counter_clockwise_smallest_triangle():
+    assert is_counter_clockwise([Point(0, 0), Point(1, 0), Point(0, 1)]) is True
+
+
 def test_is_counter_clockwise_false_for_clockwise():
     assert is_counter_clockwise([Point(0, 0), Point(0, 2), Point(2, 2), Point(2, 0)]) is False
 
@@ -238,6 +250,14 @@ def test_boundary_points_of_triangle_with_diagonal():
     assert boundary_points([Point(0, 0), Point(4, 0), Point(0, 3)]) == 8
 
 
+def test_boundary_points_of_translated_triangle():
+    assert boundary_points([Point(1, 1), Point(5, 1), Point(1, 4)]) == 8
+
+
+def test_boundary_points_of_rectangle():
+    assert boundary_points([Point(0, 0), Point(4, 0), Point(4, 2), Point(0, 2)]) == 12
+
+
 def test_boundary_points_with_negative_steps():
     assert boundary_points([Point(0, 0), Point(-2, -4), Point(-2, 0)]) == 8
 
@@ -248,6 +268,10 @@ def test_interior_points_of_square():
 
 def test_interior_points_of_triangle():
     assert interior_points([Point(0, 0), Point(4, 0), Point(0, 3)]) == 3
+
+
+def test_interior_points_with_odd_boundary_count():
+    assert interior_points([Point(0, 0), Point(3, 0), Point(0, 3)]) == 1
 
 
 def test_interior_points_of_unit_square_is_zero():

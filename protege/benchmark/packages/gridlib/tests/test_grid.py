@@ -3,8 +3,12 @@ import pytest
 from gridlib import Grid
 
 
-def test_width_and_height():
-    assert (Grid(["abc", "def"]).width, Grid(["abc", "def"]).height) == (3, 2)
+def test_width():
+    assert Grid(["abc", "def"]).width == 3
+
+
+def test_height():
+    assert Grid(["abc", "def"]).height == 2
 
 
 def test_empty_rows_raise():
@@ -38,6 +42,15 @@ def test_filled_zero_width_raises():
 def test_filled_zero_height_raises():
     with pytest.raises(ValueError):
         Grid.filled(2, 0)
+
+
+def test_filled_multi_character_fill_raises():
+    with pytest.raises(ValueError):
+        Grid.filled(2, 2, "ab")
+
+
+def test_width_of_single_row_grid():
+    assert Grid(["abcd"]).width == 4
 
 
 def test_in_bounds_last_cell():
@@ -144,6 +157,10 @@ def test_row():
     assert Grid(["abc", "def"]).row(1) == "def"
 
 
+def test_row_of_single_column_grid():
+    assert Grid(["a", "b", "c"]).row(2) == "c"
+
+
 def test_row_out_of_range_raises():
     with pytest.raises(KeyError):
         Grid(["abc", "def"]).row(2)
@@ -151,6 +168,10 @@ def test_row_out_of_range_raises():
 
 def test_column():
     assert Grid(["abc", "def"]).column(2) == "cf"
+
+
+def test_column_of_single_row_grid():
+    assert Grid(["abc"]).column(2) == "c"
 
 
 def test_column_out_of_range_raises():
@@ -172,9 +193,19 @@ def test_subgrid_overflowing_raises():
         Grid(["abcd", "efgh"]).subgrid(2, 0, 3, 1)
 
 
-def test_subgrid_zero_size_raises():
+def test_subgrid_overflowing_bottom_raises():
+    with pytest.raises(KeyError):
+        Grid(["abcd", "efgh"]).subgrid(0, 1, 1, 2)
+
+
+def test_subgrid_zero_width_raises():
     with pytest.raises(ValueError):
         Grid(["abcd", "efgh"]).subgrid(0, 0, 0, 1)
+
+
+def test_subgrid_zero_height_raises():
+    with pytest.raises(ValueError):
+        Grid(["abcd", "efgh"]).subgrid(0, 0, 1, 0)
 
 
 def test_transpose():

@@ -144,6 +144,14 @@ def test_flood_fill_repaints_region():
     assert flood_fill(Grid(["..#", ".##", "#.."]), (0, 0), "o").to_strings() == ["oo#", "o##", "#.."]
 
 
+def test_flood_fill_non_square_region():
+    assert flood_fill(Grid(["...#", "##.#"]), (0, 0), "o").to_strings() == ["ooo#", "##o#"]
+
+
+def test_flood_fill_size_in_corridor():
+    assert flood_fill_size(Grid(["....#", "###.#", "#....", "#####"]), (0, 0)) == 9
+
+
 def test_flood_fill_diagonal():
     assert flood_fill(Grid(["#..", ".#.", "..#"]), (0, 0), "x", diagonal=True).to_strings() == [
         "x..", ".x.", "..x",

@@ -136,7 +136,7 @@ class Interval:
         start = self.start - amount
         end = self.end + amount
         if end < start:
-            raise ValueError(f"cannot shrink {self} by {-amount}")
+            raise ValueError(f"expanding {self} by {amount} would invert it")
         return Interval(start, end, self.left_closed, self.right_closed)
 
     def split(self, at: float) -> "tuple[Interval, Interval]":

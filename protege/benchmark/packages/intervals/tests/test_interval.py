@@ -12,6 +12,10 @@ def test_end_before_start_is_rejected():
         Interval(3, 2)
 
 
+def test_intervals_are_hashable_values():
+    assert len({Interval(0, 1), Interval(0, 1)}) == 1
+
+
 def test_str_shows_bracket_style():
     assert str(Interval(0, 5, False, True)) == "(0, 5]"
 
@@ -259,3 +263,27 @@ def test_split_at_endpoint_raises():
 def test_split_at_start_raises():
     with pytest.raises(ValueError):
         Interval(0, 10).split(0)
+
+
+def test_touches_false_with_empty_interval():
+    assert Interval(0, 5).touches(Interval(5, 5)) is False
+
+
+def test_intersection_same_start_open_first():
+    assert Interval.open(1, 6).intersection(Interval.closed(1, 4)) == Interval(1, 4, False, True)
+
+
+def test_intersection_same_end_open_first():
+    assert Interval(2, 4).intersection(Interval.closed(0, 4)) == Interval(2, 4)
+
+
+def test_union_same_end_closed_first():
+    assert Interval.closed(2, 3).union(Interval(0, 3)) == Interval.closed(0, 3)
+
+
+def test_scale_by_fraction():
+    assert Interval(2, 6).scale(0.5) == Interval(1, 3)
+
+
+def test_scale_by_negative_fraction():
+    assert Interval(2, 6, False, True).scale(-0.5) == Interval(-3, -1, True, False)

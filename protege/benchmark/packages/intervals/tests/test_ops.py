@@ -19,6 +19,20 @@ def test_merge_overlapping_and_touching():
     ]
 
 
+def test_merge_overlap_with_latest_not_first():
+    assert merge([Interval(0, 1), Interval(2, 4), Interval(3, 5)]) == [
+        Interval(0, 1),
+        Interval(2, 5),
+    ]
+
+
+def test_merge_touch_with_latest_not_first():
+    assert merge([Interval(0, 1), Interval(2, 3), Interval(3, 4)]) == [
+        Interval(0, 1),
+        Interval(2, 4),
+    ]
+
+
 def test_merge_keeps_gap_of_one_point():
     assert merge([Interval(0, 1), Interval(1, 2, False, True)]) == [
         Interval(0, 1),
@@ -36,6 +50,10 @@ def test_merge_nested_interval():
 
 def test_merge_same_start_prefers_closed():
     assert merge([Interval.open(0, 2), Interval(0, 1)]) == [Interval(0, 2, True, False)]
+
+
+def test_merge_point_bridges_open_ends():
+    assert merge([Interval(0, 1), Interval.open(1, 2), Interval.point(1)]) == [Interval(0, 2)]
 
 
 def test_merge_drops_empty_intervals():
@@ -167,12 +185,20 @@ def test_coverage_segments_skips_uncovered_piece():
     assert coverage_segments([Interval(0, 1), Interval(3, 4)]) == [(0, 1, 1), (3, 4, 1)]
 
 
+def test_coverage_segments_probe_inside_open_piece():
+    assert coverage_segments([Interval.open(0, 1)]) == [(0, 1, 1)]
+
+
 def test_coverage_segments_empty():
     assert coverage_segments([]) == []
 
 
 def test_max_overlap_nested():
     assert max_overlap([Interval(0, 10), Interval(1, 5), Interval(2, 3)]) == 3
+
+
+def test_max_overlap_after_earlier_interval_ends():
+    assert max_overlap([Interval(0, 1), Interval(2, 5), Interval(3, 6), Interval(4, 7)]) == 3
 
 
 def test_max_overlap_half_open_chain():

@@ -95,9 +95,11 @@ def test_first_free_slot_none_fits():
 
 
 def test_busy_time_clips_to_window():
-    assert busy_time([Interval(7, 9), Interval(12, 13), Interval(12.5, 14)], Interval(8, 17)) == (
-        pytest.approx(3.0)
-    )
+    assert busy_time([Interval(7, 9), Interval(12, 14)], Interval(8, 17)) == pytest.approx(3.0)
+
+
+def test_busy_time_merges_overlapping_meetings():
+    assert busy_time([Interval(12, 13), Interval(12.5, 14)], Interval(8, 17)) == pytest.approx(2.0)
 
 
 def test_busy_time_ignores_meetings_outside_window():
@@ -106,6 +108,10 @@ def test_busy_time_ignores_meetings_outside_window():
 
 def test_utilization_fraction():
     assert utilization([Interval(8, 10)], Interval(8, 16)) == pytest.approx(0.25)
+
+
+def test_utilization_unit_window():
+    assert utilization([Interval(0, 0.5)], Interval(0, 1)) == pytest.approx(0.5)
 
 
 def test_utilization_empty_window_raises():
@@ -117,6 +123,20 @@ def test_max_non_overlapping_greedy_by_end():
     assert max_non_overlapping(
         [Interval(1, 4), Interval(3, 5), Interval(0, 6), Interval(5, 7), Interval(8, 11)]
     ) == [Interval(1, 4), Interval(5, 7), Interval(8, 11)]
+
+
+def test_max_non_overlapping_compares_with_last_chosen():
+    assert max_non_overlapping([Interval(0, 1), Interval(1, 3), Interval(2, 4)]) == [
+        Interval(0, 1),
+        Interval(1, 3),
+    ]
+
+
+def test_max_non_overlapping_same_end_prefers_later_start():
+    assert max_non_overlapping([Interval(0, 5), Interval(3, 5), Interval(5, 6)]) == [
+        Interval(3, 5),
+        Interval(5, 6),
+    ]
 
 
 def test_max_non_overlapping_tie_prefers_shorter():

@@ -240,3 +240,19 @@ def test_close_period_break_even_leaves_equity_alone():
     books.post("rent", [("rent", 5000), ("cash", -5000)])
     txn_id = books.close_period("capital")
     assert books.transaction(txn_id)[1] == [("rent", -5000), ("sales", 5000)]
+
+
+def test_one_cent_debit_is_a_debit():
+    books = make_books()
+    books.post("penny", [("cash", 1), ("capital", -1)])
+    assert books.trial_balance()[:2] == [("capital", 0, 1), ("cash", 1, 0)]
+
+
+def test_transfer_one_cent():
+    books = make_books()
+    books.transfer("penny", "rent", "cash", 1)
+    assert books.balance("cash") == -1
+
+
+def test_transaction_lookup_first_id():
+    assert trading_books().transaction(1)[0] == "owner invests"

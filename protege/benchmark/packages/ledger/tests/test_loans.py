@@ -207,3 +207,23 @@ def test_payoff_months_rejects_payment_equal_to_interest():
 def test_payoff_months_rejects_zero_principal():
     with pytest.raises(ValueError):
         payoff_months(0, 6, 1000)
+
+
+def test_simple_interest_one_day_year():
+    assert simple_interest(1000, 10, 1, days_per_year=1) == 100
+
+
+def test_monthly_payment_one_cent_loan():
+    assert monthly_payment(1, 0, 1) == 1
+
+
+def test_schedule_overpayment_ends_early():
+    assert amortization_schedule(5, 0, 4) == [(1, 2, 0, 2, 3), (2, 2, 0, 2, 1), (3, 1, 0, 1, 0)]
+
+
+def test_payoff_months_one_cent_loan():
+    assert payoff_months(1, 0, 1) == 1
+
+
+def test_payoff_months_last_cent_needs_a_payment():
+    assert payoff_months(100001, 0, 50000) == 3

@@ -82,6 +82,10 @@ def test_rank_skips_zero_column():
     assert rank([[0, 1, 2], [0, 2, 5]]) == 2
 
 
+def test_rank_single_row():
+    assert rank([[0, 3, 0]]) == 1
+
+
 def test_nullity():
     assert nullity([[1, 0, 2, 1], [0, 1, 3, 2], [1, 1, 5, 3]]) == 2
 
@@ -104,6 +108,10 @@ def test_rref_of_invertible_matrix_is_identity():
 
 def test_rref_with_fractions():
     assert rref([[2, 1, 3], [4, 4, 2]]) == [[1, 0, Fraction(5, 2)], [0, 1, -2]]
+
+
+def test_rref_single_row():
+    assert rref([[2, 4, 6]]) == [[1, 2, 3]]
 
 
 def test_is_invertible_true():

@@ -217,6 +217,10 @@ def test_minor_matrix_rectangular():
     assert minor_matrix([[1, 2, 3], [4, 5, 6]], 1, 0) == [[2, 3]]
 
 
+def test_minor_matrix_of_2x2_is_single_entry():
+    assert minor_matrix([[1, 2], [3, 4]], 0, 0) == [[4]]
+
+
 def test_minor_matrix_row_out_of_range_raises():
     with pytest.raises(ValueError):
         minor_matrix([[1, 2], [3, 4]], 2, 0)
@@ -230,6 +234,11 @@ def test_minor_matrix_column_out_of_range_raises():
 def test_minor_matrix_negative_index_raises():
     with pytest.raises(ValueError):
         minor_matrix([[1, 2], [3, 4]], -1, 0)
+
+
+def test_minor_matrix_negative_column_raises():
+    with pytest.raises(ValueError):
+        minor_matrix([[1, 2], [3, 4]], 0, -1)
 
 
 def test_minor_matrix_of_single_row_raises():

@@ -149,8 +149,12 @@ def test_cosine_similarity():
     assert cosine_similarity([1, 2], [2, 1]) == pytest.approx(0.8)
 
 
-def test_cosine_similarity_same_direction():
-    assert cosine_similarity([1, 1, 1], [2, 2, 2]) == pytest.approx(1.0)
+def test_cosine_similarity_clamped_to_one():
+    assert cosine_similarity([1, 1, 1], [2, 2, 2]) == 1.0
+
+
+def test_cosine_similarity_clamped_to_minus_one():
+    assert cosine_similarity([1, 1, 1], [-2, -2, -2]) == -1.0
 
 
 def test_cosine_similarity_opposite():
@@ -189,7 +193,11 @@ def test_angle_between_opposite_vectors():
 
 
 def test_angle_between_parallel_vectors_is_zero():
-    assert angle_between([1, 1, 1], [3, 3, 3]) == pytest.approx(0.0, abs=1e-7)
+    assert angle_between([1, 1, 1], [2, 2, 2]) == 0.0
+
+
+def test_angle_between_antiparallel_vectors_is_pi():
+    assert angle_between([1, 1, 1], [-2, -2, -2]) == pytest.approx(math.pi)
 
 
 def test_is_orthogonal_true():
@@ -214,6 +222,10 @@ def test_is_parallel_same_direction():
 
 def test_is_parallel_opposite_direction():
     assert is_parallel([1, 2], [-3, -6]) is True
+
+
+def test_is_parallel_tolerance_is_inclusive():
+    assert is_parallel([1, 0], [0, 1], tol=1.0) is True
 
 
 def test_is_parallel_false():

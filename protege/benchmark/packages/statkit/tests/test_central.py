@@ -119,6 +119,10 @@ def test_trimmed_mean_cuts_two_from_each_end():
     assert trimmed_mean([0, 1, 5, 6, 7, 20, 90], 0.3) == pytest.approx(6.0)
 
 
+def test_trimmed_mean_fractional_result():
+    assert trimmed_mean([1, 2, 5, 100], 0.25) == pytest.approx(3.5)
+
+
 def test_trimmed_mean_proportion_half_raises():
     with pytest.raises(ValueError):
         trimmed_mean([1, 2, 3, 4], 0.5)
@@ -146,12 +150,12 @@ def test_geometric_mean_two_values():
 
 
 def test_geometric_mean_zero_raises():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="positive"):
         geometric_mean([0, 4])
 
 
 def test_geometric_mean_negative_raises():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="positive"):
         geometric_mean([-1, 4])
 
 
@@ -164,7 +168,7 @@ def test_harmonic_mean_of_equal_values():
 
 
 def test_harmonic_mean_zero_raises():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="positive"):
         harmonic_mean([0, 3])
 
 

@@ -119,6 +119,14 @@ def test_covariance_sample():
     assert covariance([1, 2, 3], [1, 2, 3], sample=True) == pytest.approx(1.0)
 
 
+def test_covariance_single_pair_is_zero():
+    assert covariance([5], [7]) == pytest.approx(0.0)
+
+
+def test_covariance_sample_two_pairs():
+    assert covariance([1, 3], [2, 6], sample=True) == pytest.approx(4.0)
+
+
 def test_covariance_negative():
     assert covariance([1, 2, 3], [6, 4, 2]) == pytest.approx(-4 / 3)
 
@@ -135,6 +143,10 @@ def test_covariance_sample_single_pair_raises():
 
 def test_correlation_partial():
     assert correlation([1, 2, 3, 4], [2, 1, 4, 3]) == pytest.approx(0.6)
+
+
+def test_correlation_two_pairs():
+    assert correlation([1, 2], [5, 3]) == pytest.approx(-1.0)
 
 
 def test_correlation_perfect_positive():
@@ -162,6 +174,10 @@ def test_correlation_single_pair_raises():
 
 def test_linear_regression_exact_line():
     assert linear_regression([1, 2, 3], [3, 5, 7]) == pytest.approx((2.0, 1.0))
+
+
+def test_linear_regression_two_points():
+    assert linear_regression([0, 2], [1, 5]) == pytest.approx((2.0, 1.0))
 
 
 def test_linear_regression_noisy_data():

@@ -19,6 +19,10 @@ def test_variance_population():
     assert variance([2, 4, 4, 4, 5, 5, 7, 9]) == pytest.approx(4.0)
 
 
+def test_variance_fractional_result():
+    assert variance([1, 2]) == pytest.approx(0.25)
+
+
 def test_variance_of_single_value_is_zero():
     assert variance([3]) == pytest.approx(0.0)
 
@@ -125,6 +129,10 @@ def test_zscores_population():
 
 def test_zscores_sample():
     assert zscores([1, 2, 3], sample=True) == pytest.approx([-1.0, 0.0, 1.0])
+
+
+def test_zscores_sample_two_values():
+    assert zscores([1, 3], sample=True) == pytest.approx([-0.7071067812, 0.7071067812])
 
 
 def test_zscores_constant_data_raises():

@@ -107,3 +107,23 @@ def test_slugify_single_long_word_is_hard_cut():
 
 def test_slugify_empty():
     assert slugify("!!!") == ""
+
+
+def test_split_identifier_acronym_before_final_word():
+    assert split_identifier("XMLTo") == ["xml", "to"]
+
+
+def test_to_title_minor_word_second():
+    assert to_title("war and peace") == "War and Peace"
+
+
+def test_slugify_max_length_one():
+    assert slugify("hello", max_length=1) == "h"
+
+
+def test_slugify_cut_leaves_single_letter_word():
+    assert slugify("a bcdef", max_length=3) == "a"
+
+
+def test_slugify_separator_just_past_limit_is_ignored():
+    assert slugify("abcd ef", max_length=3) == "abc"

@@ -165,3 +165,47 @@ def test_closest_max_distance_zero_requires_exact():
 
 def test_closest_no_candidates():
     assert closest("abc", []) is None
+
+
+def test_levenshtein_both_empty():
+    assert levenshtein("", "") == 0
+
+
+def test_common_prefix_shrinks_over_several_strings():
+    assert common_prefix(["flower", "flow", "flight"]) == "fl"
+
+
+def test_lcs_length_repeated_character():
+    assert lcs_length("aa", "a") == 1
+
+
+def test_lcs_length_repeated_character_in_second():
+    assert lcs_length("ab", "aa") == 1
+
+
+def test_longest_common_subsequence_first_exhausted():
+    assert longest_common_subsequence("ab", "abc") == "ab"
+
+
+def test_longest_common_subsequence_second_exhausted():
+    assert longest_common_subsequence("abc", "ab") == "ab"
+
+
+def test_longest_common_subsequence_skips_in_second():
+    assert longest_common_subsequence("ab", "xa") == "a"
+
+
+def test_longest_common_subsequence_skips_in_first():
+    assert longest_common_subsequence("xa", "ab") == "a"
+
+
+def test_jaccard_one_empty():
+    assert jaccard("", "ab") == 0.0
+
+
+def test_closest_without_limit_accepts_any_distance():
+    assert closest("abc", ["xyz"]) == "xyz"
+
+
+def test_closest_max_distance_zero_rejects_near_match():
+    assert closest("abc", ["abd"], max_distance=0) is None

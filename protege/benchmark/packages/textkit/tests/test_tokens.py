@@ -133,3 +133,31 @@ def test_sentences_dotted_abbreviation():
 
 def test_sentences_empty_text():
     assert sentences("   ") == []
+
+
+def test_words_single_letter_before_inner_mark():
+    assert words("x-ray o'clock") == ["x-ray", "o'clock"]
+
+
+def test_words_inner_mark_before_last_letter():
+    assert words("don't") == ["don't"]
+
+
+def test_most_common_zero():
+    assert most_common("a b", 0) == []
+
+
+def test_ngrams_unigrams():
+    assert ngrams(["a", "b"], 1) == [("a",), ("b",)]
+
+
+def test_char_ngrams_unigrams():
+    assert char_ngrams("abc", 1) == ["a", "b", "c"]
+
+
+def test_char_ngrams_single_character_text():
+    assert char_ngrams("a", 2) == ["a"]
+
+
+def test_sentences_stray_mark_is_own_sentence():
+    assert sentences("Go! . Ok") == ["Go!", ".", "Ok"]

@@ -138,3 +138,19 @@ def test_truncate_words_zero():
 def test_truncate_words_rejects_negative():
     with pytest.raises(ValueError):
         truncate_words("one", -1)
+
+
+def test_wrap_counts_separating_space():
+    assert wrap("ab cd", 4) == ["ab", "cd"]
+
+
+def test_wrap_resets_length_on_new_line():
+    assert wrap("abcd ab cd", 4) == ["abcd", "ab", "cd"]
+
+
+def test_wrap_three_words_fill_line_exactly():
+    assert wrap("a b c", 5) == ["a b c"]
+
+
+def test_truncate_zero_limit():
+    assert truncate("abc", 0) == ""

@@ -1,6 +1,14 @@
 """textkit: small text utilities for case conversion, wrapping, distances and tokens."""
 
-from textkit.case import slugify, split_identifier, to_camel, to_kebab, to_pascal, to_snake, to_title
+from textkit.case import (
+    slugify,
+    split_identifier,
+    to_camel,
+    to_kebab,
+    to_pascal,
+    to_snake,
+    to_title,
+)
 from textkit.distance import (
     closest,
     common_prefix,

@@ -86,22 +86,14 @@ def sentences(text: str) -> list[str]:
     """
     result = []
     start = 0
-    i = 0
-    n = len(text)
-    while i < n:
-        if text[i] not in _SENTENCE_END:
-            i += 1
+    for i, ch in enumerate(text):
+        if ch not in _SENTENCE_END:
             continue
         end = i + 1
-        while end < n and text[end] in _SENTENCE_END:
-            end += 1
-        at_break = end == n or text[end].isspace()
+        at_break = end == len(text) or text[end].isspace()
         if at_break and not _is_abbreviation(text, start, i):
-            piece = text[start:end].strip()
-            if piece:
-                result.append(piece)
+            result.append(text[start:end].strip())
             start = end
-        i = end
     tail = text[start:].strip()
     if tail:
         result.append(tail)

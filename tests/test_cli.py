@@ -1,0 +1,52 @@
+import json
+
+from typer.testing import CliRunner
+
+from protege.cli import app
+from protege.tasks import save_tasks
+from swe_repo import make_repo
+
+runner = CliRunner()
+
+
+def test_grade_predictions_file_and_resume(tmp_path):
+    _, task = make_repo(tmp_path / "mirrors")
+    tasks_file = save_tasks([task], tmp_path / "tasks.jsonl")
+    preds = tmp_path / "preds.jsonl"
+    preds.write_text(json.dumps({"instance_id": task.instance_id, "model_name_or_path": "gold",
+                                 "model_patch": task.patch}) + "\n"
+                     + json.dumps({"instance_id": "acme__calc-404", "model_name_or_path": "x", "model_patch": ""}) + "\n")
+    out = tmp_path / "report.json"
+    args = ["grade", str(preds), "--instances", str(tasks_file), "--out", str(out),
+            "--mirror-template", str(tmp_path / "mirrors" / "{owner}__{name}")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report["instances"][task.instance_id]["resolved"] is True
+    assert report["instances"]["acme__calc-404"]["status"] == "ERROR"
+    assert report["summary"] == {"total": 2, "resolved": 1, "errors": 1}
+    again = runner.invoke(app, args)  # everything already graded: nothing re-run
+    assert again.exit_code == 0 and "resolved 1/2" in again.output
+
+
+def test_bad_predictions_file_names_the_field(tmp_path):
+    preds = tmp_path / "preds.jsonl"
+    preds.write_text(json.dumps({"instance_id": "a"}) + "\n")
+    result = runner.invoke(app, ["grade", str(preds), "--instances", "bundled", "--out", str(tmp_path / "r.json")])
+    assert result.exit_code != 0
+    assert "field 'model_patch' missing" in str(result.exception)
+
+
+def test_tasks_validate_reports_bad_rows(tmp_path):
+    path = tmp_path / "t.jsonl"
+    path.write_text(json.dumps({"instance_id": "x", "repo": "a/b"}) + "\n")
+    result = runner.invoke(app, ["tasks", "validate", str(path)])
+    assert result.exit_code == 1 and "0 valid instances, 1 invalid" in result.output
+    assert "field 'base_commit': missing" in result.output
+
+
+def test_bench_list_test_split():
+    result = runner.invoke(app, ["bench", "list", "--split", "test"])
+    assert result.exit_code == 0
+    lines = result.output.strip().splitlines()
+    assert all(" test " in ln for ln in lines[:-1]) and lines[-1].endswith("instances")
