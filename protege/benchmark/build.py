@@ -95,6 +95,18 @@ def run_suite(repo: Path, timeout_s: float) -> tuple[dict[str, str], dict[str, d
 _APPROX = re.compile(r"^pytest\.approx\((.*)\)$", re.S)
 
 
+def _statement_at(lines: list[str], index: int, max_lines: int = 12) -> str:
+    """The whole (possibly multi-line) statement starting at 0-based `index`."""
+    for end in range(index + 1, min(len(lines), index + max_lines) + 1):
+        text = "\n".join(ln.strip() for ln in lines[index:end])
+        try:
+            ast.parse(text)
+            return text
+        except SyntaxError:
+            continue
+    return lines[index].strip() if index < len(lines) else ""
+
+
 def _observation(line: str, crash: str, next_line: str = "") -> dict[str, str] | None:
     """From the failing test line (and the one after it, for `with pytest.raises`) and
     pytest's crash message: call, got, expected."""
@@ -281,8 +293,14 @@ def _instance(pkg: str, number: int, rel: str, site: mutate.Site, res: dict, rng
     fail = res["failures"].get(first, {})
     test_lines = (BUNDLED_PACKAGES_DIR / pkg / first.split("::")[0]).read_text().splitlines()
     lineno = fail.get("lineno")
-    following = test_lines[lineno] if lineno is not None and lineno < len(test_lines) else ""
-    obs = _observation(fail.get("line", ""), fail.get("crash", ""), following)
+    start = (lineno or 1) - 1
+    for back in range(start, max(-1, start - 12), -1):  # the marked line may start earlier
+        if test_lines[back].strip() == fail.get("line", "").strip():
+            start = back
+            break
+    line = _statement_at(test_lines, start) if lineno else fail.get("line", "")
+    following = _statement_at(test_lines, start + line.count("\n") + 1) if lineno else ""
+    obs = _observation(line, fail.get("crash", ""), following)
     if obs is None:
         return None
     imports, setup, test_body = _test_context(BUNDLED_PACKAGES_DIR / pkg, first, fail.get("lineno"))

@@ -257,3 +257,8 @@ def test_last_weekday_sunday():
 
 def test_last_weekday_earlier_in_week_than_last_day():
     assert last_weekday(2024, 5, 5) == (2024, 5, 25)
+
+
+def test_last_weekday_rejects_weekday_seven():
+    with pytest.raises(ValueError):
+        last_weekday(2024, 5, 7)

@@ -2,8 +2,8 @@
 
 import heapq
 
-_VISITING = 1
-_DONE = 2
+_VISITING = "visiting"
+_DONE = "done"
 
 
 def _dfs_cycle(graph, node, state, stack):

@@ -12,13 +12,25 @@ def _check_durations(graph, durations):
             raise ValueError(f"negative duration for {node!r}")
 
 
-def _finish_time(start, duration):
-    return start + duration
-
-
 def _priority_key(task, priorities):
     """Sort key: higher priority first, then task name."""
     return (-priorities.get(task, 0), task)
+
+
+def _ready_time(graph, task, finish):
+    """Time all dependencies of task have finished, or None if some are unscheduled."""
+    preds = graph.predecessors(task)
+    if any(pred not in finish for pred in preds):
+        return None
+    return max((finish[pred] for pred in preds), default=0)
+
+
+def _first_free_worker(free_at, now):
+    """Lowest-numbered worker that is idle at time `now`."""
+    for worker, free in enumerate(free_at):
+        if free <= now:
+            return worker
+    raise ValueError(f"no worker is free at time {now}")
 
 
 def earliest_start(graph, durations):
@@ -26,7 +38,7 @@ def earliest_start(graph, durations):
     _check_durations(graph, durations)
     start = {}
     for node in topological_sort(graph):
-        finishes = [_finish_time(start[p], durations[p]) for p in graph.predecessors(node)]
+        finishes = [start[p] + durations[p] for p in graph.predecessors(node)]
         start[node] = max(finishes, default=0)
     return start
 
@@ -34,7 +46,7 @@ def earliest_start(graph, durations):
 def project_length(graph, durations):
     """Minimum total time to finish every task with unlimited workers."""
     start = earliest_start(graph, durations)
-    return max((_finish_time(start[n], durations[n]) for n in start), default=0)
+    return max((start[n] + durations[n] for n in start), default=0)
 
 
 def latest_start(graph, durations):
@@ -66,7 +78,7 @@ def critical_path(graph, durations):
                 best = pred
         via[node] = best
         begin = 0 if best is None else finish[best]
-        finish[node] = _finish_time(begin, durations[node])
+        finish[node] = begin + durations[node]
     end = None
     for node in sorted(finish):
         if end is None or finish[node] > finish[end]:
@@ -84,37 +96,33 @@ def critical_path(graph, durations):
 def schedule(graph, durations, workers, priorities=None):
     """Greedy list schedule on identical workers.
 
-    Returns (task, worker, start, finish) tuples in the order tasks are started.
+    Whenever a worker is free, it takes the ready task with the highest priority
+    (then the smallest name). Returns (task, worker, start, finish) tuples in the
+    order tasks are started.
     """
     if workers < 1:
         raise ValueError("need at least one worker")
     _check_durations(graph, durations)
-    topological_sort(graph)
+    pending = topological_sort(graph)
     priorities = priorities or {}
-    remaining = {node: graph.in_degree(node) for node in graph.nodes()}
-    ready = [node for node in graph.nodes() if remaining[node] == 0]
-    idle = list(range(workers))
-    running = []
+    free_at = [0] * workers
+    finish = {}
     result = []
-    time = 0
-    while ready or running:
-        ready.sort(key=lambda task: _priority_key(task, priorities))
-        while ready and idle:
-            task = ready.pop(0)
-            worker = idle.pop(0)
-            end = _finish_time(time, durations[task])
-            running.append((end, worker, task))
-            result.append((task, worker, time, end))
-        running.sort()
-        time = running[0][0]
-        while running and running[0][0] <= time:
-            _, worker, task = running.pop(0)
-            idle.append(worker)
-            for succ in graph.successors(task):
-                remaining[succ] -= 1
-                if remaining[succ] == 0:
-                    ready.append(succ)
-        idle.sort()
+    for _ in range(len(pending)):
+        ready_at = {}
+        for task in pending:
+            when = _ready_time(graph, task, finish)
+            if when is not None:
+                ready_at[task] = when
+        now = max(min(free_at), min(ready_at.values()))
+        available = [task for task in ready_at if ready_at[task] <= now]
+        task = min(available, key=lambda name: _priority_key(name, priorities))
+        worker = _first_free_worker(free_at, now)
+        end = now + durations[task]
+        free_at[worker] = end
+        finish[task] = end
+        pending.remove(task)
+        result.append((task, worker, now, end))
     return result
 
 

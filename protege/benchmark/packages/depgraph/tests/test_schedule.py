@@ -96,6 +96,22 @@ def test_schedule_priorities_go_first():
     assert plan == [("d", 0, 0, 2), ("a", 1, 0, 2), ("b", 0, 2, 5), ("c", 0, 5, 6)]
 
 
+def test_schedule_positive_priority_beats_default():
+    graph = Graph()
+    for name in ["a", "b", "c"]:
+        graph.add_node(name)
+    plan = schedule(graph, {"a": 1, "b": 1, "c": 1}, 1, {"c": 1})
+    assert plan == [("c", 0, 0, 1), ("a", 0, 1, 2), ("b", 0, 2, 3)]
+
+
+def test_schedule_negative_priority_goes_last():
+    graph = Graph()
+    for name in ["a", "b", "c"]:
+        graph.add_node(name)
+    plan = schedule(graph, {"a": 1, "b": 1, "c": 1}, 1, {"a": -1})
+    assert plan == [("b", 0, 0, 1), ("c", 0, 1, 2), ("a", 0, 2, 3)]
+
+
 def test_schedule_single_worker_runs_sequentially():
     graph = Graph([("a", "c"), ("b", "c")])
     graph.add_node("d")

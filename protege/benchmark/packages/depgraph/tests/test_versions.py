@@ -112,6 +112,10 @@ def test_satisfies_compatible_release_patch():
     assert satisfies("1.4.5", "~=1.4.2") is True
 
 
+def test_satisfies_compatible_release_includes_base():
+    assert satisfies("1.4.2", "~=1.4.2") is True
+
+
 def test_satisfies_compatible_release_rejects_next_minor():
     assert satisfies("1.5.0", "~=1.4.2") is False
 

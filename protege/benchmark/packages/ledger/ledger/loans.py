@@ -7,6 +7,7 @@ from .money import _div_half_up
 
 MONTHS_PER_YEAR = 12
 DAYS_PER_YEAR = 365
+MAX_PAYOFF_MONTHS = 1200
 
 Installment = namedtuple("Installment", "number payment interest principal balance")
 
@@ -131,4 +132,6 @@ def payoff_months(principal, annual_percent, payment):
             raise ValueError("payment does not cover the interest")
         balance = balance + interest - payment
         months += 1
+        if months > MAX_PAYOFF_MONTHS:
+            raise ValueError("loan is not repaid within %d months" % MAX_PAYOFF_MONTHS)
     return months

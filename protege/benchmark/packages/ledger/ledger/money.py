@@ -7,11 +7,9 @@ GROUP_SIZE = 3
 
 
 def _div_half_up(numerator, denominator):
-    """Divide two integers, rounding halves away from zero."""
-    if denominator == 0:
-        raise ValueError("division by zero")
-    if denominator < 0:
-        numerator, denominator = -numerator, -denominator
+    """Divide an integer by a positive integer, rounding halves away from zero."""
+    if denominator <= 0:
+        raise ValueError("denominator must be positive")
     quotient, remainder = divmod(abs(numerator), denominator)
     if 2 * remainder >= denominator:
         quotient += 1

@@ -200,7 +200,7 @@ def test_payoff_months_exact_division():
 
 
 def test_payoff_months_rejects_payment_equal_to_interest():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="does not cover the interest"):
         payoff_months(100000, 12, 1000)
 
 
@@ -227,3 +227,16 @@ def test_payoff_months_one_cent_loan():
 
 def test_payoff_months_last_cent_needs_a_payment():
     assert payoff_months(100001, 0, 50000) == 3
+
+
+def test_payoff_months_with_interest():
+    assert payoff_months(100000, 12, 10000) == 11
+
+
+def test_payoff_months_large_payment_with_interest():
+    assert payoff_months(100000, 12, 50000) == 3
+
+
+def test_payoff_months_gives_up_on_very_long_loans():
+    with pytest.raises(ValueError, match="not repaid within 1200 months"):
+        payoff_months(100000000, 12, 1000001)

@@ -32,7 +32,12 @@ def test_parse_plus_sign_and_blanks():
 
 
 def test_parse_parentheses_mean_negative():
-    assert parse_amount("(12.00)") == -1200
+    assert parse_amount("(1.25)") == -125
+
+
+def test_parse_rejects_unclosed_parenthesis():
+    with pytest.raises(ValueError):
+        parse_amount("(12.00")
 
 
 def test_parse_thousands_separator():
@@ -114,6 +119,10 @@ def test_format_show_plus_on_positive():
     assert format_amount(250, show_plus=True) == "+2.50"
 
 
+def test_format_show_plus_on_one_cent():
+    assert format_amount(1, show_plus=True) == "+0.01"
+
+
 def test_format_show_plus_not_on_zero():
     assert format_amount(0, show_plus=True) == "0.00"
 
@@ -164,6 +173,10 @@ def test_allocate_by_ratios():
 
 def test_allocate_largest_remainder_wins():
     assert allocate(100, [1, 2]) == [33, 67]
+
+
+def test_allocate_leftover_follows_remainder_not_share():
+    assert allocate(100, [5, 1]) == [83, 17]
 
 
 def test_allocate_exact_split():
