@@ -125,7 +125,9 @@ def grade_cmd(predictions: Path = typer.Argument(..., help="SWE-bench prediction
               out: Path = typer.Option(Path("grade_report.json"), help="report file"),
               log_dir: Optional[Path] = typer.Option(None, help="test logs (default: beside the report)"),
               backend: str = "local", mirror_template: Optional[str] = None,
-              workspace_root: Optional[str] = None, workers: int = 1):
+              workspace_root: Optional[str] = None, workers: int = 1,
+              runner: str = typer.Option("sandbox", help="sandbox (bundled / prepared repos) or "
+                                         "swebench-local (real pure-Python instances: venv + pinned install)")):
     """Grade predictions against instances with swebench's parsers; write a report.
     The report is rewritten after every instance, and instances already in it are skipped,
     so an interrupted run resumes."""
@@ -147,6 +149,14 @@ def grade_cmd(predictions: Path = typer.Argument(..., help="SWE-bench prediction
         if task is None:
             return pred["instance_id"], {"resolved": False, "status": "ERROR",
                                          "error": f"instance {pred['instance_id']!r} not in {instances}"}
+        if runner == "swebench-local":
+            from protege.swebench_local import grade_local
+
+            local = grade_local(task, pred.get("model_patch"), env_config, log_dir=log_dir,
+                                model_name=pred.get("model_name_or_path", "model"))
+            row = local.to_dict()
+            row.setdefault("status", local.outcome.upper() if local.outcome == "error" else local.outcome)
+            return pred["instance_id"], row
         rep = grade(task, pred.get("model_patch"), env_config, log_dir=log_dir,
                     model_name=pred.get("model_name_or_path", "model"))
         return pred["instance_id"], rep.to_dict()
@@ -163,6 +173,24 @@ def grade_cmd(predictions: Path = typer.Argument(..., help="SWE-bench prediction
                        "errors": sum(r.get("status") == "ERROR" for r in reps)}
     out.write_text(json.dumps(done, indent=1))
     typer.echo(f"resolved {resolved}/{len(done['instances'])}; report {out}")
+
+
+@app.command("harness")
+def harness_cmd(predictions: Path = typer.Argument(..., help="SWE-bench predictions .jsonl/.json"),
+                instances: str = typer.Option(..., help="task file with swebench 5.x fields (image, eval_script...)"),
+                workdir: Path = typer.Option(Path("harness_runs"), help="where dataset, logs and reports go"),
+                run_id: str = "protege", max_workers: int = 4, timeout_s: int = 1800,
+                namespace: Optional[str] = typer.Option(None, help="registry namespace for the images"),
+                dry_run: bool = typer.Option(False, help="write and check the inputs, do not run")):
+    """Full scale: grade predictions with the official swebench harness in Docker."""
+    from protege.grading import load_predictions
+    from protege.harness import evaluate
+
+    run = evaluate(_load(instances), load_predictions(predictions), workdir, run_id, max_workers=max_workers,
+                   timeout_s=timeout_s, namespace=namespace, dry_run=dry_run)
+    for problem in run.problems:
+        typer.echo(f"problem: {problem}")
+    typer.echo(f"{len(run.images)} images; harness arguments in {workdir}" + (" (dry run)" if dry_run else ""))
 
 
 def main() -> None:  # pragma: no cover
