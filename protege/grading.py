@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import re
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from protege.environment import EnvConfig, Environment, make_environment
 from protege.tasks import Task
 
+GRADING_OUTPUT_CHARS = 50_000_000  # test logs of real repositories run to megabytes
 _TEST_FILE_RE = re.compile(r"^diff --git a/(\S+) b/(\S+)$", re.M)
 
 
@@ -115,6 +116,11 @@ def grade(task: Task, model_patch: str | None, env_config: EnvConfig | None = No
     if model_patch is None:
         return GradeReport(task.instance_id, False, "RESOLVED_NO", False, error="no patch (None)")
     env: Environment | None = None
+    # The grader reads every test's status line: the model-facing output cap must not apply.
+    env_config = env_config or EnvConfig()
+    env_config = replace(env_config, sandbox=replace(
+        env_config.sandbox, output_limit_chars=max(env_config.sandbox.output_limit_chars, GRADING_OUTPUT_CHARS),
+        output_kill_bytes=max(env_config.sandbox.output_kill_bytes, 4 * GRADING_OUTPUT_CHARS)))
     try:
         env = make_environment(task, env_config)
         if setup is not None:

@@ -88,3 +88,10 @@ def test_test_command_and_files(repo_task):
     task.extra = {}
     task.eval_script = ": '>>>>> Start Test Output'\npytest -rA tests/x.py\n: '>>>>> End Test Output'\n"
     assert test_command(task) == "pytest -rA tests/x.py"
+
+
+def test_grading_reads_all_output_whatever_the_model_facing_cap(repo_task):
+    task, cfg = repo_task
+    cfg.sandbox.output_limit_chars = 100  # the agent's cap must not hide test status lines
+    report = grade(task, task.patch, cfg)
+    assert report.resolved and len(report.pass_to_pass["success"]) == 2

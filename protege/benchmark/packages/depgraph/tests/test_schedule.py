@@ -135,7 +135,7 @@ def test_schedule_empty_graph():
 
 
 def test_schedule_zero_workers_raises():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at least one worker"):
         schedule(Graph([("a", "b")]), {"a": 1, "b": 1}, 0)
 
 

@@ -83,7 +83,7 @@ def mean_absolute_deviation(values):
 
 def zscores(values, sample=False):
     """Standard scores of each value; uses the sample stdev when `sample` is true."""
-    data = _require_data(values, 2 if sample else 1)
+    data = _require_data(values)
     spread = sample_stdev(data) if sample else stdev(data)
     if spread == 0:
         raise ValueError("z-scores are undefined for constant data")
