@@ -139,7 +139,8 @@ class DockerEnvironment:
         self.workdir = WORKDIR
         own_image = bool(task.image) and not task.is_bundled and not task.repo.startswith("local/")
         self.image = self.options.image or (task.image if own_image else self.options.base_image)
-        self.copy_repo = self.image != task.image or not task.image
+        # Only a real instance's own image already holds the repository at /testbed.
+        self.copy_repo = not own_image or self.image != task.image
         uid = self.config.sandbox.sandbox_uid
         self.user = self.options.user or (f"{uid}:{uid}" if self.copy_repo and uid >= 0 else "root")
         try:

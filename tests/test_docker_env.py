@@ -224,3 +224,16 @@ def test_container_removed_on_every_exit(client, local_task, tmp_path, ending):
                           cwd=Path(__file__).resolve().parents[1])
     assert (proc.returncode == 0) == (ending == "exit"), proc.stderr[-500:]
     assert not _labelled(client)
+
+
+def test_bundled_instances_match_local(client):
+    """One bundled instance per package, graded in the base image and locally: same verdicts."""
+    from protege.benchmark.build import load_bundled
+
+    tasks = load_bundled()
+    sample = [next(t for t in tasks if t.extra["package"] == p) for p in sorted({t.extra["package"] for t in tasks})]
+    docker_cfg = EnvConfig(backend="docker")
+    for task in sample:
+        verdicts = {backend: (grade(task, task.patch, cfg).resolved, grade(task, "", cfg).resolved)
+                    for backend, cfg in (("docker", docker_cfg), ("local", EnvConfig()))}
+        assert verdicts == {"docker": (True, False), "local": (True, False)}, (task.instance_id, verdicts)
