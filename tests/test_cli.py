@@ -50,3 +50,16 @@ def test_bench_list_test_split():
     assert result.exit_code == 0
     lines = result.output.strip().splitlines()
     assert all(" test " in ln for ln in lines[:-1]) and lines[-1].endswith("instances")
+
+
+def test_agent_run_scripted_solves_a_bundled_instance_end_to_end(tmp_path):
+    run_dir = tmp_path / "run"
+    args = ["agent", "run", "bundled:test", str(run_dir), "--policy", "scripted", "--expert", "reference",
+            "--preset", "smoke", "--limit", "1", "--no-progress"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "submitted 1" in result.output and "resolved 1/1" in result.output
+    report = json.loads((run_dir / "report.json").read_text())
+    assert list(report.values())[0]["status"] == "RESOLVED_FULL"
+    traj = json.loads(next((run_dir / "trajectories").glob("*.json")).read_text())
+    assert traj["expert_calls"] and all(c["oracle"] for c in traj["expert_calls"])
