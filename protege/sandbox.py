@@ -234,12 +234,17 @@ def run_command(command: str, cwd: Path, home: Path, cfg: SandboxConfig,
         home_dir = Path.home().resolve()
         if home_dir != Path("/"):
             binds += ["--perms", "0755", "--tmpfs", str(home_dir)]
-            for prefix in sorted({Path(p).resolve() for p in (sys.prefix, sys.base_prefix)}):
-                if prefix.is_relative_to(home_dir):
-                    for parent in reversed(prefix.parents):
-                        if parent.is_relative_to(home_dir) and parent != home_dir:
-                            binds += ["--perms", "0755", "--dir", str(parent)]
-                    binds += ["--ro-bind", str(prefix), str(prefix)]
+        # The Python installation goes back in, read-only, where the hidden HOME or the private
+        # /tmp covers it (a checkout with its venv under /tmp, pyenv under /root).
+        hiding = [h for h in (home_dir, Path("/tmp")) if h != Path("/")]
+        for prefix in sorted({Path(p).resolve() for p in (sys.prefix, sys.base_prefix)}):
+            covers = [h for h in hiding if prefix.is_relative_to(h)]
+            if not covers:
+                continue
+            for parent in reversed(prefix.parents):
+                if any(parent.is_relative_to(h) and parent != h for h in covers):
+                    binds += ["--perms", "0755", "--dir", str(parent)]
+            binds += ["--ro-bind", str(prefix), str(prefix)]
         for path in writable or [cwd]:
             for parent in reversed(Path(path).parents):  # bwrap would create them 0700
                 if parent != Path("/"):

@@ -148,7 +148,8 @@ def test_openai_policy_against_transformers_serve(server, tiny):
     ]]
     with_tools = policy.generate(convs, TOOLS)
     assert [g.error for g in with_tools] == [None] * 2
-    assert all(0 < g.completion_tokens <= 4 and g.text for g in with_tools)
+    # A random tiny model may sample only special tokens, so the text itself can be empty.
+    assert all(0 < g.completion_tokens <= 4 and isinstance(g.text, str) for g in with_tools)
     [without] = policy.generate(convs[:1], [])
     assert without.error is None
     assert with_tools[0].prompt_tokens > without.prompt_tokens  # the tools block reached the prompt
