@@ -154,9 +154,9 @@ def grade_cmd(predictions: Path = typer.Argument(..., help="SWE-bench prediction
 
             local = grade_local(task, pred.get("model_patch"), env_config, log_dir=log_dir,
                                 model_name=pred.get("model_name_or_path", "model"))
-            row = local.to_dict()
-            row.setdefault("status", local.outcome.upper() if local.outcome == "error" else local.outcome)
-            return pred["instance_id"], row
+            # outcome: resolved / unresolved / network (no verdict: network-only tests) / error
+            return pred["instance_id"], {**local.to_dict(), "status": "ERROR" if local.outcome == "error"
+                                         else local.outcome}
         rep = grade(task, pred.get("model_patch"), env_config, log_dir=log_dir,
                     model_name=pred.get("model_name_or_path", "model"))
         return pred["instance_id"], rep.to_dict()
