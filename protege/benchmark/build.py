@@ -18,7 +18,7 @@ import tempfile
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from protege.benchmark import mutate
@@ -392,10 +392,6 @@ def load_bundled(split: str | None = None, path: Path | None = None) -> list[Tas
 def build_report_json(report: BuildReport) -> dict:
     return {"kept": dict(report.kept), "rejected": {k: dict(v) for k, v in report.rejected.items()},
             "tiers": dict(report.tiers), "kinds": dict(report.kinds), "seconds": report.seconds}
-
-
-__all__ = ["BuildConfig", "BuildReport", "asdict", "build", "build_report_json", "load_bundled",
-           "run_suite", "try_candidate", "write_statement"]
 
 
 # -------------------------------------------------------------------- validation

@@ -10,7 +10,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from protege.environment import EnvironmentError_, apply_patch, git
+from protege.environment import EnvironmentError_, git
 from protege.paths import BUNDLED_PACKAGES_DIR
 from protege.tasks import BUNDLED_REPO_PREFIX, Task
 
@@ -71,5 +71,3 @@ def apply_patch_reverse(repo: Path, patch: str) -> tuple[bool, str]:
                input=patch if patch.endswith("\n") else patch + "\n")
     return proc.returncode == 0, proc.stderr
 
-
-__all__ = ["apply_patch", "commit_all", "copy_package", "materialise", "package_names", "package_of"]
