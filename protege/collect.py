@@ -1,0 +1,388 @@
+"""Collect demonstration trajectories with an ORACLE demonstrator and keep the resolved ones.
+
+`ReferenceDemonstrator` is an ORACLE policy: it reads the task's gold patch (like
+`protege.scripted.ScriptedPolicy`), so its trajectories say nothing about a model's skill. They
+are training data, and every row `collect` keeps is labelled ``"oracle_demonstrator": true``.
+Unlike the scripted policy it varies with a seed: which exploration commands it runs, which
+failing test it reproduces, whether it first makes a plausible wrong edit (and reverts it after
+the test still fails), how much context its edits carry and how it checks the fix. It always
+asks the expert once, when stalled, with a question naming the failing test and what it tried.
+
+`collect` runs the demonstrator with the (oracle) `ReferenceExpert` in local sandboxes, grades
+every patch with `protege.grading.grade` and keeps only resolved trajectories (rejection
+sampling). Run folder::
+
+    run_dir/kept.jsonl      one finished, resolved trajectory dict per line
+    run_dir/dropped.jsonl   {"instance_id", "reason", ...} per rejected episode
+    run_dir/grade_logs/     grader logs
+
+Both .jsonl files are appended as each episode finishes; a later call skips instance ids
+already in either file, so an interrupted collection resumes without duplicates.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import shlex
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from protege.agent import GUIDANCE_OPEN, AgentConfig, run_episodes
+from protege.environment import EnvConfig, make_environment
+from protege.experts import ReferenceExpert
+from protege.grading import grade
+from protege.protocols import Expert, Generation, Message
+from protege.scripted import EDIT_FAILED, FilePatch, _git_apply, split_patch
+from protege.tasks import Task
+from protege.tools import format_tool_call
+from protege.trajectory import read_jsonl
+
+_STEP_RE = re.compile(r"^Step (\d+):", re.MULTILINE)
+_NAME_RE = re.compile(r"`([A-Za-z_]\w*)`")
+_GREP_HIT_RE = re.compile(r"^(?:\./)?(\S+?\.py):(\d+):(.*)$", re.MULTILINE)
+# Operator flips for a plausible wrong first edit (near or on the buggy line, never the gold fix).
+_FLIPS = [(" + ", " - "), (" - ", " + "), (" < ", " <= "), (" > ", " >= "), (" <= ", " < "), (" >= ", " > "),
+          (" and ", " or "), (" or ", " and "), (" == ", " != "), (" != ", " == ")]
+TEST_PREFIX = "python -m pytest -q -p no:cacheprovider"
+
+
+@dataclass
+class PlanStep:
+    thought: str
+    tool: str
+    args: dict[str, Any]
+    tag: str = ""  # "edit:<path>" | "wrong" | "wrong_test" | "revert" | "ask" | "fix_intro" | ""
+
+
+def _content(message: Message) -> str:
+    return str(message.get("content") or "")
+
+
+def _test_cmd(ids: list[str], tail: int = 30) -> str:
+    return f"{TEST_PREFIX} {' '.join(map(shlex.quote, ids)) or '.'} 2>&1 | tail -n {tail}"
+
+
+def _package(task: Task) -> str:
+    return str(task.extra.get("package") or task.repo.rsplit("/", 1)[-1])
+
+
+def _called_function(task: Task) -> str | None:
+    """The first backticked identifier of the issue that is not the package name."""
+    pkg = _package(task)
+    return next((n for n in _NAME_RE.findall(task.problem_statement) if n != pkg), None)
+
+
+def _gold_function(task: Task, files: list[FilePatch]) -> str | None:
+    fn = (task.extra.get("mutation") or {}).get("function")
+    if fn:
+        return fn
+    for m in re.finditer(r"^@@ [^@]*@@.*?def (\w+)", task.patch, re.MULTILINE):
+        return m.group(1)
+    for fp in files:
+        for old, _ in fp.hunks:
+            if m := re.search(r"def (\w+)", old):
+                return m.group(1)
+    return None
+
+
+def _wrong_edit(fp: FilePatch, rng: random.Random) -> tuple[str, str, str] | None:
+    """(old hunk text, hunk text with one context line's operator flipped, that line) or None."""
+    if fp.kind != "modify" or not fp.hunks:
+        return None
+    old, new = fp.hunks[0]
+    new_lines = set(new.splitlines(keepends=True))
+    lines = old.splitlines(keepends=True)
+    options = []
+    for i, line in enumerate(lines):
+        s = line.strip()
+        if (not s or s.startswith(("#", "def ", "class ", "while ", "for "))
+                or any(q in line for q in ("'", '"')) or "range(" in line):
+            continue
+        for a, b in _FLIPS:
+            # Never the gold change itself: the flipped line must not be a line of the fix.
+            if a in line and line.replace(a, b, 1) not in new_lines:
+                options.append((i, a, b))
+    if not options:
+        return None
+    i, a, b = rng.choice(options)
+    flipped = lines[i].replace(a, b, 1)
+    wrong = "".join(lines[:i] + [flipped] + lines[i + 1:])
+    return old, wrong, lines[i].strip()
+
+
+def _trim(old: str, new: str, rng: random.Random) -> tuple[str, str]:
+    """Drop some leading/trailing context lines common to both sides (at least one kept each side)."""
+    a, b = old.splitlines(keepends=True), new.splitlines(keepends=True)
+    lead = 0
+    while lead < min(len(a), len(b)) and a[lead] == b[lead]:
+        lead += 1
+    trail = 0
+    while trail < min(len(a), len(b)) - lead and a[-1 - trail] == b[-1 - trail]:
+        trail += 1
+    cut_l = rng.randint(0, max(0, lead - 1))
+    cut_t = rng.randint(0, max(0, trail - 1))
+    a, b = a[cut_l:len(a) - cut_t], b[cut_l:len(b) - cut_t]
+    if not "".join(a).strip():
+        return old, new
+    return "".join(a), "".join(b)
+
+
+def build_plan(task: Task, seed: int, ask_expert: bool = True, p_wrong: float = 0.5) -> list[PlanStep]:
+    """The seeded plan for one task; deterministic given (seed, instance_id)."""
+    rng = random.Random(f"demonstrator|{seed}|{task.instance_id}")
+    files = split_patch(task.patch)
+    gold = files[0].path if files else "."
+    pkg = _package(task)
+    called = _called_function(task)
+    gold_fn = _gold_function(task, files)
+    f2p = task.FAIL_TO_PASS or []
+    repro = rng.choice(f2p[:5]) if f2p else None
+    steps: list[PlanStep] = []
+
+    # Explore.
+    layout = rng.choice([
+        ("Look at the layout of the repository first.", "bash",
+         {"command": "find . -name '*.py' -not -path './.git/*' | sort"}),
+        ("See which files the package has.", "str_replace_editor", {"command": "view", "path": "."}),
+        ("List the package's modules.", "bash", {"command": f"ls {shlex.quote(pkg)} tests 2>/dev/null"}),
+        None,
+    ])
+    if layout:
+        steps.append(PlanStep(*layout))
+    if called:
+        steps.append(PlanStep(f"The issue is about `{called}`; find where it is defined.", "bash",
+                              {"command": f"grep -rn 'def {called}\\b' --include='*.py' . | grep -v '^./tests/'"},
+                              "grep_called"))
+        steps.append(PlanStep(f"Read `{called}`.", "str_replace_editor", {"command": "view", "path": gold},
+                              "view_called"))
+    reproduce = PlanStep("Reproduce the problem by running a failing test.", "bash",
+                         {"command": _test_cmd([repro] if repro else [], rng.choice([20, 30, 40]))}, "repro")
+    if rng.random() < 0.5:
+        steps.insert(0 if not layout else 1, reproduce)
+    else:
+        steps.append(reproduce)
+    if gold_fn and gold_fn != called:
+        steps.append(PlanStep(f"`{called or 'It'}` relies on helpers; look at `{gold_fn}` too.", "bash",
+                              {"command": f"grep -rn '{gold_fn}' --include='*.py' {shlex.quote(pkg)} | head -n 20"},
+                              "grep_gold"))
+        steps.append(PlanStep(f"Read the definition of `{gold_fn}`.", "str_replace_editor",
+                              {"command": "view", "path": gold}, "view_gold"))
+    elif not called:
+        steps.append(PlanStep("Read the module the failing behaviour comes from.", "str_replace_editor",
+                              {"command": "view", "path": gold}))
+
+    # A plausible wrong first edit, tested and reverted.
+    wrong = _wrong_edit(files[0], rng) if files and rng.random() < p_wrong else None
+    if wrong:
+        old, bad, line = wrong
+        steps.append(PlanStep(f"Maybe `{line}` is the culprit; try flipping it.", "str_replace_editor",
+                              {"command": "str_replace", "path": gold, "old_str": old, "new_str": bad}, "wrong"))
+        steps.append(PlanStep("Re-run the failing test.", "bash", {"command": _test_cmd([repro] if repro else [])},
+                              "wrong_test"))
+        steps.append(PlanStep("", "str_replace_editor",
+                              {"command": "str_replace", "path": gold, "old_str": bad, "new_str": old}, "revert"))
+
+    # Ask the expert (stalled).
+    if ask_expert:
+        tried = (f"I tried changing `{wrong[2]}` in {gold}, but the test still failed, so I reverted it."
+                 if wrong else f"I read {gold}{f' and the code of `{called}`' if called else ''} but cannot see the bug.")
+        question = rng.choice([
+            "The test {t} fails. {tried} Where exactly is the bug, and what is the smallest correct fix?",
+            "I am stuck on {t}, which fails. {tried} Which function is wrong and what should change?",
+            "{t} still fails. {tried} Can you point me to the faulty line?",
+        ]).format(t=repro or "the failing test", tried=tried)
+        steps.append(PlanStep("I am stuck; ask the expert.", "ask_expert", {"question": question}, "ask"))
+
+    # Fix, from the gold patch.
+    if rng.random() < 0.5:
+        steps.append(PlanStep("", "str_replace_editor", {"command": "view", "path": gold}, "fix_intro"))
+    first_edit = True
+    for fp in files:
+        if fp.kind == "new":
+            steps.append(PlanStep(f"Create {fp.path}.", "str_replace_editor",
+                                  {"command": "create", "path": fp.path, "file_text": fp.new_content}, f"edit:{fp.path}"))
+        elif fp.kind == "modify":
+            for n, (old, new) in enumerate(fp.hunks, 1):
+                old, new = _trim(old, new, rng)
+                thought = "" if first_edit else f"Next change in {fp.path} ({n} of {len(fp.hunks)})."
+                steps.append(PlanStep(thought, "str_replace_editor",
+                                      {"command": "str_replace", "path": fp.path, "old_str": old, "new_str": new},
+                                      f"edit:{fp.path}" + (":first" if first_edit else "")))
+                first_edit = False
+        else:
+            steps.append(PlanStep(f"Apply the change to {fp.path} with git.", "bash", {"command": _git_apply(fp)},
+                                  f"edit:{fp.path}"))
+        first_edit = False
+
+    # Check and submit.
+    check = rng.choice([
+        ("Re-run the failing tests.", f2p[:10]),
+        ("Re-run the failing and some passing tests.", f2p[:8] + task.PASS_TO_PASS[:8]),
+        ("Run the whole test suite.", ["tests"]),
+    ])
+    steps.append(PlanStep(check[0], "bash", {"command": _test_cmd(check[1])}))
+    steps.append(PlanStep(rng.choice(["The tests pass: submit.", "All green; submit the fix.", "Fixed. Submitting."]),
+                          "submit", {}))
+    return steps
+
+
+def _guidance_target(conversation: list[Message]) -> str | None:
+    for msg in reversed(conversation):
+        text = _content(msg)
+        if text.startswith(GUIDANCE_OPEN):
+            names = _NAME_RE.findall(text)
+            return names[0] if names else "the spot it names"
+    return None
+
+
+@dataclass
+class ReferenceDemonstrator:
+    """ORACLE demonstrator: follows a seeded plan derived from the task's gold patch.
+
+    Stateless per conversation (the plan position is read from the "Step k:" prefix of its
+    last message), deterministic given (seed, instance_id). Its trajectories are oracle
+    demonstrations, labelled as such by its name and `oracle = True`."""
+
+    tasks: list[Task]
+    seed: int = 0
+    p_wrong: float = 0.5  # probability of a wrong first edit that is tested and reverted
+    name: str = "reference-demonstrator(oracle)"
+    oracle: bool = True
+    _by_statement: dict[str, Task] = field(default_factory=dict, repr=False)
+
+    def generate(self, conversations: list[list[Message]], tools: list[dict[str, Any]]) -> list[Generation]:
+        offered = {t["function"]["name"] for t in tools}
+        return [self._one(conv, "ask_expert" in offered) for conv in conversations]
+
+    def _task(self, conversation: list[Message]) -> Task | None:
+        prompt = _content(conversation[1]) if len(conversation) > 1 else ""
+        return next((t for t in self.tasks if t.problem_statement and t.problem_statement in prompt), None)
+
+    def _one(self, conversation: list[Message], ask_offered: bool) -> Generation:
+        prompt_tokens = sum(len(_content(m)) for m in conversation) // 4
+        task = self._task(conversation)
+        if task is None:
+            return Generation("", prompt_tokens, error="demonstrator: the conversation matches no known task")
+        steps = build_plan(task, self.seed, ask_offered, self.p_wrong)
+        k, observation = 0, ""
+        for i in range(len(conversation) - 1, 1, -1):
+            msg = conversation[i]
+            if msg.get("role") == "assistant" and (m := _STEP_RE.match(_content(msg))):
+                k = int(m.group(1)) + 1
+                observation = _content(conversation[i + 1]) if i + 1 < len(conversation) else ""
+                prev = steps[k - 1] if k - 1 < len(steps) else None
+                failed = observation.startswith(EDIT_FAILED)
+                if prev and prev.tag == "wrong" and failed:  # the wrong edit did not apply: skip its revert
+                    k = next(j for j, s in enumerate(steps) if s.tag == "revert") + 1
+                elif prev and prev.tag.startswith("edit:") and failed:
+                    path = prev.tag.split(":")[1]
+                    fp = next(f for f in split_patch(task.patch) if f.path == path)
+                    last = max(j for j, s in enumerate(steps) if s.tag.startswith(f"edit:{path}"))
+                    return self._emit(last, f"That edit did not apply; apply the change to {path} with git.",
+                                      "bash", {"command": _git_apply(fp)}, prompt_tokens)
+                break
+        k = min(k, len(steps) - 1)  # past the plan: submit
+        step = steps[k]
+        thought = step.thought
+        if step.tag == "revert":
+            thought = ("The test still fails, so that was not the bug; revert the change."
+                       if re.search(r"\b(failed|error)", observation) else
+                       "That line is unrelated to the issue even if the test passes; revert it and ask.")
+        elif step.tag in ("fix_intro", ) or step.tag.endswith(":first"):
+            target = _guidance_target(conversation)
+            thought = (f"The expert points at `{target}`; " if target else "") + (
+                "look at it again before editing." if step.tag == "fix_intro" else "make that fix.")
+        elif step.tag in ("view_called", "view_gold"):
+            hits = list(_GREP_HIT_RE.finditer(observation))
+            hit = next((h for h in hits if "def " in h.group(3)), hits[0] if hits else None)
+            args = dict(step.args)
+            if hit:
+                args["path"] = hit.group(1)
+                line = int(hit.group(2))
+                if (k + len(task.instance_id)) % 2:
+                    args["view_range"] = [max(1, line - 3), line + 25]
+            return self._emit(k, thought, step.tool, args, prompt_tokens)
+        return self._emit(k, thought, step.tool, step.args, prompt_tokens)
+
+    @staticmethod
+    def _emit(k: int, thought: str, tool: str, args: dict[str, Any], prompt_tokens: int) -> Generation:
+        text = f"Step {k}: {thought}\n{format_tool_call(tool, args)}"
+        return Generation(text, prompt_tokens, len(text) // 4, finish_reason="stop")
+
+
+def _append(path: Path, row: dict[str, Any], lock: threading.Lock) -> None:
+    with lock, path.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def collect(tasks: list[Task], run_dir: str | Path, seed: int = 0, config: AgentConfig | None = None,
+            expert: Expert | None = None, env_config: EnvConfig | None = None,
+            allow_test_split: bool = False) -> dict[str, Any]:
+    """Run the oracle demonstrator on `tasks`, grade each patch, keep only resolved
+    trajectories in run_dir/kept.jsonl and record the rest in run_dir/dropped.jsonl.
+
+    Returns {"kept": n kept by this call, "dropped": {reason: n}, "skipped": n already done}.
+    Refuses bundled test-split tasks (held out from training data) unless allow_test_split."""
+    held_out = [t.instance_id for t in tasks if t.extra.get("split") == "test"]
+    if held_out and not allow_test_split:
+        raise ValueError(f"collect: {len(held_out)} test-split tasks given (e.g. {held_out[0]!r}): "
+                         "they are held out from training data")
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    kept_path, dropped_path = run_dir / "kept.jsonl", run_dir / "dropped.jsonl"
+    done = {r.get("instance_id") for r in read_jsonl(kept_path) + read_jsonl(dropped_path)}
+    seen: set[str] = set()
+    todo = []
+    for t in tasks:
+        if t.instance_id not in done and t.instance_id not in seen:
+            seen.add(t.instance_id)
+            todo.append(t)
+    counts: dict[str, Any] = {"kept": 0, "dropped": Counter(), "skipped": len(tasks) - len(todo)}
+    if not todo:
+        counts["dropped"] = {}
+        return counts
+    config = config or AgentConfig.preset("small", max_parallel=4)
+    expert = expert if expert is not None else ReferenceExpert(seed=seed)
+    env_config = env_config or EnvConfig()
+    policy = ReferenceDemonstrator(todo, seed=seed)
+    by_id = {t.instance_id: t for t in todo}
+    lock = threading.Lock()
+
+    def on_finish(traj) -> None:
+        task = by_id[traj.instance_id]
+        reason, report = None, None
+        if traj.exit_status != "submitted":
+            reason = f"exit:{traj.exit_status}"
+        elif not traj.patch.strip():
+            reason = "empty_patch"
+        else:
+            report = grade(task, traj.patch, env_config, log_dir=run_dir / "grade_logs",
+                           model_name=policy.name)
+            if report.error and not report.resolved:
+                reason = "grade_error"
+            elif not report.resolved:
+                reason = "unresolved"
+        if reason is None:
+            row = {**traj.to_dict(), "oracle_demonstrator": True, "demonstrator_seed": seed,
+                   "grade_status": report.status if report else None}
+            _append(kept_path, row, lock)
+            counts["kept"] += 1
+        else:
+            _append(dropped_path, {"instance_id": traj.instance_id, "reason": reason,
+                                   "exit_status": traj.exit_status, "oracle_demonstrator": True,
+                                   "demonstrator_seed": seed,
+                                   "grade": report.to_dict() if report else None}, lock)
+            counts["dropped"][reason] += 1
+
+    run_episodes(todo, policy, expert, partial(make_environment, config=env_config), config, on_finish=on_finish)
+    counts["dropped"] = dict(counts["dropped"])
+    return counts

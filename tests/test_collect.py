@@ -1,0 +1,94 @@
+"""The oracle demonstrator and rejection-sampled collection, on real bundled TRAIN instances."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from protege.agent import AgentConfig, run_episodes
+from protege.benchmark.build import BuildConfig, load_bundled
+from protege.collect import ReferenceDemonstrator, build_plan, collect
+from protege.environment import make_environment
+from protege.experts import ReferenceExpert
+from protege.grading import grade
+from protege.trajectory import read_jsonl
+
+CONFIG = AgentConfig.preset("small", max_parallel=4)
+
+
+@pytest.fixture(scope="module")
+def train_tasks():
+    tasks = load_bundled("train")
+    by_pkg = {}
+    for t in tasks:
+        by_pkg.setdefault(t.extra["package"], t)
+    return list(by_pkg.values())[:3]
+
+
+def _run(tasks, seed):
+    return run_episodes(tasks, ReferenceDemonstrator(tasks, seed=seed), ReferenceExpert(seed=seed),
+                        make_environment, CONFIG)
+
+
+def test_demonstrator_resolves_and_asks_the_oracle(train_tasks):
+    trajs = _run(train_tasks, seed=0)
+    for task, traj in zip(train_tasks, trajs):
+        assert traj.exit_status == "submitted", traj.error
+        assert traj.model == "reference-demonstrator(oracle)"
+        assert grade(task, traj.patch).resolved, traj.instance_id
+        asks = [s for s in traj.steps if s.action and s.action["name"] == "ask_expert"]
+        assert asks and traj.expert_calls and all(c.oracle and not c.failed for c in traj.expert_calls)
+        question = asks[0].action["arguments"]["question"]
+        assert any(t in question for t in task.FAIL_TO_PASS)
+        assert "<expert_guidance>" in asks[0].observation
+        bash = [s.action["arguments"]["command"] for s in traj.steps if s.action and s.action["name"] == "bash"]
+        assert any(c.startswith("python -m pytest -q -p no:cacheprovider ") for c in bash)
+
+
+def test_seeds_vary_and_are_deterministic(train_tasks):
+    task = train_tasks[0]
+    plans = {seed: [(s.tool, json.dumps(s.args, sort_keys=True)) for s in build_plan(task, seed)] for seed in range(6)}
+    assert plans[0] == [(s.tool, json.dumps(s.args, sort_keys=True)) for s in build_plan(task, 0)]
+    assert len({tuple(p) for p in plans.values()}) > 1
+    # Over seeds and tasks, some plans make (and revert) a wrong first edit.
+    assert any(s.tag == "wrong" for t in train_tasks for seed in range(6) for s in build_plan(t, seed))
+    a, b = (_run([task], seed)[0] for seed in (0, 1))
+    assert a.actions != b.actions
+    assert a.exit_status == b.exit_status == "submitted"
+
+
+def test_wrong_edit_is_reverted_and_still_resolves(train_tasks):
+    found = next(((t, seed) for t in train_tasks for seed in range(10)
+                  if any(s.tag == "wrong" for s in build_plan(t, seed))), None)
+    assert found, "no seed makes a wrong first edit"
+    task, seed = found
+    [traj] = _run([task], seed)
+    texts = [s.text for s in traj.steps]
+    assert any("revert" in t for t in texts)
+    assert grade(task, traj.patch).resolved
+
+
+def test_collect_keeps_resolved_resumes_and_refuses_test_split(train_tasks, tmp_path):
+    counts = collect(train_tasks[:2], tmp_path, seed=3)
+    assert counts["kept"] == 2 and counts["dropped"] == {}
+    rows = read_jsonl(tmp_path / "kept.jsonl")
+    assert sorted(r["instance_id"] for r in rows) == sorted(t.instance_id for t in train_tasks[:2])
+    assert all(r["oracle_demonstrator"] is True and r["exit_status"] == "submitted" for r in rows)
+    assert all(any(c["oracle"] for c in r["expert_calls"]) for r in rows)
+
+    again = collect(train_tasks, tmp_path, seed=3)  # resumes: only the third task runs
+    assert again["skipped"] == 2 and again["kept"] + sum(again["dropped"].values()) == 1
+    ids = [r["instance_id"] for r in read_jsonl(tmp_path / "kept.jsonl")]
+    ids += [r["instance_id"] for r in read_jsonl(tmp_path / "dropped.jsonl")]
+    assert sorted(ids) == sorted(t.instance_id for t in train_tasks) and len(ids) == len(set(ids))
+
+    held_out = BuildConfig().test_packages
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            text = path.read_text(encoding="utf-8", errors="replace")
+            assert not any(pkg in text for pkg in held_out), path
+
+    test_task = load_bundled("test")[0]
+    with pytest.raises(ValueError, match="test-split"):
+        collect([test_task], tmp_path / "other")
