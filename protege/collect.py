@@ -39,7 +39,7 @@ from protege.environment import EnvConfig, make_environment
 from protege.experts import ReferenceExpert
 from protege.grading import grade
 from protege.protocols import Expert, Generation, Message
-from protege.scripted import EDIT_FAILED, FilePatch, _git_apply, split_patch
+from protege.scripted import EDIT_FAILED, FilePatch, _git_apply, split_patch, task_for
 from protege.tasks import Task
 from protege.tools import format_tool_call
 from protege.trajectory import read_jsonl
@@ -262,8 +262,7 @@ class ReferenceDemonstrator:
         return [self._one(conv, "ask_expert" in offered) for conv in conversations]
 
     def _task(self, conversation: list[Message]) -> Task | None:
-        prompt = _content(conversation[1]) if len(conversation) > 1 else ""
-        return next((t for t in self.tasks if t.problem_statement and t.problem_statement in prompt), None)
+        return task_for(conversation, self.tasks)
 
     def _one(self, conversation: list[Message], ask_offered: bool) -> Generation:
         prompt_tokens = sum(len(_content(m)) for m in conversation) // 4

@@ -121,6 +121,13 @@ def _content(message: Message) -> str:
     return str(message.get("content") or "")
 
 
+def task_for(conversation: list[Message], tasks: list[Task]) -> Task | None:
+    """The task whose issue text is in the conversation's first user message (oracle policies
+    are stateless: everything they need is derived from the conversation)."""
+    prompt = _content(conversation[1]) if len(conversation) > 1 else ""
+    return next((t for t in tasks if t.problem_statement and t.problem_statement in prompt), None)
+
+
 @dataclass
 class ScriptedPolicy:
     """Deterministic oracle policy over a known task list (matched by problem statement)."""
@@ -135,8 +142,7 @@ class ScriptedPolicy:
         return [self._one(conv, "ask_expert" in offered) for conv in conversations]
 
     def _task(self, conversation: list[Message]) -> Task | None:
-        prompt = _content(conversation[1]) if len(conversation) > 1 else ""
-        return next((t for t in self.tasks if t.problem_statement and t.problem_statement in prompt), None)
+        return task_for(conversation, self.tasks)
 
     def _one(self, conversation: list[Message], ask_offered: bool) -> Generation:
         prompt_tokens = sum(len(_content(m)) for m in conversation) // 4
