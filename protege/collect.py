@@ -29,7 +29,7 @@ import re
 import shlex
 import threading
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,7 @@ from protege.environment import EnvConfig, make_environment
 from protege.experts import ReferenceExpert
 from protege.grading import grade
 from protege.protocols import Expert, Generation, Message
-from protege.scripted import EDIT_FAILED, FilePatch, _git_apply, split_patch, task_for
+from protege.scripted import EDIT_FAILED, FilePatch, StatelessOraclePolicy, _git_apply, split_patch
 from protege.tasks import Task
 from protege.tools import format_tool_call
 from protege.trajectory import read_jsonl
@@ -243,7 +243,7 @@ def _guidance_target(conversation: list[Message]) -> str | None:
 
 
 @dataclass
-class ReferenceDemonstrator:
+class ReferenceDemonstrator(StatelessOraclePolicy):
     """ORACLE demonstrator: follows a seeded plan derived from the task's gold patch.
 
     Stateless per conversation (the plan position is read from the "Step k:" prefix of its
@@ -255,14 +255,6 @@ class ReferenceDemonstrator:
     p_wrong: float = 0.5  # probability of a wrong first edit that is tested and reverted
     name: str = "reference-demonstrator(oracle)"
     oracle: bool = True
-    _by_statement: dict[str, Task] = field(default_factory=dict, repr=False)
-
-    def generate(self, conversations: list[list[Message]], tools: list[dict[str, Any]]) -> list[Generation]:
-        offered = {t["function"]["name"] for t in tools}
-        return [self._one(conv, "ask_expert" in offered) for conv in conversations]
-
-    def _task(self, conversation: list[Message]) -> Task | None:
-        return task_for(conversation, self.tasks)
 
     def _one(self, conversation: list[Message], ask_offered: bool) -> Generation:
         prompt_tokens = sum(len(_content(m)) for m in conversation) // 4

@@ -128,14 +128,11 @@ def task_for(conversation: list[Message], tasks: list[Task]) -> Task | None:
     return next((t for t in tasks if t.problem_statement and t.problem_statement in prompt), None)
 
 
-@dataclass
-class ScriptedPolicy:
-    """Deterministic oracle policy over a known task list (matched by problem statement)."""
+class StatelessOraclePolicy:
+    """Shared by the oracle policies: each conversation is answered on its own, from the task
+    it names (subclasses give `tasks` and `_one(conversation, ask_offered)`)."""
 
     tasks: list[Task]
-    ask_expert: bool = True  # include one ask_expert step (skipped when the tool is not offered)
-    name: str = "scripted-oracle"
-    oracle: bool = True
 
     def generate(self, conversations: list[list[Message]], tools: list[dict[str, Any]]) -> list[Generation]:
         offered = {t["function"]["name"] for t in tools}
@@ -143,6 +140,16 @@ class ScriptedPolicy:
 
     def _task(self, conversation: list[Message]) -> Task | None:
         return task_for(conversation, self.tasks)
+
+
+@dataclass
+class ScriptedPolicy(StatelessOraclePolicy):
+    """Deterministic oracle policy over a known task list (matched by problem statement)."""
+
+    tasks: list[Task]
+    ask_expert: bool = True  # include one ask_expert step (skipped when the tool is not offered)
+    name: str = "scripted-oracle"
+    oracle: bool = True
 
     def _one(self, conversation: list[Message], ask_offered: bool) -> Generation:
         prompt_tokens = sum(len(_content(m)) for m in conversation) // 4
