@@ -29,16 +29,18 @@ import re
 import shlex
 import threading
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
+
+from tqdm.auto import tqdm
 
 from protege.agent import GUIDANCE_OPEN, AgentConfig, run_episodes
 from protege.environment import EnvConfig, make_environment
 from protege.experts import ReferenceExpert
 from protege.grading import grade
-from protege.protocols import Expert, Generation, Message
+from protege.protocols import Expert, Generation, Message, Policy
 from protege.scripted import EDIT_FAILED, FilePatch, StatelessOraclePolicy, _git_apply, split_patch
 from protege.tasks import Task
 from protege.tools import format_tool_call
@@ -317,9 +319,16 @@ def _append(path: Path, row: dict[str, Any], lock: threading.Lock) -> None:
 
 def collect(tasks: list[Task], run_dir: str | Path, seed: int = 0, config: AgentConfig | None = None,
             expert: Expert | None = None, env_config: EnvConfig | None = None,
-            allow_test_split: bool = False) -> dict[str, Any]:
-    """Run the oracle demonstrator on `tasks`, grade each patch, keep only resolved
-    trajectories in run_dir/kept.jsonl and record the rest in run_dir/dropped.jsonl.
+            allow_test_split: bool = False, ask_expert: bool = True, policy: Policy | None = None,
+            progress: bool = False) -> dict[str, Any]:
+    """Run a demonstrator on `tasks`, grade each patch, keep only resolved trajectories in
+    run_dir/kept.jsonl and record the rest in run_dir/dropped.jsonl.
+
+    policy: the demonstrator; default the ORACLE `ReferenceDemonstrator`. At full scale pass
+    any `Policy` (e.g. `OpenAIPolicy`), with an expert that sees the gold patch
+    (`OpenAIExpert(show_gold_patch=True)`, METHOD.md Phase I).
+    ask_expert: False collects expert-only trajectories (the tool is not offered), the input
+    of stage 02's post-hoc insertion.
 
     Returns {"kept": n kept by this call, "dropped": {reason: n}, "skipped": n already done}.
     Refuses bundled test-split tasks (held out from training data) unless allow_test_split."""
@@ -341,10 +350,12 @@ def collect(tasks: list[Task], run_dir: str | Path, seed: int = 0, config: Agent
     if not todo:
         counts["dropped"] = {}
         return counts
-    config = config or AgentConfig.preset("small", max_parallel=4)
+    config = replace(config or AgentConfig.preset("small", max_parallel=4), enable_ask_expert=ask_expert)
     expert = expert if expert is not None else ReferenceExpert(seed=seed)
     env_config = env_config or EnvConfig()
-    policy = ReferenceDemonstrator(todo, seed=seed)
+    policy = policy if policy is not None else ReferenceDemonstrator(todo, seed=seed)
+    oracle = bool(getattr(policy, "oracle", False))
+    bar = tqdm(total=len(todo), desc=f"collect ({'live' if ask_expert else 'expert-only'})", disable=not progress)
     by_id = {t.instance_id: t for t in todo}
     lock = threading.Lock()
 
@@ -363,17 +374,131 @@ def collect(tasks: list[Task], run_dir: str | Path, seed: int = 0, config: Agent
             elif not report.resolved:
                 reason = "unresolved"
         if reason is None:
-            row = {**traj.to_dict(), "oracle_demonstrator": True, "demonstrator_seed": seed,
+            row = {**traj.to_dict(), "oracle_demonstrator": oracle, "demonstrator_seed": seed,
+                   "package": _package(task), "split": task.extra.get("split", ""), "ask_expert": ask_expert,
                    "grade_status": report.status if report else None}
             _append(kept_path, row, lock)
             counts["kept"] += 1
         else:
             _append(dropped_path, {"instance_id": traj.instance_id, "reason": reason,
-                                   "exit_status": traj.exit_status, "oracle_demonstrator": True,
+                                   "exit_status": traj.exit_status, "oracle_demonstrator": oracle,
                                    "demonstrator_seed": seed,
                                    "grade": report.to_dict() if report else None}, lock)
             counts["dropped"][reason] += 1
+        bar.update(1)
 
     run_episodes(todo, policy, expert, partial(make_environment, config=env_config), config, on_finish=on_finish)
+    bar.close()
     counts["dropped"] = dict(counts["dropped"])
     return counts
+
+
+@dataclass
+class CollectConfig:
+    """Stage 01: which tasks, which demonstrator and expert, which seeds."""
+
+    tasks: str = "bundled:train"  # task file or bundled:train (never the test split)
+    limit: int = -1  # tasks at most; -1 = all
+    live_seed: int = 0  # demonstrator seed of the live-collaboration collection
+    expert_only_seed: int = 1  # seed of the expert-only collection (stage 02's input); -1 = skip it
+    demonstrator: str = "reference"  # reference (ORACLE, reads the gold patch) | openai:MODEL
+    expert: str = "reference"  # reference (ORACLE) | openai:MODEL (shown the gold patch: Phase I)
+    base_url: str = "https://api.openai.com/v1"  # endpoint of openai: demonstrators and experts
+    p_wrong: float = 0.5  # reference demonstrator: probability of a wrong first edit
+    agent_preset: str = "small"  # AgentConfig preset of the collection episodes
+    max_parallel: int = 4  # episodes stepped together
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> CollectConfig:
+        """>>> CollectConfig.preset("smoke").limit, CollectConfig.preset("small").limit
+        (6, -1)
+        """
+        if name not in COLLECT_PRESETS:
+            raise ValueError(f"unknown preset {name!r} (use {', '.join(COLLECT_PRESETS)})")
+        return cls(**{**COLLECT_PRESETS[name], **overrides})
+
+
+COLLECT_PRESETS: dict[str, dict[str, Any]] = {
+    "smoke": {"limit": 6, "agent_preset": "smoke"},
+    "small": {"limit": -1, "agent_preset": "small"},
+    # Full scale: an OpenAI-compatible demonstrator on SWE-Gym / SWE-smith style training tasks.
+    "full": {"tasks": "swe-gym-train.jsonl", "demonstrator": "openai:gpt-4.1", "expert": "openai:gpt-4.1",
+                 "agent_preset": "full", "max_parallel": 16},
+}
+
+
+def _make_demonstrator(config: CollectConfig, tasks: list[Task], seed: int) -> Policy:
+    if config.demonstrator == "reference":
+        return ReferenceDemonstrator(tasks, seed=seed, p_wrong=config.p_wrong)
+    kind, _, model = config.demonstrator.partition(":")
+    if kind == "openai" and model:
+        from protege.policies import OpenAIPolicy
+
+        return OpenAIPolicy(base_url=config.base_url, model=model)
+    raise ValueError(f"collect config: field 'demonstrator' = {config.demonstrator!r} (use reference or openai:MODEL)")
+
+
+def _make_expert(config: CollectConfig, seed: int) -> Expert:
+    if config.expert == "reference":
+        return ReferenceExpert(seed=seed)
+    kind, _, model = config.expert.partition(":")
+    if kind == "openai" and model:
+        from protege.experts import OpenAIExpert
+
+        # Phase I: the expert also sees the gold patch and is told not to reveal it verbatim.
+        return OpenAIExpert(base_url=config.base_url, model=model, show_gold_patch=True)
+    raise ValueError(f"collect config: field 'expert' = {config.expert!r} (use reference or openai:MODEL)")
+
+
+def load_train_tasks(config: CollectConfig) -> list[Task]:
+    from protege.cli_agent import load
+
+    tasks = load(config.tasks)
+    return tasks[: config.limit] if config.limit >= 0 else tasks
+
+
+def run_collection(config: CollectConfig, out_dir: str | Path, progress: bool = True) -> list[dict[str, Any]]:
+    """Stage 01: live collection into out_dir/live and expert-only collection into
+    out_dir/expert_only (both resumable); writes out_dir/config.json. Returns one summary
+    row per collection: kept, dropped (by reason), expert calls per kept trajectory."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    from dataclasses import asdict
+
+    from protege.trajectory import atomic_write
+
+    atomic_write(out_dir / "config.json", json.dumps({"collect": asdict(config)}, indent=2) + "\n")
+    tasks = load_train_tasks(config)
+    agent_config = AgentConfig.preset(config.agent_preset, max_parallel=config.max_parallel)
+    runs = [("live", config.live_seed, True)]
+    if config.expert_only_seed >= 0:
+        runs.append(("expert_only", config.expert_only_seed, False))
+    summary = []
+    for name, seed, ask in runs:
+        sub = out_dir / name
+        collect(tasks, sub, seed=seed, config=agent_config, expert=_make_expert(config, seed),
+                ask_expert=ask, policy=_make_demonstrator(config, tasks, seed), progress=progress)
+        kept, dropped = read_jsonl(sub / "kept.jsonl"), read_jsonl(sub / "dropped.jsonl")
+        calls = [len(r.get("expert_calls", [])) for r in kept]
+        summary.append({"collection": name, "seed": seed, "tasks": len(tasks), "kept": len(kept),
+                        "dropped": len(dropped), **{f"dropped:{k}": v for k, v in
+                                                    Counter(r["reason"] for r in dropped).items()},
+                        "expert_calls_per_kept": round(sum(calls) / len(calls), 2) if calls else 0.0,
+                        "oracle_demonstrator": any(r.get("oracle_demonstrator") for r in kept)})
+    return summary
+
+
+def steps_table(kept_path: str | Path, index: int = 0, width: int = 100):
+    """The steps of one kept trajectory as a table (tool, action, first line of the result)."""
+    import pandas as pd
+
+    from protege.tools import Action
+
+    rows = read_jsonl(Path(kept_path))
+    if not rows:
+        return pd.DataFrame()
+    traj = rows[index]
+    return pd.DataFrame([{"step": s["index"], "tool": (s.get("action") or {}).get("name"),
+                          "action": Action(s["action"]["name"], s["action"]["arguments"]).summary()[:width]
+                          if s.get("action") else "", "result": (s.get("observation") or "").strip()
+                          .split("\n", 1)[0][:width]} for s in traj["steps"]]).set_index("step")
