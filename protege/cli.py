@@ -26,6 +26,42 @@ def _mount_agent() -> None:
 _mount_agent()
 
 
+def _mount_pipeline() -> None:
+    from protege.pipeline import app as pipeline_app
+
+    app.add_typer(pipeline_app, name="pipeline",
+                  help="Run notebooks 01-06 with papermill, sweep parameters, regenerate figures.")
+
+
+_mount_pipeline()
+
+_PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
+
+
+@app.command("sft", context_settings=_PASS_THROUGH, add_help_option=False)
+def sft_cmd(ctx: typer.Context) -> None:
+    """Stage 03: SFT (`protege sft --help` for options)."""
+    from protege.sft import main
+
+    main(ctx.args)
+
+
+@app.command("rl", context_settings=_PASS_THROUGH, add_help_option=False)
+def rl_cmd(ctx: typer.Context) -> None:
+    """Stage 04: penalised RL (`protege rl --help` for options)."""
+    from protege.rl import main
+
+    main(ctx.args)
+
+
+@app.command("evaluate", context_settings=_PASS_THROUGH, add_help_option=False)
+def evaluate_cmd(ctx: typer.Context) -> None:
+    """Stage 05: evaluation conditions x seeds (`protege evaluate --help` for options)."""
+    from protege.evaluate import main
+
+    main(ctx.args)
+
+
 def _env_config(backend: str, mirror_template: Optional[str], workspace_root: Optional[str]):
     from protege.environment import EnvConfig, RepoSource
 

@@ -1,0 +1,728 @@
+"""Stage 05: evaluate protégé variants on held-out tasks (Pass@1 with intervals, expert use,
+loops, cost) and export SWE-bench predictions.
+
+A **condition** is one way of running the agent: a policy (the protégé, or the expert acting
+as agent), an expert the policy may consult, and who decides when to ask (`invocation`: the
+policy itself = "learned", or a baseline from `protege.invocation`). Every condition is run once
+per seed on the same tasks, each patch is graded in a fresh environment, and the results are
+written as two tables that the figure code reads.
+
+The default conditions (`default_conditions`; `EvalConfig` names the model folders):
+
+* main: ``base`` (the protégé alone: no ask_expert tool), ``base+expert``, ``sft+expert``,
+  ``sft+rl+expert`` and ``expert-as-agent`` (at smoke/small scale the scripted ORACLE policy,
+  which reads the gold patch: an upper reference, not a model).
+* invocation ablation on the best trained model (RL if trained, else SFT): ``ablate-never``,
+  ``ablate-every5``, ``ablate-random0.2`` (the baseline decides alone: the policy's own asks are
+  blocked) and ``ablate-learned`` (the policy decides; the same run as the best main condition,
+  so it is not run twice).
+* data ablation: ``sft-inserted+expert`` (SFT on post-hoc inserted calls) beside ``sft+expert``
+  (SFT on live-collaboration data).
+* expert quality: ``noisy-expert`` (the best model with an expert that misleads with p = 0.3).
+
+A condition whose model folder does not exist (e.g. RL not run yet) is skipped and recorded with
+the reason. ORACLE components (the scripted policy, the reference expert built from the gold
+patch) mark every row of their condition ``oracle = 1``.
+
+Output folder (``out_dir``)::
+
+    config.json                    the resolved EvalConfig, conditions (with skip reasons), agent config
+    per_instance.csv               one row per condition x seed x instance (PER_INSTANCE_COLUMNS)
+    metrics.csv                    one row per condition (METRICS_COLUMNS)
+    <condition>/seed<k>/           a resumable agent run folder:
+        config.json                what this folder was run with (a re-run with other settings refuses)
+        trajectories/ trajectories.jsonl preds.jsonl   (protege.trajectory; preds = SWE-bench predictions)
+        report.json                local grading, one GradeReport per instance (resumable)
+        grading_logs/
+        harness/ harness.json      full scale: swebench's harness inputs / run (`harness` != "off")
+
+Metrics (`summarize`): Pass@1 is the mean over instances of each instance's resolve rate across
+seeds (with every seed run on every instance this equals the mean over seeds of per-seed
+Pass@1). Its 95% interval is a percentile bootstrap over instances (`pass1_interval`): the
+instances are resampled with replacement 2000 times, each carrying its mean over seeds, so the
+interval reflects the finite task sample (which dominates at 16 to 500 tasks) and seed noise
+through the instance means. Expert token share is token-weighted over all trajectories (sum of
+expert tokens / sum of all tokens, as in the paper's Fig. 3); loop rate is the share of
+trajectories with a run of more than 10 identical base commands (`protege.loops.has_long_run`,
+Fig. 6); format-error rate is malformed actions per step.
+
+Decoding: temperature 0.7 at every scale, so seeds give different samples (the paper does not
+say how its Pass@1 was sampled); set ``temperature=0`` for greedy decoding (seeds then only
+change the random invocation baseline and the noisy expert).
+
+CLI: ``python -m protege.evaluate --preset smoke --run-dir DIR --out DIR [--set key=value ...]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from protege.trajectory import atomic_write
+
+PER_INSTANCE_COLUMNS = (
+    "condition", "seed", "instance_id", "resolved", "exit_status", "steps", "expert_calls", "format_errors",
+    "protege_prompt_tokens", "protege_completion_tokens", "expert_input_tokens", "expert_output_tokens",
+    "expert_token_share", "cost_usd", "loop", "oracle",
+)
+METRICS_COLUMNS = (
+    "condition", "policy", "expert", "invocation", "n_tasks", "n_seeds", "pass1_mean", "pass1_lo", "pass1_hi",
+    "expert_calls_per_task", "expert_token_share", "loop_rate", "steps_per_task", "cost_per_task",
+    "format_error_rate", "oracle", "skipped",
+)
+LOOP_THRESHOLD = 10  # paper Fig. 6: a run of identical base commands longer than this is a loop
+ORACLE_POLICIES = ("scripted",)  # policy specs that read the gold patch
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.+-]+$")  # condition names are folder names
+# Settings that define what a seed folder holds: a re-run under other values refuses to mix them in.
+IDENTITY_KEYS = ("policy", "expert", "invocation", "block_policy_asks", "seed", "tasks", "agent_preset",
+                 "step_limit", "max_new_tokens", "temperature")
+
+
+# ---------------------------------------------------------------------------------- configuration
+
+
+@dataclass
+class Condition:
+    """One way of running the agent. Specs may use ``{run_dir}`` (the pipeline run folder) and
+    ``{best}`` (the best trained model's policy spec, resolved at run time)."""
+
+    name: str  # folder name and table key: letters, digits, _ . + -
+    policy: str  # scripted (ORACLE) | transformers:tiny|smollm2-135m|DIR|HUB_ID | openai:MODEL | {best}
+    expert: str = "reference"  # none | reference (ORACLE) | noisy:P[:INNER] | openai:MODEL
+    invocation: str = "learned"  # learned | never | every:N | random:P | on_loop (protege.invocation)
+    block_policy_asks: bool = False  # with a baseline: the policy's own asks are refused
+    notes: str = ""  # what the condition is; ORACLE components are named here
+    group: str = "main"  # main | invocation | data | expert (figures group rows by it)
+    skipped: str = ""  # set at resolution: why the condition was not run ("" = it runs)
+    run_as: str = ""  # set at resolution: an earlier condition with identical settings whose runs are reused
+
+    def key(self) -> tuple:
+        """What makes two conditions the same run."""
+        return (self.policy, self.expert, self.invocation, self.block_policy_asks and self.invocation != "learned")
+
+
+@dataclass
+class EvalConfig:
+    """Stage 05 settings. Presets (`preset`) differ only in scale, never in logic."""
+
+    preset_name: str = "smoke"  # the preset these values started from (informational)
+    tasks: str = "bundled:test"  # held-out tasks: bundled:test | task file | hub dataset name
+    limit: int = 2  # first N tasks; -1 = all
+    seeds: list[int] = field(default_factory=lambda: [0])  # one run per seed and condition
+    agent_preset: str = "smoke"  # protege.agent.AgentConfig preset (budgets, context, batch size)
+    step_limit: int = 10  # actions per episode; -1 = the agent preset's
+    max_parallel: int = 4  # episodes stepped together = generation batch size
+    max_new_tokens: int = 64  # tokens generated per step
+    temperature: float = 0.7  # sampling temperature (> 0 so that seeds differ; 0 = greedy)
+    device: str = "cpu"  # transformers policies: cpu | cuda
+    base_policy: str = "transformers:tiny"  # the protégé before training
+    sft_policy: str = "transformers:{run_dir}/03_sft/merged"  # SFT on live-collaboration data
+    sft_inserted_policy: str = "transformers:{run_dir}/03_sft_inserted/merged"  # SFT on inserted calls
+    rl_policy: str = "transformers:{run_dir}/04_rl/final"  # SFT + RL
+    expert_agent_policy: str = "scripted"  # the expert acting alone; scripted = ORACLE stand-in
+    expert: str = "reference"  # the expert of the "+expert" conditions; reference = ORACLE
+    invocation_ablations: list[str] = field(default_factory=lambda: ["never", "every:5", "random:0.2", "learned"])
+    noisy_p: float = 0.3  # noisy-expert condition: probability that a reply misleads; -1 = no such condition
+    conditions: list[Any] = field(default_factory=list)  # [] = default_conditions; names of defaults and/or Condition dicts
+    policy_base_url: str = "http://127.0.0.1:8000/v1"  # endpoint of openai: policies (e.g. vLLM)
+    expert_base_url: str = "https://api.openai.com/v1"  # endpoint of openai: experts
+    backend: str = "local"  # environment of episodes and grading: local | docker
+    grade: bool = True  # grade every patch with protege.grading (fresh environment)
+    harness: str = "off"  # swebench Docker harness per condition/seed: off | dry_run | run (its verdict wins)
+    harness_namespace: str = ""  # image namespace of a registry mirror ("" = swebench's)
+    harness_workers: int = 4  # parallel harness containers
+    n_boot: int = 2000  # bootstrap resamples of the Pass@1 interval
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> EvalConfig:
+        """A scale preset with field overrides; an override of None or [] keeps the preset's value.
+
+        >>> c = EvalConfig.preset("small", seeds=[], limit=4)
+        >>> c.seeds, c.limit, c.base_policy, EvalConfig.preset("full").limit
+        ([0, 1, 2], 4, 'transformers:smollm2-135m', -1)
+        """
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r} (use {', '.join(PRESETS)})")
+        known = {f.name for f in fields(cls)}
+        if unknown := set(overrides) - known:
+            raise ValueError(f"unknown EvalConfig field(s) {sorted(unknown)}")
+        kept = {k: v for k, v in overrides.items() if v is not None and not (isinstance(v, list) and not v)}
+        return cls(**{"preset_name": name, **PRESETS[name], **kept})
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # tests / CI: a tiny random model, 2 tasks, 1 seed, minutes on a laptop CPU
+    "smoke": {"limit": 2, "seeds": [0], "agent_preset": "smoke", "step_limit": 10, "max_parallel": 4,
+              "max_new_tokens": 64, "base_policy": "transformers:tiny"},
+    # laptop CPU: SmolLM2-135M-Instruct on 16 held-out bundled tasks, 3 seeds
+    "small": {"limit": 16, "seeds": [0, 1, 2], "agent_preset": "small", "step_limit": 15, "max_parallel": 8,
+              "max_new_tokens": 192, "base_policy": "transformers:smollm2-135m"},
+    # GPU box: Qwen2.5-Coder-7B-Instruct on all of SWE-bench Verified, an API expert, swebench's harness.
+    # The paper's budget: 75 steps, $2 per task (agent preset "full").
+    "full": {"tasks": "princeton-nlp/SWE-bench_Verified", "limit": -1, "seeds": [0, 1, 2], "agent_preset": "full",
+             "step_limit": 75, "max_parallel": 32, "max_new_tokens": 1024, "device": "cuda",
+             "base_policy": "transformers:Qwen/Qwen2.5-Coder-7B-Instruct", "expert_agent_policy": "openai:gpt-4.1",
+             "expert": "openai:gpt-4.1", "expert_base_url": "https://api.openai.com/v1", "backend": "docker",
+             "grade": False, "harness": "run"},
+}
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``key=value`` strings; values are read as JSON when they parse, else kept as text.
+
+    >>> parse_overrides(["limit=3", "seeds=[0,1]", "base_policy=transformers:tiny", "grade=false"])
+    {'limit': 3, 'seeds': [0, 1], 'base_policy': 'transformers:tiny', 'grade': False}
+    """
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set {item!r}: expected key=value")
+        try:
+            out[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key.strip()] = raw
+    return out
+
+
+def ablation_name(invocation: str) -> str:
+    """Folder-safe condition name of an invocation ablation.
+
+    >>> ablation_name("every:5"), ablation_name("random:0.2"), ablation_name("never")
+    ('ablate-every5', 'ablate-random0.2', 'ablate-never')
+    """
+    return "ablate-" + invocation.replace(":", "")
+
+
+def default_conditions(config: EvalConfig) -> list[Condition]:
+    """The preset's condition list (see the module docstring), before resolution.
+
+    >>> [c.name for c in default_conditions(EvalConfig.preset("small"))]  # doctest: +NORMALIZE_WHITESPACE
+    ['base', 'base+expert', 'sft+expert', 'sft+rl+expert', 'expert-as-agent', 'ablate-never', 'ablate-every5',
+     'ablate-random0.2', 'ablate-learned', 'sft-inserted+expert', 'noisy-expert']
+    """
+    ex = config.expert
+    agent_note = ("ORACLE: the scripted policy reads the gold patch (an upper reference, not a model)"
+                  if config.expert_agent_policy in ORACLE_POLICIES else "the expert model acting alone")
+    conds = [
+        Condition("base", config.base_policy, "none", notes="the protégé before training, alone (no ask_expert)"),
+        Condition("base+expert", config.base_policy, ex, notes="the untrained protégé with the expert"),
+        Condition("sft+expert", config.sft_policy, ex, notes="after SFT on live-collaboration data"),
+        Condition("sft+rl+expert", config.rl_policy, ex, notes="after SFT and RL"),
+        Condition("expert-as-agent", config.expert_agent_policy, "none", notes=agent_note),
+    ]
+    for inv in config.invocation_ablations:
+        block = inv != "learned"
+        who = "the policy decides (same run as the best main condition)" if not block else \
+            f"baseline {inv} decides alone (the policy's own asks are refused)"
+        conds.append(Condition(ablation_name(inv), "{best}", ex, inv, block, f"best trained model; {who}",
+                               "invocation"))
+    conds.append(Condition("sft-inserted+expert", config.sft_inserted_policy, ex,
+                           notes="after SFT on post-hoc inserted expert calls (compare sft+expert)", group="data"))
+    if config.noisy_p >= 0:
+        conds.append(Condition("noisy-expert", "{best}", f"noisy:{config.noisy_p}",
+                               notes=f"best trained model; the expert misleads with p = {config.noisy_p}",
+                               group="expert"))
+    return conds
+
+
+def is_oracle(policy: str, expert: str) -> bool:
+    """True when a component of the condition reads the gold patch: the scripted policy, or the
+    reference expert (also inside a noisy wrapper). The protégé alone with expert "none" is not.
+
+    >>> is_oracle("scripted", "none"), is_oracle("transformers:tiny", "reference")
+    (True, True)
+    >>> is_oracle("transformers:tiny", "noisy:0.3:reference"), is_oracle("transformers:tiny", "none")
+    (True, False)
+    >>> is_oracle("openai:gpt-4.1", "openai:gpt-4.1")
+    False
+    """
+    inner = expert
+    while inner.startswith("noisy:"):
+        inner = inner.split(":", 2)[2] if inner.count(":") >= 2 else "reference"
+    return policy.partition(":")[0] in ORACLE_POLICIES or inner == "reference"
+
+
+def model_missing(policy: str) -> str:
+    """Why a policy's local model folder cannot be loaded ("" when it can, or the spec names no
+    folder: tiny, smollm2-135m, a hub id, scripted, openai:).
+
+    >>> model_missing("transformers:/nonexistent/03_sft/merged")
+    'model folder /nonexistent/03_sft/merged does not exist'
+    >>> model_missing("transformers:tiny"), model_missing("transformers:Qwen/Qwen2.5-Coder-7B-Instruct")
+    ('', '')
+    """
+    kind, _, arg = policy.partition(":")
+    if kind != "transformers" or arg in ("tiny", "smollm2-135m"):
+        return ""
+    path = Path(arg).expanduser()
+    looks_local = path.is_absolute() or arg.startswith((".", "~")) or arg.count("/") != 1
+    if not looks_local and not path.exists():
+        return ""  # owner/name: a hub id, fetched where a hub is reachable
+    if not path.is_dir():
+        return f"model folder {arg} does not exist"
+    if not (path / "config.json").exists():
+        return f"model folder {arg} has no config.json (training not finished?)"
+    return ""
+
+
+def resolve_conditions(config: EvalConfig, run_dir: str | Path) -> list[Condition]:
+    """Concrete conditions: defaults or the configured ones, ``{run_dir}`` / ``{best}`` filled
+    in, ``noisy:P`` given the configured expert inside, missing models marked `skipped`, and
+    repeats of an earlier condition's exact settings marked `run_as` (run once)."""
+    defaults = {c.name: c for c in default_conditions(config)}
+    chosen: list[Condition] = []
+    for item in config.conditions or list(defaults):
+        if isinstance(item, Condition):
+            chosen.append(Condition(**asdict(item)))
+        elif isinstance(item, dict):
+            chosen.append(Condition(**item))
+        elif item in defaults:
+            chosen.append(defaults[item])
+        else:
+            raise ValueError(f"eval config: condition {item!r} is neither a default ({', '.join(defaults)}) "
+                             "nor a Condition dict")
+    names = [c.name for c in chosen]
+    if bad := [n for n in names if not _NAME_RE.match(n)] or sorted({n for n in names if names.count(n) > 1}):
+        raise ValueError(f"eval config: condition names must be unique and folder-safe: {bad}")
+    fill = partial(_fill, run_dir=str(run_dir))
+    best, best_reason = "", ""
+    for spec in (config.rl_policy, config.sft_policy):
+        if not model_missing(fill(spec)):
+            best = fill(spec)
+            break
+    else:
+        best_reason = (f"no trained model yet ({fill(config.rl_policy).partition(':')[2]} and "
+                       f"{fill(config.sft_policy).partition(':')[2]} missing)")
+    seen: dict[tuple, str] = {}
+    for c in chosen:
+        c.policy = (best or c.policy) if c.policy == "{best}" else fill(c.policy)
+        c.expert = fill(c.expert)
+        if c.expert.startswith("noisy:") and c.expert.count(":") == 1:
+            c.expert = f"{c.expert}:{config.expert}"
+        c.skipped = c.skipped or (best_reason if c.policy == "{best}" else model_missing(c.policy))
+        if not c.skipped:
+            if c.key() in seen:
+                c.run_as = seen[c.key()]
+            else:
+                seen[c.key()] = c.name
+    return chosen
+
+
+def _fill(spec: str, run_dir: str) -> str:
+    return spec.replace("{run_dir}", run_dir.rstrip("/"))
+
+
+# ---------------------------------------------------------------------------------- metrics
+
+
+def _mean(values: Sequence[float]) -> float:
+    vals = [float(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    return sum(vals) / len(vals) if vals else math.nan
+
+
+def pass1_interval(per_instance: Sequence[Sequence[float]], level: float = 0.95, n_boot: int = 2000,
+                   seed: int = 0) -> tuple[float, float, float]:
+    """Pass@1 and its percentile-bootstrap interval over instances: (mean, lo, hi).
+
+    `per_instance` holds, for each instance, its resolved values (0/1) across seeds. Pass@1 is
+    the mean over instances of each instance's mean over seeds (= the mean over seeds of per-seed
+    Pass@1 when every seed covers every instance). The interval resamples instances with
+    replacement `n_boot` times (numpy, fixed `seed`, so it is reproducible) and takes the
+    (1 - level) / 2 and (1 + level) / 2 quantiles of the resampled means.
+
+    >>> [round(x, 3) for x in pass1_interval([[1, 1, 1], [0, 0, 0], [1, 0, 1], [0, 0, 0]])]
+    [0.417, 0.0, 0.833]
+    >>> pass1_interval([[1], [1]]), pass1_interval([[0, 1]])
+    ((1.0, 1.0, 1.0), (0.5, 0.5, 0.5))
+    >>> pass1_interval([])
+    (nan, nan, nan)
+    """
+    import numpy as np
+
+    means = np.array([_mean(v) for v in per_instance if len(v)], dtype=float)
+    means = means[~np.isnan(means)]
+    if not len(means):
+        return math.nan, math.nan, math.nan
+    mean = float(means.mean())
+    if len(means) == 1:
+        return mean, mean, mean
+    rng = np.random.default_rng(seed)
+    boots = means[rng.integers(0, len(means), size=(n_boot, len(means)))].mean(axis=1)
+    lo, hi = np.quantile(boots, [(1 - level) / 2, (1 + level) / 2])
+    return mean, float(lo), float(hi)
+
+
+def loop_rate(actions: Sequence[Sequence[str]], threshold: int = LOOP_THRESHOLD) -> float:
+    """Share of trajectories (given as their action lists) with a run of more than `threshold`
+    identical base commands (`protege.loops.has_long_run`; paper Fig. 6).
+
+    >>> loop_rate([["pytest"] * 11, ["ls", "cat a"], ["grep x"] * 3 + ["find ."] * 9])
+    0.6666666666666666
+    """
+    from protege.loops import has_long_run
+
+    return _mean([float(has_long_run(list(a), threshold)) for a in actions])
+
+
+def token_share(rows: Sequence[dict[str, Any]]) -> float:
+    """Expert tokens over all tokens, summed over trajectories (token-weighted, paper Fig. 3), from
+    per-instance rows.
+
+    >>> token_share([{"protege_prompt_tokens": 80, "protege_completion_tokens": 10, "expert_input_tokens": 8,
+    ...               "expert_output_tokens": 2}, {"protege_prompt_tokens": 100, "protege_completion_tokens": 0,
+    ...               "expert_input_tokens": 0, "expert_output_tokens": 0}])
+    0.05
+    """
+    expert = sum(r["expert_input_tokens"] + r["expert_output_tokens"] for r in rows)
+    total = expert + sum(r["protege_prompt_tokens"] + r["protege_completion_tokens"] for r in rows)
+    return expert / total if total else math.nan
+
+
+def summarize(rows: Sequence[dict[str, Any]], n_boot: int = 2000) -> dict[str, Any]:
+    """The metric columns of one condition from its per-instance rows (all seeds).
+
+    >>> rows = [dict(seed=s, instance_id=i, resolved=int(i == "a"), steps=10, expert_calls=2, format_errors=1,
+    ...              protege_prompt_tokens=90, protege_completion_tokens=0, expert_input_tokens=5,
+    ...              expert_output_tokens=5, cost_usd=0.5, loop=int(s == 1)) for s in (0, 1) for i in "ab"]
+    >>> m = summarize(rows)
+    >>> m["n_tasks"], m["n_seeds"], m["pass1_mean"], m["expert_calls_per_task"], m["loop_rate"]
+    (2, 2, 0.5, 2.0, 0.5)
+    >>> m["expert_token_share"], m["format_error_rate"], m["cost_per_task"]
+    (0.1, 0.1, 0.5)
+    """
+    by_instance: dict[str, list[float]] = {}
+    for r in rows:
+        if r["resolved"] is not None and r["resolved"] != "":
+            by_instance.setdefault(r["instance_id"], []).append(float(r["resolved"]))
+    mean, lo, hi = pass1_interval(list(by_instance.values()), n_boot=n_boot)
+    steps = sum(r["steps"] for r in rows)
+    return {
+        "n_tasks": len({r["instance_id"] for r in rows}), "n_seeds": len({r["seed"] for r in rows}),
+        "pass1_mean": mean, "pass1_lo": lo, "pass1_hi": hi,
+        "expert_calls_per_task": _mean([r["expert_calls"] for r in rows]),
+        "expert_token_share": token_share(rows) if rows else math.nan,
+        "loop_rate": _mean([r["loop"] for r in rows]),
+        "steps_per_task": _mean([r["steps"] for r in rows]),
+        "cost_per_task": _mean([r["cost_usd"] for r in rows]),
+        "format_error_rate": sum(r["format_errors"] for r in rows) / steps if steps else math.nan,
+    }
+
+
+def instance_row(condition: str, seed: int, traj: Any, resolved: bool | None, oracle: bool) -> dict[str, Any]:
+    """One per_instance.csv row from a finished `protege.trajectory.Trajectory`."""
+    from protege.loops import has_long_run
+
+    t = traj.tokens
+    return {"condition": condition, "seed": seed, "instance_id": traj.instance_id,
+            "resolved": None if resolved is None else int(bool(resolved)), "exit_status": traj.exit_status,
+            "steps": traj.counts.steps, "expert_calls": traj.counts.expert_calls,
+            "format_errors": traj.counts.format_errors, "protege_prompt_tokens": t.protege_prompt,
+            "protege_completion_tokens": t.protege_completion, "expert_input_tokens": t.expert_input,
+            "expert_output_tokens": t.expert_output, "expert_token_share": t.expert_share,
+            "cost_usd": traj.cost_usd, "loop": int(has_long_run(traj.actions, LOOP_THRESHOLD)),
+            "oracle": int(oracle)}
+
+
+# ---------------------------------------------------------------------------------- running
+
+
+def make_expert(spec: str, seed: int = 0, base_url: str | None = None):
+    """none | reference (ORACLE) | noisy:P[:INNER] (INNER defaults to reference) | openai:MODEL."""
+    from protege import experts
+
+    kind, _, rest = spec.partition(":")
+    if spec == "none":
+        return None
+    if spec == "reference":
+        return experts.ReferenceExpert(seed=seed)
+    if kind == "noisy" and rest:
+        p, _, inner = rest.partition(":")
+        return experts.NoisyExpert(make_expert(inner or "reference", seed, base_url), p=float(p), seed=seed)
+    if kind == "openai" and rest:
+        return experts.OpenAIExpert(base_url=base_url, model=rest)
+    raise ValueError(f"unknown expert {spec!r} (use none, reference, noisy:P[:INNER] or openai:MODEL)")
+
+
+def make_policy(spec: str, tasks: list, config: EvalConfig, seed: int, cache: dict[str, Any]):
+    """scripted (ORACLE) | transformers:MODEL | openai:MODEL. `cache` keeps the last loaded local
+    model, so seeds and conditions of one model share its weights."""
+    kind, _, arg = spec.partition(":")
+    if kind == "scripted":
+        from protege.scripted import ScriptedPolicy
+
+        return ScriptedPolicy(tasks)
+    if kind == "transformers" and arg:
+        from protege.models import resolve_model
+        from protege.policies import TransformersPolicy
+
+        model_dir = resolve_model(arg)
+        shared = {"model": cache["model"], "tokenizer": cache["tokenizer"]} if cache.get("dir") == str(model_dir) else {}
+        if not shared:
+            cache.clear()
+        policy = TransformersPolicy(model_dir=model_dir, max_new_tokens=config.max_new_tokens,
+                                    temperature=config.temperature, seed=seed, device=config.device,
+                                    batch_size=config.max_parallel, name=spec, **shared)
+        cache.update(dir=str(model_dir), model=policy.model, tokenizer=policy.tokenizer)
+        return policy
+    if kind == "openai" and arg:
+        from protege.policies import OpenAIPolicy
+
+        return OpenAIPolicy(base_url=config.policy_base_url, model=arg, temperature=config.temperature,
+                            max_tokens=config.max_new_tokens)
+    raise ValueError(f"unknown policy {spec!r} (use scripted, transformers:MODEL or openai:MODEL)")
+
+
+def load_eval_tasks(config: EvalConfig) -> list:
+    from protege.cli_agent import load
+
+    tasks = load(config.tasks)
+    return tasks[: config.limit] if config.limit >= 0 else tasks
+
+
+def _agent_config(config: EvalConfig):
+    from protege.agent import AgentConfig
+
+    overrides: dict[str, Any] = {"max_parallel": config.max_parallel}
+    if config.step_limit >= 0:
+        overrides["step_limit"] = config.step_limit
+    return AgentConfig.preset(config.agent_preset, **overrides)
+
+
+def _check_identity(run: Path, identity: dict[str, Any]) -> None:
+    path = run / "config.json"
+    if path.exists():
+        old = json.loads(path.read_text(encoding="utf-8")).get("identity", {})
+        if diff := [f"{k}: {old.get(k)!r} -> {identity[k]!r}" for k in IDENTITY_KEYS if old.get(k) != identity[k]]:
+            raise ValueError(f"{run} was run with other settings ({'; '.join(diff)}); use another out folder")
+
+
+def grade_run(run: Path, tasks: list, env_config: Any, model_name: str = "model") -> dict[str, dict]:
+    """Grade every prediction of a run folder not yet in its report.json (resumable); an empty
+    patch is not resolved without running the tests. Returns {instance_id: GradeReport dict}."""
+    from protege.grading import grade, load_predictions
+
+    path = run / "report.json"
+    report = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    by_id = {t.instance_id: t for t in tasks}
+    preds = load_predictions(run / "preds.jsonl") if (run / "preds.jsonl").exists() else []
+    for pred in preds:
+        iid = pred["instance_id"]
+        if iid in report or iid not in by_id:
+            continue
+        if not (pred.get("model_patch") or "").strip():
+            report[iid] = {"instance_id": iid, "resolved": False, "status": "RESOLVED_NO", "patch_applied": False,
+                           "error": "empty patch"}
+        else:
+            report[iid] = grade(by_id[iid], pred["model_patch"], env_config, log_dir=run / "grading_logs",
+                                model_name=model_name).to_dict()
+        atomic_write(path, json.dumps(report, indent=1))
+    return report
+
+
+def harness_run(run: Path, tasks: list, run_id: str, config: EvalConfig) -> dict[str, bool]:
+    """swebench's harness on a run folder's predictions (dry_run: inputs written and validated
+    only). Writes harness.json; with a real run returns {instance_id: resolved} from its logs
+    (also saved as harness_report.json), else {}."""
+    from protege import harness
+    from protege.grading import load_predictions
+
+    preds = [{**p, "model_name_or_path": run_id} for p in load_predictions(run / "preds.jsonl")]
+    done = harness.evaluate(tasks, preds, run / "harness", run_id, max_workers=config.harness_workers,
+                            namespace=config.harness_namespace or None, dry_run=config.harness == "dry_run")
+    atomic_write(run / "harness.json", json.dumps({"kwargs": done.kwargs, "images": done.images,
+                                                   "problems": done.problems, "dry_run": config.harness == "dry_run"},
+                                                  indent=1, default=str))
+    if config.harness == "dry_run":
+        return {}
+    reports = harness.grade_saved_logs(tasks, done.log_dir, preds).get(run_id, {})
+    resolved = {iid: bool(r.get("resolved")) for iid, r in reports.items()}
+    atomic_write(run / "harness_report.json", json.dumps(reports, indent=1, default=str))
+    return resolved
+
+
+def run_condition(cond: Condition, seed: int, tasks: list, config: EvalConfig, run: Path, env_config: Any,
+                  cache: dict[str, Any], progress: bool = True) -> tuple[list, dict[str, bool | None]]:
+    """Run (or resume) one condition x seed into `run`, grade it; returns its trajectories in
+    task order and {instance_id: resolved or None}."""
+    from tqdm.auto import tqdm
+
+    from protege.agent import run_episodes
+    from protege.environment import make_environment
+    from protege.invocation import parse_invocation
+    from protege.trajectory import TrajectoryWriter, completed_ids, load_trajectory
+
+    agent = _agent_config(config)
+    identity = {"policy": cond.policy, "expert": cond.expert, "invocation": cond.invocation,
+                "block_policy_asks": cond.block_policy_asks, "seed": seed, "tasks": config.tasks,
+                "agent_preset": config.agent_preset, "step_limit": agent.step_limit,
+                "max_new_tokens": config.max_new_tokens, "temperature": config.temperature}
+    _check_identity(run, identity)
+    atomic_write(run / "config.json", json.dumps({"identity": identity, "condition": asdict(cond),
+                                                  "agent": agent.to_dict()}, indent=2, default=str))
+    writer = TrajectoryWriter(run)
+    done = completed_ids(run)
+    if all(t.instance_id in done for t in tasks):  # nothing to run: no model to load
+        trajs = [load_trajectory(writer.path(t.instance_id)) for t in tasks]
+    else:
+        policy = make_policy(cond.policy, tasks, config, seed, cache)
+        expert = make_expert(cond.expert, seed, config.expert_base_url)
+        invocation = parse_invocation(cond.invocation, seed, cond.block_policy_asks)
+        todo = sum(t.instance_id not in done for t in tasks)
+        with tqdm(total=todo, desc=f"{cond.name} seed{seed}", leave=False, disable=not progress) as bar:
+            trajs = run_episodes(tasks, policy, expert, partial(make_environment, config=env_config), agent,
+                                 invocation, writer, on_finish=lambda t: bar.update(1))
+    resolved: dict[str, bool | None] = {t.instance_id: None for t in tasks}
+    if config.grade:
+        report = grade_run(run, tasks, env_config, model_name=cond.name)
+        resolved.update({iid: bool(r["resolved"]) for iid, r in report.items() if iid in resolved})
+    if config.harness != "off":
+        resolved.update(harness_run(run, tasks, f"{cond.name}-seed{seed}", config))
+    return trajs, resolved
+
+
+@dataclass
+class EvalResult:
+    out_dir: Path
+    conditions: list[Condition]
+    per_instance: list[dict[str, Any]]
+    metrics: list[dict[str, Any]]
+
+
+def run_evaluation(config: EvalConfig, run_dir: str | Path, out_dir: str | Path, progress: bool = True) -> EvalResult:
+    """Stage 05: every condition x seed on the held-out tasks into ``out_dir/<condition>/seed<k>/``
+    (resumable), graded; writes config.json, per_instance.csv and metrics.csv in `out_dir`."""
+    from tqdm.auto import tqdm
+
+    from protege.environment import EnvConfig
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    conds = resolve_conditions(config, run_dir)
+    tasks = load_eval_tasks(config)
+    agent = _agent_config(config)
+    atomic_write(out_dir / "config.json", json.dumps({
+        "eval": config.to_dict(), "run_dir": str(run_dir), "n_tasks": len(tasks),
+        "instance_ids": [t.instance_id for t in tasks], "conditions": [asdict(c) for c in conds],
+        "agent": agent.to_dict(),
+        "interval": f"95% percentile bootstrap over instances ({config.n_boot} resamples, instance = mean over seeds)",
+        "loop": f"a run of more than {LOOP_THRESHOLD} identical base commands (protege.loops.has_long_run)",
+    }, indent=2, default=str) + "\n")
+    env_config = EnvConfig(backend=config.backend)
+    runnable = [c for c in conds if not c.skipped and not c.run_as]
+    # Conditions of one model run one after another, so its weights are loaded once.
+    first = {}
+    for c in runnable:
+        first.setdefault(c.policy, len(first))
+    order = sorted(runnable, key=lambda c: first[c.policy])
+    results: dict[str, list[dict[str, Any]]] = {}
+    cache: dict[str, Any] = {}
+    with tqdm(total=len(order) * len(config.seeds), desc="conditions x seeds", disable=not progress) as bar:
+        for cond in order:
+            rows = results.setdefault(cond.name, [])
+            for seed in config.seeds:
+                trajs, resolved = run_condition(cond, seed, tasks, config, out_dir / cond.name / f"seed{seed}",
+                                                env_config, cache, progress)
+                oracle = is_oracle(cond.policy, cond.expert)
+                rows += [instance_row(cond.name, seed, t, resolved.get(t.instance_id), oracle) for t in trajs]
+                bar.update(1)
+    cache.clear()
+    per_instance, metrics = [], []
+    for c in conds:
+        rows = [] if c.skipped else [{**r, "condition": c.name} for r in results[c.run_as or c.name]]
+        per_instance += rows
+        summary = summarize(rows, config.n_boot) if rows else {k: math.nan for k in METRICS_COLUMNS}
+        metrics.append({**summary, "condition": c.name, "policy": c.policy, "expert": c.expert,
+                        "invocation": c.invocation, "oracle": int(is_oracle(c.policy, c.expert)),
+                        "skipped": c.skipped, **({"n_tasks": 0, "n_seeds": 0} if c.skipped else {})})
+    write_csv(out_dir / "per_instance.csv", per_instance, PER_INSTANCE_COLUMNS)
+    write_csv(out_dir / "metrics.csv", metrics, METRICS_COLUMNS)
+    return EvalResult(out_dir, conds, per_instance, metrics)
+
+
+def _cell(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float):
+        return round(value, 6)
+    return value
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]], columns: Sequence[str]) -> Path:
+    """Rows as CSV with exactly `columns` (missing values and NaN as empty cells), atomically."""
+    import io
+
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _cell(row.get(k)) for k in columns})
+    atomic_write(path, buf.getvalue())
+    return path
+
+
+# ---------------------------------------------------------------------------------- reading results
+
+
+def load_metrics(out_dir: str | Path):
+    """metrics.csv as a DataFrame indexed by condition."""
+    import pandas as pd
+
+    return pd.read_csv(Path(out_dir) / "metrics.csv", keep_default_na=False, na_values=[""]).set_index("condition")
+
+
+def resolved_pivot(out_dir: str | Path):
+    """Instances x conditions: the resolve rate over seeds (per_instance.csv)."""
+    import pandas as pd
+
+    rows = pd.read_csv(Path(out_dir) / "per_instance.csv")
+    order = list(dict.fromkeys(rows["condition"]))
+    return rows.pivot_table(index="instance_id", columns="condition", values="resolved", aggfunc="mean")[order]
+
+
+def conditions_table(conditions: Sequence[Condition]):
+    """Conditions (e.g. from `resolve_conditions`: what runs, what is skipped and why) as a DataFrame."""
+    import pandas as pd
+
+    return pd.DataFrame([asdict(c) for c in conditions]).set_index("name")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m protege.evaluate --preset smoke --run-dir DIR --out DIR [--set key=value ...]``"""
+    parser = argparse.ArgumentParser(prog="python -m protege.evaluate", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--preset", default="smoke", choices=sorted(PRESETS))
+    parser.add_argument("--run-dir", required=True, help="pipeline run folder (holds 03_sft/, 04_rl/ ...)")
+    parser.add_argument("--out", help="output folder (default: RUN_DIR/05_eval); re-running resumes")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override an EvalConfig field, value as JSON or text (repeatable), e.g. seeds=[0,1]")
+    parser.add_argument("--dry-run", action="store_true", help="print the resolved conditions and stop")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    config = EvalConfig.preset(args.preset, **parse_overrides(args.set))
+    if args.dry_run:
+        print(json.dumps([asdict(c) for c in resolve_conditions(config, args.run_dir)], indent=2))
+        return 0
+    result = run_evaluation(config, args.run_dir, args.out or Path(args.run_dir) / "05_eval",
+                            progress=not args.no_progress)
+    print(f"{result.out_dir / 'metrics.csv'}")
+    for m in result.metrics:
+        print(f"  {m['condition']:<22} " + (f"skipped: {m['skipped']}" if m["skipped"] else
+              f"pass@1 {m['pass1_mean']:.3f} [{m['pass1_lo']:.3f}, {m['pass1_hi']:.3f}]  "
+              f"calls/task {m['expert_calls_per_task']:.2f}  loops {m['loop_rate']:.2f}"
+              + ("  ORACLE" if m["oracle"] else "")))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

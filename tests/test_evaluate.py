@@ -1,0 +1,150 @@
+"""Stage 05: conditions x seeds on 2 bundled held-out tasks (tiny model + the scripted ORACLE)."""
+
+from __future__ import annotations
+
+import csv
+import doctest
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from protege import evaluate
+from protege.evaluate import METRICS_COLUMNS, PER_INSTANCE_COLUMNS, EvalConfig, make_expert, run_evaluation
+
+CONDITIONS = [
+    {"name": "oracle-agent", "policy": "scripted", "expert": "none", "notes": "ORACLE"},
+    {"name": "tiny+expert", "policy": "transformers:tiny", "expert": "reference"},
+    {"name": "forced", "policy": "transformers:tiny", "expert": "reference", "invocation": "every:2",
+     "block_policy_asks": True},
+    {"name": "sft+expert", "policy": "transformers:{run_dir}/03_sft/merged", "expert": "reference"},
+]
+
+
+def _config(**overrides) -> EvalConfig:
+    return EvalConfig.preset("smoke", **{"conditions": CONDITIONS, "limit": 2, "seeds": [0], "step_limit": 8,
+                                         "max_new_tokens": 16, "harness": "dry_run", **overrides})
+
+
+def _read(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    with path.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        return list(reader.fieldnames or []), list(reader)
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("pipeline")
+    out = run_dir / "05_eval"
+    result = run_evaluation(_config(), run_dir, out, progress=False)
+    return run_dir, out, result
+
+
+def test_csvs_have_exactly_the_columns(evaluated):
+    _, out, _ = evaluated
+    header, rows = _read(out / "per_instance.csv")
+    assert header == list(PER_INSTANCE_COLUMNS)
+    assert len(rows) == 3 * 2  # 3 runnable conditions x 1 seed x 2 tasks
+    header, rows = _read(out / "metrics.csv")
+    assert header == list(METRICS_COLUMNS)
+    assert [r["condition"] for r in rows] == [c["name"] for c in CONDITIONS]
+    config = json.loads((out / "config.json").read_text())
+    assert config["eval"]["limit"] == 2 and len(config["instance_ids"]) == 2
+    assert [c["name"] for c in config["conditions"]] == [c["name"] for c in CONDITIONS]
+
+
+def test_scripted_oracle_resolves_and_is_labelled(evaluated):
+    _, out, _ = evaluated
+    rows = [r for r in _read(out / "per_instance.csv")[1] if r["condition"] == "oracle-agent"]
+    assert [(r["resolved"], r["oracle"], r["exit_status"]) for r in rows] == [("1", "1", "submitted")] * 2
+    metrics = {r["condition"]: r for r in _read(out / "metrics.csv")[1]}
+    m = metrics["oracle-agent"]
+    assert (float(m["pass1_mean"]), float(m["pass1_lo"]), float(m["pass1_hi"])) == (1.0, 1.0, 1.0)
+    assert (m["oracle"], m["n_tasks"], m["n_seeds"], m["skipped"]) == ("1", "2", "1", "")
+    # the reference expert is an oracle too; the tiny model does not solve anything
+    assert metrics["tiny+expert"]["oracle"] == "1" and float(metrics["tiny+expert"]["pass1_mean"]) == 0.0
+    preds = (out / "oracle-agent" / "seed0" / "preds.jsonl").read_text().splitlines()
+    assert len(preds) == 2 and all(json.loads(p)["model_patch"].startswith("diff --git") for p in preds)
+    assert json.loads((out / "oracle-agent" / "seed0" / "harness.json").read_text())["problems"] == []
+
+
+def test_missing_model_is_skipped_with_reason(evaluated):
+    run_dir, out, _ = evaluated
+    m = {r["condition"]: r for r in _read(out / "metrics.csv")[1]}["sft+expert"]
+    assert "does not exist" in m["skipped"] and str(run_dir / "03_sft" / "merged") in m["skipped"]
+    assert (m["n_tasks"], m["pass1_mean"]) == ("0", "")
+    assert not (out / "sft+expert").exists()
+    assert "sft+expert" not in {r["condition"] for r in _read(out / "per_instance.csv")[1]}
+
+
+def test_fixed_interval_baseline_forces_expert_calls(evaluated):
+    _, out, _ = evaluated
+    rows = [r for r in _read(out / "per_instance.csv")[1] if r["condition"] == "forced"]
+    assert len(rows) == 2 and all(int(r["expert_calls"]) > 0 for r in rows)
+    assert all(int(r["expert_input_tokens"]) > 0 and float(r["expert_token_share"]) > 0 for r in rows)
+    m = {r["condition"]: r for r in _read(out / "metrics.csv")[1]}["forced"]
+    assert float(m["expert_calls_per_task"]) > 0 and m["invocation"] == "every:2"
+
+
+def test_resume_skips_finished_instances(evaluated, tmp_path):
+    run_dir, out, _ = evaluated
+    copy = tmp_path / "05_eval"
+    shutil.copytree(out, copy)
+    shutil.rmtree(copy / "forced")  # the tiny-model conditions are kept: only scripted work is redone
+    folder = copy / "oracle-agent" / "seed0"
+    kept = folder / "trajectories" / "protege-bench__gridlib-0001.json"
+    redo = folder / "trajectories" / "protege-bench__gridlib-0002.json"
+    before = kept.stat().st_mtime_ns
+    redo.unlink()
+    config = _config(conditions=[c for c in CONDITIONS if c["name"] != "forced"])
+    run_evaluation(config, run_dir, copy, progress=False)
+    assert kept.stat().st_mtime_ns == before and redo.exists()
+    for name in ("trajectories.jsonl", "preds.jsonl"):
+        ids = [json.loads(line)["instance_id"] for line in (folder / name).read_text().splitlines()]
+        assert sorted(ids) == ["protege-bench__gridlib-0001", "protege-bench__gridlib-0002"]
+    assert len(json.loads((folder / "report.json").read_text())) == 2
+    rows = _read(copy / "per_instance.csv")[1]
+    keys = [(r["condition"], r["seed"], r["instance_id"]) for r in rows]
+    assert len(keys) == len(set(keys)) == 4
+    # other settings in the same folder are refused, not mixed in
+    with pytest.raises(ValueError, match="other settings"):
+        run_evaluation(_config(conditions=CONDITIONS[:1], step_limit=9), run_dir, copy, progress=False)
+
+
+def test_resolution_best_model_and_shared_runs(tmp_path):
+    config = EvalConfig.preset("smoke")
+    (tmp_path / "04_rl" / "final").mkdir(parents=True)
+    (tmp_path / "04_rl" / "final" / "config.json").write_text("{}")
+    conds = {c.name: c for c in evaluate.resolve_conditions(config, tmp_path)}
+    best = f"transformers:{tmp_path}/04_rl/final"
+    assert conds["sft+rl+expert"].policy == best and not conds["sft+rl+expert"].skipped
+    assert "does not exist" in conds["sft+expert"].skipped
+    assert conds["ablate-every5"].policy == best and conds["ablate-every5"].block_policy_asks
+    assert conds["ablate-learned"].run_as == "sft+rl+expert"  # identical settings: run once
+    assert conds["noisy-expert"].expert == "noisy:0.3:reference" and conds["noisy-expert"].policy == best
+    assert conds["expert-as-agent"].policy == "scripted" and "ORACLE" in conds["expert-as-agent"].notes
+    empty = {c.name: c for c in evaluate.resolve_conditions(config, tmp_path / "none")}
+    assert "no trained model" in empty["ablate-never"].skipped and empty["ablate-never"].policy == "{best}"
+
+
+def test_noisy_expert_spec_wraps_the_reference_oracle():
+    expert = make_expert("noisy:0.3", seed=1)
+    assert expert.p == 0.3 and expert.oracle and expert.inner.name.startswith("reference-expert")
+    assert make_expert("none") is None
+    with pytest.raises(ValueError):
+        make_expert("bogus")
+
+
+def test_main_dry_run_lists_conditions(tmp_path, capsys):
+    assert evaluate.main(["--preset", "small", "--run-dir", str(tmp_path), "--dry-run",
+                          "--set", "noisy_p=-1", "--set", "invocation_ablations=[\"every:3\"]"]) == 0
+    names = [c["name"] for c in json.loads(capsys.readouterr().out)]
+    assert names == ["base", "base+expert", "sft+expert", "sft+rl+expert", "expert-as-agent", "ablate-every3",
+                     "sft-inserted+expert"]
+    with pytest.raises(ValueError, match="unknown EvalConfig"):
+        evaluate.main(["--run-dir", str(tmp_path), "--dry-run", "--set", "bogus=1"])
+
+
+def test_metric_helper_doctests():
+    assert doctest.testmod(evaluate).failed == 0
