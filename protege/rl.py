@@ -1,0 +1,881 @@
+"""Stage 04: penalised RL of the protégé, with TRL's GRPOTrainer driving OUR agent loop.
+
+**What "penalised PPO" means here.** TRL 1.16 has no PPOTrainer (it was removed; the last
+release that had one, only as experimental and with a reward *model*, is 1.12). This stage
+uses `trl.GRPOTrainer`, whose objective is the PPO clipped surrogate with *group-relative*
+advantages: every task is rolled out G times, each episode's reward minus its group's mean,
+divided by the group's std, is the advantage of every token the model generated in that
+episode; the ratio is clipped asymmetrically to [1 - 0.20, 1 + 0.28]; there is no critic; an
+optional KL term (beta) pulls toward the reference (SFT) model. That is GRPO-style PPO, which
+is what the paper used ("GRPO with trajectory-level rewards"). The penalties (loops, expert
+calls...) live in the reward, `protege.rewards`.
+
+**Rollouts.** TRL calls `AgentRollout` (its ``rollout_func``) with the prompts of one
+generation batch; each prompt only names a task (``protege-task:<instance_id>``), repeated G
+times. The rollout runs `protege.agent.run_episodes` -- the same loop used for collection
+and evaluation -- with a `TransformersPolicy` that shares the trainer's model
+(``return_logprobs=True``), grades every patch in a fresh environment, lets a judge score the
+expert calls (paper preset), computes every reward term, and returns one token sequence per
+episode.
+
+**One training sequence per multi-turn episode** (`episode_sequence`). Turn t's prompt p_t is
+the chat template rendered over the conversation so far; it generated completion c_t. The
+sequence is ``prompt_ids = p_0`` and ``completion_ids = c_0 + o_0 + c_1 + o_1 + ... + c_n``,
+where o_t -- the tokens between the end of c_t and the start of c_{t+1} (end-of-turn marker,
+tool response or expert guidance, the next assistant header) -- is cut out of p_{t+1}:
+``o_t = p_{t+1}[len(p_0 + c_0 + ... + c_t):]``. ``env_mask`` is 1 on generated tokens and 0 on
+o_t, which TRL multiplies into its loss mask, so observation and guidance tokens are context
+but never trained on; ``logprobs`` are the sampling log-probs of generated tokens and 0 on
+masked ones. The join is exact when p_{t+1} starts with the running sequence token for token
+(the template is prefix-stable: the agent loop renders the whole history every turn). When the
+model sampled a non-canonical tokenisation of its own text, the join is made where the
+decoded text matches ("retokenized" turns); when only the special tokens differ (e.g. the model
+ended a turn with ``<|endoftext|>`` where the template writes ``<|im_end|>``) the join ignores
+special tokens ("approximate" turns: the training context differs from the sampling context
+by those tokens). If even that fails, or the sequence would pass ``max_seq_tokens``, the
+sequence stops at that turn: later turns are not trained on (the reward still covers the whole
+episode), and the count is logged. Context truncation would break prefix-stability, so RL runs
+the agent with ``max_context_tokens = -1`` (nothing dropped) and bounds length by the step
+limit, ``max_new_tokens`` and ``max_seq_tokens``; a prompt that no longer fits the model's
+context is a policy error, which ends the episode.
+
+Run folder (``out_dir``)::
+
+    config.json        the resolved RLRunConfig, RewardConfig and AgentConfig
+    steps.jsonl        one row per optimizer step: mean of every reward term, resolve rate,
+    steps.csv          loop rate, expert calls, steps, rollout throughput, TRL's loss/KL/clip stats
+    rollouts.jsonl     one row per episode: step, task, exit status, reward terms, sequence stats
+    trajectories/      step-NNNNNN/<k>-<instance_id>.json full trajectories (save_trajectories)
+    grade_logs/        grader logs per episode
+    checkpoints/       TRL checkpoints (resume from the last one)
+    curves.png         training curves (from steps.jsonl only)
+    final/             the trained model (LoRA merged), loadable by TransformersPolicy
+    eval/              evaluate_before_after: before/, after/, before_after.csv
+
+``python -m protege.rl --preset smoke --out DIR [--set key=value ...]`` runs `train`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+import warnings
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, fields
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from protege.agent import AgentConfig, run_episodes
+from protege.environment import EnvConfig, make_environment
+from protege.loops import has_long_run
+from protege.protocols import Generation
+from protege.rewards import (
+    RewardConfig,
+    curriculum_stage,
+    episode_facts,
+    make_judge,
+    reward_terms,
+    trl_reward_functions,
+)
+from protege.tasks import Task
+from protege.trajectory import Trajectory, atomic_write, read_jsonl
+
+PROMPT_PREFIX = "protege-task:"
+
+
+@dataclass
+class RLRunConfig:
+    """One RL run. Presets (smoke | small | full) differ only in scale, never in logic."""
+
+    preset: str = "smoke"  # scale preset; also the AgentConfig preset of the rollouts
+    model: str = "tiny"  # tiny | smollm2-135m | a local model dir (the SFT merged model) | hub id
+    tasks: str = "bundled:train"  # task file or bundled[:train|:test]
+    task_limit: int = 2  # tasks drawn (seeded) from the source; -1 = all
+    expert: str = "reference"  # none | reference (ORACLE built from the gold patch) | openai:MODEL
+    expert_base_url: str = "https://api.openai.com/v1"  # for openai: experts and judges
+    judge: str = "heuristic"  # heuristic | openai:MODEL; scores expert calls (paper preset)
+    backend: str = "local"  # environment backend: local | docker
+    # --- GRPO
+    num_generations: int = 2  # G: rollouts per task (the group of the group-relative advantage)
+    tasks_per_step: int = 1  # distinct tasks per optimizer step (episodes per step = tasks_per_step * G)
+    micro_batch_size: int = 2  # episodes per forward/backward pass; must divide episodes per step
+    max_steps: int = 2  # optimizer steps (each: one round of rollouts, then one update)
+    learning_rate: float = 1e-4
+    lr_scheduler_type: str = "constant"
+    use_lora: bool = True  # False: full-parameter RL
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.0
+    epsilon: float = 0.20  # lower clip: ratio >= 1 - epsilon
+    epsilon_high: float = 0.28  # upper clip: ratio <= 1 + epsilon_high (asymmetric, as in the paper)
+    beta: float = 0.0  # KL coefficient to the reference (SFT) model; 0 = no reference model
+    loss_type: str = "dapo"  # TRL loss aggregation: dapo (token-level, the TRL default) | grpo | bnpo | dr_grpo
+    scale_rewards: str = "group"  # group (GRPO) | batch | none
+    temperature: float = 1.0  # sampling temperature of the rollouts (and of TRL's log-probs)
+    gradient_checkpointing: bool = False
+    # --- rollouts
+    max_new_tokens: int = 24  # per turn
+    step_limit: int = 4  # agent actions per episode
+    max_seq_tokens: int = 4096  # cap on prompt + completion of one training sequence
+    gen_batch_size: int = -1  # conversations per generate() call; -1 = episodes per step
+    # LoRA: fold the adapters into the weights while generating (3x faster generation on CPU for small
+    # models); unmerging leaves float32 rounding (~1e-7 relative) in the frozen weights
+    merge_lora_for_rollouts: bool = True
+    save_trajectories: bool = True  # keep every rollout trajectory under trajectories/
+    # --- reward
+    reward_preset: str = "simple"  # simple (popular variant) | paper (METHOD.md composite)
+    lambda_loop: float | None = None  # None = the reward preset's default (simple 0.1, paper 0.5)
+    lambda_collab: float | None = None  # simple preset; None = 0.05
+    reward_overrides: dict[str, Any] = field(default_factory=dict)  # other RewardConfig fields
+    agent_overrides: dict[str, Any] = field(default_factory=dict)  # AgentConfig fields
+    # --- loop metric, checkpoints, evaluation
+    loop_run_threshold: int = 10  # loop rate: share of episodes with a base-command run longer than this
+    save_steps: int = 1  # checkpoint every N steps
+    save_total_limit: int = 2  # checkpoints kept
+    eval_tasks: str = "bundled:test"  # held-out tasks of evaluate_before_after
+    eval_limit: int = 2  # held-out tasks evaluated (-1 = all)
+    device: str = "auto"  # auto | cpu | cuda
+    seed: int = 0
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides: Any) -> RLRunConfig:
+        """A scale preset with overrides; dotted keys ``reward.X`` / ``agent.X`` set one field of
+        the reward / agent config.
+
+        >>> c = RLRunConfig.from_preset("small", lambda_loop=0.2, **{"reward.w_sim": 0.5})
+        >>> c.model, c.num_generations, c.lambda_loop, c.reward_overrides
+        ('smollm2-135m', 4, 0.2, {'w_sim': 0.5})
+        """
+        if name not in PRESETS:
+            raise ValueError(f"unknown RL preset {name!r} (use {', '.join(PRESETS)})")
+        values: dict[str, Any] = {**PRESETS[name], "preset": name}
+        reward, agent = dict(values.pop("reward_overrides", {})), dict(values.pop("agent_overrides", {}))
+        known = {f.name for f in fields(cls)}
+        for key, value in overrides.items():
+            if key.startswith("reward."):
+                reward[key.split(".", 1)[1]] = value
+            elif key.startswith("agent."):
+                agent[key.split(".", 1)[1]] = value
+            elif key in known:
+                if key in ("reward_overrides", "agent_overrides"):
+                    (reward if key == "reward_overrides" else agent).update(value or {})
+                else:
+                    values[key] = value
+            else:
+                raise ValueError(f"unknown RLRunConfig field {key!r}")
+        return cls(**values, reward_overrides=reward, agent_overrides=agent)
+
+    @property
+    def episodes_per_step(self) -> int:
+        return self.tasks_per_step * self.num_generations
+
+    def validate(self) -> None:
+        if self.num_generations < 2:
+            raise ValueError("num_generations must be >= 2 (group-relative advantages need a group)")
+        if self.episodes_per_step % self.micro_batch_size:
+            raise ValueError(f"micro_batch_size {self.micro_batch_size} must divide the episodes per step "
+                             f"({self.tasks_per_step} tasks x {self.num_generations} = {self.episodes_per_step})")
+        if self.temperature <= 0:
+            raise ValueError("RL needs sampling: temperature must be > 0")
+        self.reward_config()  # raises on unknown reward fields
+        self.agent_config()
+
+    def reward_config(self) -> RewardConfig:
+        return RewardConfig.from_preset(self.reward_preset, lambda_loop=self.lambda_loop,
+                                   lambda_collab=self.lambda_collab, **self.reward_overrides)
+
+    def agent_config(self) -> AgentConfig:
+        """The agent loop's limits for rollouts: nothing is dropped from the context (prefix-
+        stable prompts), all episodes of a step are stepped together."""
+        base = {"step_limit": self.step_limit, "max_context_tokens": -1, "max_context_messages": -1,
+                "max_parallel": self.episodes_per_step}
+        return AgentConfig.preset(self.preset, **{**base, **self.agent_overrides})
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # tests / CI: a tiny random model, 1 task x G=2, a few turns, minutes on a laptop CPU
+    "smoke": {
+        "model": "tiny", "task_limit": 2, "num_generations": 2, "tasks_per_step": 1, "micro_batch_size": 2,
+        "max_steps": 2, "learning_rate": 1e-4, "use_lora": True, "lora_r": 8, "max_new_tokens": 24,
+        "step_limit": 4, "max_seq_tokens": 4096, "eval_limit": 2,
+    },
+    # laptop CPU: SmolLM2-135M (pass the SFT merged model dir as `model`), LoRA; rollouts are bound by the
+    # prefill of ~1.5k-token agent prompts: a few minutes per step on 2 cores (docs/LOG.md)
+    "small": {
+        "model": "smollm2-135m", "task_limit": 32, "num_generations": 4, "tasks_per_step": 1, "micro_batch_size": 2,
+        "max_steps": 8, "learning_rate": 5e-5, "use_lora": True, "lora_r": 16, "lora_alpha": 32,
+        "max_new_tokens": 96, "step_limit": 8, "max_seq_tokens": 8192, "eval_limit": 16,
+    },
+    # GPU box: the paper's scale (100 tasks, 160 steps, G=6), full-parameter, KL to the SFT model
+    "full": {
+        "model": "Qwen/Qwen2.5-Coder-7B-Instruct", "task_limit": 100, "num_generations": 6, "tasks_per_step": 8,
+        "micro_batch_size": 1, "max_steps": 160, "learning_rate": 1e-6, "use_lora": False, "beta": 0.001,
+        "max_new_tokens": 1024, "step_limit": 75, "max_seq_tokens": 32_768, "gradient_checkpointing": True,
+        "save_steps": 10, "eval_limit": -1,
+    },
+}
+
+
+def parse_overrides(items: list[str] | None) -> dict[str, Any]:
+    """``key=value`` strings to a dict; values are read as JSON when they parse, else kept as text.
+
+    >>> parse_overrides(["max_steps=3", "reward.w_sim=0.5", "model=runs/x/final", "use_lora=false"])
+    {'max_steps': 3, 'reward.w_sim': 0.5, 'model': 'runs/x/final', 'use_lora': False}
+    """
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"override {item!r} is not key=value")
+        try:
+            out[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key.strip()] = raw
+    return out
+
+
+def notebook_config(preset: str = "smoke", run_dir: str | Path = "runs/smoke", model: str = "",
+                    reward_preset: str = "simple", lambda_loop: float | None = None,
+                    lambda_collab: float | None = None, overrides: dict[str, Any] | None = None) -> RLRunConfig:
+    """The config notebook 04 runs: `model` defaults to ``{run_dir}/03_sft/merged`` when that
+    exists (the SFT stage's output), else the preset's model."""
+    sft = Path(run_dir) / "03_sft" / "merged"
+    chosen = model or (str(sft) if sft.is_dir() else "")
+    extra = {"model": chosen} if chosen else {}
+    return RLRunConfig.from_preset(preset, reward_preset=reward_preset, lambda_loop=lambda_loop,
+                                     lambda_collab=lambda_collab, **extra, **(overrides or {}))
+
+
+# --------------------------------------------------------------------- training sequences
+
+
+@dataclass
+class EpisodeSequence:
+    """One episode as one training sequence (see the module docstring)."""
+
+    prompt_ids: list[int]
+    completion_ids: list[int]
+    logprobs: list[float]  # sampling log-probs of generated tokens, 0 on masked ones
+    env_mask: list[int]  # 1 = generated by the policy (trained), 0 = observation / guidance / template
+    turns: int = 0  # generated turns in the sequence
+    turns_total: int = 0  # generated turns of the episode
+    retokenized: int = 0  # turns joined by decoded text (non-canonical tokenisation of the model's text)
+    approximate: int = 0  # turns joined ignoring special tokens (the context differs by those)
+    stop: str = ""  # why later turns were left out: "" | "prefix_mismatch" | "max_tokens" | "no_generation"
+
+    @property
+    def trained_tokens(self) -> int:
+        return sum(self.env_mask)
+
+
+Decode = Callable[[list[int], bool], str]  # (ids, skip_special_tokens) -> text
+
+
+def _align(prompt: list[int], target: str, decode: Decode, skip_special: bool) -> int | None:
+    """The k with decode(prompt[:k]) == target (smallest such k), or None."""
+    lo, hi = 0, len(prompt)
+    while lo < hi:  # decoded length grows with k: binary search the first k that reaches the target's
+        mid = (lo + hi) // 2
+        if len(decode(prompt[:mid], skip_special)) >= len(target):
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo if decode(prompt[:lo], skip_special) == target else None
+
+
+def episode_sequence(generations: list[Generation], decode: Decode, max_tokens: int = 1 << 30,
+                     fallback_prompt_ids: list[int] | None = None, end_id: int = 0) -> EpisodeSequence:
+    """Join an episode's turns into one sequence with an env_mask.
+
+    >>> dec = lambda ids, skip: "".join(chr(96 + i) for i in ids)  # 1 -> "a", 2 -> "b", ...
+    >>> g0 = Generation("", prompt_ids=[1, 2], completion_ids=[3], logprobs=[-0.5])
+    >>> g1 = Generation("", prompt_ids=[1, 2, 3, 9, 9], completion_ids=[4, 5], logprobs=[-0.1, -0.2])
+    >>> s = episode_sequence([g0, g1], dec)
+    >>> s.prompt_ids, s.completion_ids, s.env_mask, s.logprobs
+    ([1, 2], [3, 9, 9, 4, 5], [1, 0, 0, 1, 1], [-0.5, 0.0, 0.0, -0.1, -0.2])
+    >>> episode_sequence([g0, g1], dec, max_tokens=4).completion_ids, episode_sequence([g0, g1], dec, max_tokens=4).stop
+    ([3], 'max_tokens')
+    >>> episode_sequence([], dec, fallback_prompt_ids=[1], end_id=7).env_mask
+    [0]
+    """
+    gens = [g for g in generations if g.completion_ids and g.prompt_ids and not g.error]
+    if not gens:
+        return EpisodeSequence(list(fallback_prompt_ids or [end_id]), [end_id], [0.0], [0], 0, 0, stop="no_generation")
+    first = gens[0]
+    prompt = list(first.prompt_ids)
+    room = max(1, max_tokens - len(prompt))
+    ids = list(first.completion_ids[:room])
+    logps = _logprobs(first)[:room]
+    seq = EpisodeSequence(prompt, ids, logps, [1] * len(ids), 1, len(gens),
+                          stop="max_tokens" if len(first.completion_ids) > room else "")
+    if seq.stop:
+        return seq
+    for gen in gens[1:]:
+        full = prompt + seq.completion_ids
+        p = gen.prompt_ids
+        if p[: len(full)] == full:
+            start = len(full)
+        elif (k := _align(p, decode(full, False), decode, False)) is not None:
+            start, seq.retokenized = k, seq.retokenized + 1
+        elif (k := _align(p, decode(full, True), decode, True)) is not None:
+            start, seq.approximate = k, seq.approximate + 1
+        else:
+            seq.stop = "prefix_mismatch"
+            break
+        obs = list(p[start:])
+        if len(full) + len(obs) + len(gen.completion_ids) > max_tokens:
+            seq.stop = "max_tokens"
+            break
+        seq.completion_ids += obs + list(gen.completion_ids)
+        seq.logprobs += [0.0] * len(obs) + _logprobs(gen)
+        seq.env_mask += [0] * len(obs) + [1] * len(gen.completion_ids)
+        seq.turns += 1
+    return seq
+
+
+def _logprobs(gen: Generation) -> list[float]:
+    lp = [float(x) for x in gen.logprobs[: len(gen.completion_ids)]]
+    return lp + [0.0] * (len(gen.completion_ids) - len(lp))
+
+
+# ------------------------------------------------------------------------------ rollouts
+
+
+def task_prompt(task: Task) -> str:
+    return f"{PROMPT_PREFIX}{task.instance_id}"
+
+
+def select_tasks(source: str, limit: int, seed: int) -> list[Task]:
+    """Tasks of a source (file or bundled[:split]); `limit` > 0 draws that many, seeded.
+
+    >>> ids = [t.instance_id for t in select_tasks("bundled:train", 2, seed=0)]
+    >>> len(ids), ids == [t.instance_id for t in select_tasks("bundled:train", 2, seed=0)]
+    (2, True)
+    """
+    from protege.cli_agent import load
+
+    tasks = load(source)
+    if 0 < limit < len(tasks):
+        tasks = random.Random(seed).sample(tasks, limit)
+    return sorted(tasks, key=lambda t: t.instance_id)
+
+
+class _TimedPolicy:
+    """Wraps a policy to count generation time and generated tokens."""
+
+    def __init__(self, policy: Any):
+        self.policy, self.name = policy, policy.name
+        self.seconds, self.tokens = 0.0, 0
+
+    def generate(self, conversations, tools):
+        start = time.monotonic()
+        out = self.policy.generate(conversations, tools)
+        self.seconds += time.monotonic() - start
+        self.tokens += sum(g.completion_tokens for g in out)
+        return out
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else 0.0
+
+
+class AgentRollout:
+    """TRL's ``rollout_func``: ``(prompts, trainer) -> dict``. Runs our agent loop once per prompt
+    (TRL repeats each task's prompt G times), grades, scores and returns one sequence per episode
+    plus every reward term as extra columns for the reward functions."""
+
+    def __init__(self, config: RLRunConfig, tasks: list[Task], tokenizer: Any, model_dir: str, out_dir: Path,
+                 expert: Any = None, judge: Any = None, env_config: EnvConfig | None = None, verbose: bool = True):
+        self.config, self.tokenizer, self.model_dir, self.out_dir = config, tokenizer, model_dir, Path(out_dir)
+        self.tasks = {t.instance_id: t for t in tasks}
+        self.expert, self.judge = expert, judge
+        self.env_config = env_config or EnvConfig(backend=config.backend)
+        self.reward_config = config.reward_config()
+        self.agent_config = config.agent_config()
+        self.verbose = verbose
+        self.pending: dict[int, dict[str, Any]] = {}  # step -> rollout statistics, until StepLogger writes them
+
+    def task_of(self, prompt: Any) -> Task:
+        text = prompt if isinstance(prompt, str) else str(prompt[-1]["content"])
+        iid = text.removeprefix(PROMPT_PREFIX).strip()
+        if iid not in self.tasks:
+            raise KeyError(f"rollout prompt {text[:80]!r} names no training task")
+        return self.tasks[iid]
+
+    def decode(self, ids: list[int], skip_special: bool) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=skip_special, clean_up_tokenization_spaces=False)
+
+    def __call__(self, prompts: list[Any], trainer: Any) -> dict[str, list]:
+        from trl.models import unwrap_model_for_generation
+
+        step = int(trainer.state.global_step) + 1
+        max_steps = int(trainer.state.max_steps or self.config.max_steps)
+        tasks = [self.task_of(p) for p in prompts]
+        start = time.monotonic()
+        unwrap = unwrap_model_for_generation(trainer.model_wrapped, trainer.accelerator,
+                                             gradient_checkpointing_kwargs=trainer.args.gradient_checkpointing_kwargs)
+        with unwrap as model:
+            was_training = model.training
+            merged = self.config.merge_lora_for_rollouts and hasattr(model, "merge_adapter")
+            if merged:  # a PeftModel: generate with the adapters folded into the weights
+                model.merge_adapter()
+            try:
+                trajs, timed = self.run(model, tasks, seed=self.config.seed * 100_003 + step)
+            finally:
+                if merged:
+                    model.unmerge_adapter()
+                model.train(was_training)
+        rollout_s = time.monotonic() - start
+        return self.score(tasks, trajs, step, max_steps, rollout_s, timed)
+
+    def run(self, model: Any, tasks: list[Task], seed: int) -> tuple[list[Trajectory], _TimedPolicy]:
+        """Episodes for `tasks` (duplicates allowed) with a policy sharing `model`."""
+        from protege.policies import TransformersPolicy
+
+        batch = self.config.gen_batch_size if self.config.gen_batch_size > 0 else len(tasks)
+        policy = TransformersPolicy(self.model_dir, max_new_tokens=self.config.max_new_tokens,
+                                    temperature=self.config.temperature, top_p=1.0, seed=seed, batch_size=batch,
+                                    return_logprobs=True, model=model, tokenizer=self.tokenizer,
+                                    name=f"rl:{Path(str(self.model_dir)).name}")
+        timed = _TimedPolicy(policy)
+        env_factory = partial(make_environment, config=self.env_config)
+        return run_episodes(tasks, timed, self.expert, env_factory, self.agent_config), timed
+
+    def _grade_and_judge(self, task: Task, traj: Trajectory, log_dir: Path, stage: int) -> tuple[dict, dict]:
+        from protege.grading import grade
+
+        if traj.patch.strip():
+            report = grade(task, traj.patch, self.env_config, log_dir)
+            graded = {"resolved": report.resolved, "grade_status": report.status, "grade_error": report.error}
+        else:  # an empty patch never resolves a task (the bundled benchmark validates this)
+            graded = {"resolved": False, "grade_status": "EMPTY_PATCH", "grade_error": None}
+        judge = self.judge if self.reward_config.preset == "paper" else None
+        facts = episode_facts(traj, graded["resolved"], task.patch, judge, task.problem_statement)
+        terms = reward_terms(facts, self.reward_config, stage)
+        graded["judge"] = [asdict(s) for s in facts.judge]
+        return graded, terms
+
+    def _sequence(self, traj: Trajectory) -> EpisodeSequence:
+        fallback = None
+        if not any(g.completion_ids for g in traj.generations):
+            from protege.tools import tool_schemas
+
+            text = self.tokenizer.apply_chat_template(traj.messages[:2], tools=tool_schemas(self.expert is not None),
+                                                      tokenize=False, add_generation_prompt=True)
+            fallback = self.tokenizer(text, add_special_tokens=False).input_ids
+        end = self.tokenizer.eos_token_id if self.tokenizer.eos_token_id is not None else 0
+        return episode_sequence(traj.generations, self.decode, self.config.max_seq_tokens, fallback, end)
+
+    def score(self, tasks: list[Task], trajs: list[Trajectory], step: int, max_steps: int, rollout_s: float,
+              timed: _TimedPolicy) -> dict[str, list]:
+        stage = curriculum_stage(step, max_steps, self.reward_config)
+        start = time.monotonic()
+        logs = [self.out_dir / "grade_logs" / f"step-{step:06d}" / f"{k:03d}" for k in range(len(tasks))]
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            scored = list(pool.map(self._grade_and_judge, tasks, trajs, logs, [stage] * len(tasks)))
+        score_s = time.monotonic() - start
+        seqs = [self._sequence(t) for t in trajs]
+        terms = [t for _, t in scored]
+        self._record(step, tasks, trajs, scored, seqs)
+        stats = self._step_stats(step, stage, trajs, terms, seqs, rollout_s, score_s, timed)
+        self.pending[step] = stats
+        if self.verbose:
+            print(f"[rl] step {step}: {stats['episodes']} episodes in {rollout_s:.1f} s = "
+                  f"{stats['episodes_per_s']:.3f} episodes/s, {stats['gen_tokens']} generated tokens = "
+                  f"{stats['gen_tokens_per_s']:.1f} tok/s (generation only: "
+                  f"{stats['gen_only_tokens_per_s']:.1f} tok/s); "
+                  f"grading+judging {score_s:.1f} s; resolve {stats['resolve_rate']:.2f}, "
+                  f"reward {stats['reward_total']:+.3f}", flush=True)
+        keys = sorted({k for t in terms for k in t})
+        out: dict[str, list] = {
+            "prompt_ids": [s.prompt_ids for s in seqs],
+            "completion_ids": [s.completion_ids for s in seqs],
+            "logprobs": [s.logprobs for s in seqs],
+            "env_mask": [s.env_mask for s in seqs],
+            "exit_status": [t.exit_status or "" for t in trajs],
+            "n_steps": [float(t.counts.steps) for t in trajs],
+        }
+        out.update({k: [float(t.get(k, 0.0)) for t in terms] for k in keys})
+        return out
+
+    def _record(self, step: int, tasks: list[Task], trajs: list[Trajectory], scored: list, seqs: list) -> None:
+        rows = []
+        for k, (task, traj, (graded, terms), seq) in enumerate(zip(tasks, trajs, scored, seqs)):
+            seq_stats = {key: v for key, v in asdict(seq).items() if key not in ("prompt_ids", "completion_ids",
+                                                                               "logprobs", "env_mask")}
+            rows.append({"step": step, "k": k, "instance_id": task.instance_id, "exit_status": traj.exit_status,
+                         "steps": traj.counts.steps, "format_errors": traj.counts.format_errors,
+                         "expert_calls": traj.counts.expert_calls, "actions": traj.actions[:200],
+                         "patch_chars": len(traj.patch), **graded, "terms": terms,
+                         "sequence": {**seq_stats, "prompt_tokens": len(seq.prompt_ids),
+                                      "completion_tokens": len(seq.completion_ids),
+                                      "trained_tokens": seq.trained_tokens}})
+            if self.config.save_trajectories:
+                path = self.out_dir / "trajectories" / f"step-{step:06d}" / f"{k:03d}-{task.instance_id}.json"
+                atomic_write(path, json.dumps(traj.to_dict(), ensure_ascii=False))
+        with (self.out_dir / "rollouts.jsonl").open("a", encoding="utf-8") as fh:
+            fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+
+    def _step_stats(self, step: int, stage: int, trajs: list[Trajectory], terms: list[dict], seqs: list,
+                    rollout_s: float, score_s: float, timed: _TimedPolicy) -> dict[str, Any]:
+        n = len(trajs)
+        stats: dict[str, Any] = {"step": step, "stage": stage, "episodes": n}
+        for key in sorted({k for t in terms for k in t}):
+            stats[key] = _mean([t.get(key, 0.0) for t in terms])
+        stats["resolve_rate"] = stats.get("resolved", 0.0)
+        stats["loop_rate"] = _mean([float(has_long_run(t.actions, self.config.loop_run_threshold)) for t in trajs])
+        stats["repeat_rate"] = _mean([float(t.get("c_loop", 0) > 0) for t in terms])
+        stats["expert_calls"] = _mean([float(t.counts.expert_calls) for t in trajs])
+        stats["steps"] = _mean([float(t.counts.steps) for t in trajs])
+        stats["format_errors"] = _mean([float(t.counts.format_errors) for t in trajs])
+        stats["submitted_rate"] = _mean([float(t.exit_status == "submitted") for t in trajs])
+        stats["rollout_s"], stats["score_s"] = rollout_s, score_s
+        stats["gen_tokens"] = timed.tokens
+        stats["episodes_per_s"] = n / rollout_s if rollout_s > 0 else 0.0
+        stats["gen_tokens_per_s"] = timed.tokens / rollout_s if rollout_s > 0 else 0.0
+        stats["gen_only_tokens_per_s"] = timed.tokens / timed.seconds if timed.seconds > 0 else 0.0
+        total = sum(len(s.completion_ids) for s in seqs)
+        stats["seq_tokens"] = _mean([float(len(s.prompt_ids) + len(s.completion_ids)) for s in seqs])
+        stats["trained_frac"] = sum(s.trained_tokens for s in seqs) / total if total else 0.0
+        stats["turns_dropped"] = _mean([float(s.turns_total - s.turns) for s in seqs])
+        stats["turns_retokenized"] = _mean([float(s.retokenized) for s in seqs])
+        stats["turns_approximate"] = _mean([float(s.approximate) for s in seqs])
+        return stats
+
+
+# ------------------------------------------------------------------------- step logging
+
+
+def _truncate_jsonl(path: Path, keep_through_step: int) -> None:
+    """Drop rows of steps after `keep_through_step` (an interrupted run's steps are redone)."""
+    if path.exists():
+        rows = [r for r in read_jsonl(path) if int(r.get("step", 0)) <= keep_through_step]
+        atomic_write(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+
+
+def load_steps(out_dir: str | Path):
+    """steps.jsonl of a run folder as a pandas DataFrame (one row per optimizer step)."""
+    import pandas as pd
+
+    return pd.DataFrame(read_jsonl(Path(out_dir) / "steps.jsonl"))
+
+
+def _step_logger(rollout: AgentRollout, out_dir: Path, verbose: bool):
+    from transformers import TrainerCallback
+
+    class StepLogger(TrainerCallback):
+        """Merges the rollout statistics of a step with TRL's logged metrics into steps.jsonl/.csv."""
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            logs = logs or {}
+            if "train_runtime" in logs or "loss" not in logs:
+                return
+            step = int(state.global_step)
+            row = {"step": step, **rollout.pending.pop(step, {}), **{f"trl/{k}": v for k, v in logs.items()}}
+            with (out_dir / "steps.jsonl").open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps(row) + "\n")
+            load_steps(out_dir).to_csv(out_dir / "steps.csv", index=False)
+            if verbose:
+                print(f"[rl] step {step} done: loss {logs.get('loss', float('nan')):+.4f}, "
+                      f"reward {row.get('reward_total', float('nan')):+.3f}, resolve {row.get('resolve_rate', 0):.2f}, "
+                      f"C_loop {row.get('c_loop', 0):.2f}, calls {row.get('expert_calls', 0):.2f}, "
+                      f"steps {row.get('steps', 0):.1f}, kl {logs.get('kl', 0.0):.4f}", flush=True)
+
+    return StepLogger()
+
+
+TABLE_COLUMNS = ("step", "stage", "reward_total", "reward_task", "reward_loop", "reward_collab", "reward_follow",
+                 "reward_gated_other", "reward_no_call", "resolve_rate", "c_loop", "loop_rate", "expert_calls",
+                 "steps", "format_errors", "episodes_per_s", "gen_tokens_per_s", "trl/loss", "trl/kl",
+                 "trl/clip_ratio/region_mean")
+
+
+def step_table(out_dir: str | Path):
+    """The main per-step columns of steps.jsonl (those the run's reward preset has)."""
+    steps = load_steps(out_dir)
+    return steps[[c for c in TABLE_COLUMNS if c in steps.columns]]
+
+
+CURVES = (("reward", "reward_total"), ("resolve rate", "resolve_rate"), ("C_loop (repeats in 5)", "c_loop"),
+          ("expert calls / episode", "expert_calls"), ("steps / episode", "steps"), ("policy loss", "trl/loss"))
+
+
+def plot_curves(out_dir: str | Path) -> Path | None:
+    """curves.png from steps.jsonl alone: total reward and each component, resolve rate, loops,
+    expert calls, steps, loss. Returns the path, or None without steps."""
+    import seaborn as sns
+    from matplotlib.figure import Figure
+
+    out_dir = Path(out_dir)
+    steps = load_steps(out_dir)
+    if steps.empty:
+        return None
+    fig = Figure(figsize=(13, 7), layout="constrained")
+    axes = fig.subplots(2, 3).ravel()
+    for ax, (title, column) in zip(axes, CURVES):
+        if column == "reward_total":
+            parts = [c for c in steps.columns if c.startswith("reward_")]
+            long = steps.melt(id_vars="step", value_vars=parts, var_name="term", value_name="value")
+            sns.lineplot(data=long, x="step", y="value", hue="term", marker="o", ax=ax)
+            ax.legend(fontsize=7)
+        elif column in steps:
+            sns.lineplot(data=steps, x="step", y=column, marker="o", ax=ax)
+        ax.set_title(title)
+    fig.suptitle(f"RL training curves: {out_dir}")
+    path = out_dir / "curves.png"
+    fig.savefig(path, dpi=110)
+    return path
+
+
+# --------------------------------------------------------------------------------- train
+
+
+@dataclass
+class RLResult:
+    out_dir: Path
+    final_dir: Path
+    steps: int  # optimizer steps logged in steps.jsonl
+    last: dict[str, Any]  # the last row of steps.jsonl
+
+
+def _device(name: str) -> str:
+    if name != "auto":
+        return name
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_trainable_model(model_dir: str | Path, dtype: Any) -> Any:
+    """The causal LM to train. A config that still names GGUF quantization although the folder
+    holds plain safetensors (how `protege.models.smollm2_dir` saved SmolLM2 so far) is loaded
+    without it: the weights are dequantized fp32, and the Trainer refuses GGUF-"quantized" models."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = AutoConfig.from_pretrained(model_dir)
+    quant = getattr(config, "quantization_config", None)
+    if isinstance(quant, dict) and quant.get("quant_method") == "gguf":
+        del config.quantization_config
+    return AutoModelForCausalLM.from_pretrained(model_dir, config=config, dtype=dtype)
+
+
+def _save_final(trainer: Any, tokenizer: Any, final: Path, steps: int) -> None:
+    """The trained model, LoRA merged, with the tokenizer: loadable by TransformersPolicy."""
+    from peft import PeftModel
+
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    if isinstance(model, PeftModel):
+        model = model.merge_and_unload()
+    tmp = final.with_name(final.name + ".tmp")
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    (tmp / "COMPLETE").write_text(json.dumps({"steps": steps}))
+    if final.exists():
+        import shutil
+
+        shutil.rmtree(final)
+    tmp.rename(final)
+
+
+def train(config: RLRunConfig, out_dir: str | Path, resume: bool = True,
+          extra_reward_funcs: list[Callable[..., list[float]]] | None = None, verbose: bool = True) -> RLResult:
+    """GRPO (PPO clipped objective, group-relative advantages) over our agent loop.
+
+    Resumable: with `resume`, training continues from the last checkpoint in
+    ``out_dir/checkpoints`` (rows of later, unfinished steps are dropped and redone); a finished
+    run (``final/COMPLETE`` at ``max_steps``) returns at once. `extra_reward_funcs` are added to
+    the total (tests use one to give an untrained tiny model a reward with variance)."""
+    import torch
+    from datasets import Dataset
+    from transformers import AutoTokenizer
+    from transformers.trainer_utils import get_last_checkpoint
+    from trl import GRPOConfig, GRPOTrainer
+
+    from protege.cli_agent import make_expert
+    from protege.models import resolve_model
+
+    config.validate()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt_dir, final = out / "checkpoints", out / "final"
+    last = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
+    if last and not resume:
+        raise ValueError(f"{ckpt_dir} holds checkpoints: pass resume=True, or use another run folder")
+    done = json.loads((final / "COMPLETE").read_text()) if (final / "COMPLETE").exists() else {}
+    if resume and done.get("steps", -1) >= config.max_steps:
+        steps = load_steps(out)
+        if verbose:
+            print(f"[rl] {out} already finished {config.max_steps} steps: nothing to do")
+        return RLResult(out, final, len(steps), steps.iloc[-1].to_dict() if len(steps) else {})
+    resume_step = int(Path(last).name.rsplit("-", 1)[1]) if last else 0
+    for name in ("steps.jsonl", "rollouts.jsonl"):
+        _truncate_jsonl(out / name, resume_step)
+
+    device = _device(config.device)
+    model_dir = resolve_model(config.model)
+    tasks = select_tasks(config.tasks, config.task_limit, config.seed)
+    if config.tasks_per_step > len(tasks):
+        raise ValueError(f"tasks_per_step {config.tasks_per_step} > {len(tasks)} training tasks")
+    reward_cfg, agent_cfg = config.reward_config(), config.agent_config()
+    atomic_write(out / "config.json", json.dumps({
+        "rl": config.to_dict(), "reward": reward_cfg.to_dict(), "agent": agent_cfg.to_dict(),
+        "model_dir": str(model_dir), "device": device, "tasks": [t.instance_id for t in tasks],
+        "objective": "GRPO-style PPO: clipped surrogate, group-relative advantages (TRL GRPOTrainer)",
+    }, indent=2))
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    dtype = torch.float32 if device == "cpu" else torch.bfloat16
+    model = load_trainable_model(model_dir, dtype)
+    expert = make_expert(config.expert, config.expert_base_url)
+    judge = make_judge(config.judge, config.expert_base_url) if reward_cfg.preset == "paper" else None
+    rollout = AgentRollout(config, tasks, tokenizer, str(model_dir), out, expert, judge,
+                           EnvConfig(backend=config.backend), verbose=verbose)
+    dataset = Dataset.from_dict({"prompt": [task_prompt(t) for t in tasks],
+                                 "instance_id": [t.instance_id for t in tasks]})
+    args = GRPOConfig(
+        output_dir=str(ckpt_dir), max_steps=config.max_steps, learning_rate=config.learning_rate,
+        lr_scheduler_type=config.lr_scheduler_type, per_device_train_batch_size=config.micro_batch_size,
+        gradient_accumulation_steps=config.episodes_per_step // config.micro_batch_size,
+        num_generations=config.num_generations, temperature=config.temperature, top_p=1.0,
+        epsilon=config.epsilon, epsilon_high=config.epsilon_high, beta=config.beta, loss_type=config.loss_type,
+        scale_rewards=config.scale_rewards, max_completion_length=config.max_seq_tokens,
+        gradient_checkpointing=config.gradient_checkpointing, use_cpu=device == "cpu", bf16=device != "cpu",
+        logging_steps=1, save_strategy="steps", save_steps=config.save_steps,
+        save_total_limit=config.save_total_limit, report_to=[], seed=config.seed, disable_dropout=True,
+        dataloader_num_workers=0, disable_tqdm=True, log_completions=False, log_level="warning",
+    )
+    peft_config = None
+    if config.use_lora:
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                                 target_modules="all-linear", task_type="CAUSAL_LM")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*rollout_func.*experimental.*")
+        funcs = trl_reward_functions(reward_cfg) + list(extra_reward_funcs or [])
+        trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=dataset,
+                              processing_class=tokenizer, peft_config=peft_config, rollout_func=rollout,
+                              callbacks=[_step_logger(rollout, out, verbose)])
+    if verbose:
+        n_train = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
+        print(f"[rl] {config.preset}: {model_dir} on {device}, {len(tasks)} tasks, {config.tasks_per_step} task(s) x "
+              f"G={config.num_generations} per step, {config.max_steps} steps, reward {reward_cfg.preset}, "
+              f"{n_train:,} trainable parameters" + (f", resuming from {last}" if last else ""), flush=True)
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)  # StepLogger prints one line per step instead
+    trainer.train(resume_from_checkpoint=last)
+    _save_final(trainer, tokenizer, final, int(trainer.state.global_step))
+    plot_curves(out)
+    steps = load_steps(out)
+    return RLResult(out, final, len(steps), steps.iloc[-1].to_dict() if len(steps) else {})
+
+
+# ---------------------------------------------------------------------------- evaluation
+
+
+def episode_metrics(trajs: list[Trajectory], resolved: list[bool], loop_threshold: int = 10) -> dict[str, float]:
+    """Resolve rate, loop rate (a base-command run longer than `loop_threshold`, paper Fig. 6),
+    repeat rate (any action repeating one of the 5 before it), expert calls and steps."""
+    from protege.rewards import loop_count
+
+    return {"episodes": len(trajs), "resolve_rate": _mean([float(r) for r in resolved]),
+            "loop_rate": _mean([float(has_long_run(t.actions, loop_threshold)) for t in trajs]),
+            "repeat_rate": _mean([float(loop_count(t.actions) > 0) for t in trajs]),
+            "expert_calls": _mean([float(t.counts.expert_calls) for t in trajs]),
+            "steps": _mean([float(t.counts.steps) for t in trajs]),
+            "format_errors": _mean([float(t.counts.format_errors) for t in trajs])}
+
+
+def evaluate_model(model: str | Path, out_dir: str | Path, config: RLRunConfig, label: str = "") -> dict[str, Any]:
+    """The agent (greedy) with `model` on the config's held-out tasks, graded; resumable
+    (trajectories in ``out_dir``). A quick before/after check; stage 05 is the full evaluation."""
+    from protege.cli_agent import make_expert
+    from protege.grading import grade
+    from protege.models import resolve_model
+    from protege.policies import TransformersPolicy
+    from protege.trajectory import TrajectoryWriter
+
+    out = Path(out_dir)
+    tasks = select_tasks(config.eval_tasks, config.eval_limit, config.seed)
+    agent_cfg = AgentConfig.preset(config.preset, **{"step_limit": config.step_limit, "max_parallel": 8,
+                                                     **config.agent_overrides})
+    policy = TransformersPolicy(resolve_model(str(model)), max_new_tokens=config.max_new_tokens, temperature=0.0,
+                                seed=config.seed, batch_size=8)
+    env_config = EnvConfig(backend=config.backend)
+    trajs = run_episodes(tasks, policy, make_expert(config.expert, config.expert_base_url),
+                         partial(make_environment, config=env_config), agent_cfg, writer=TrajectoryWriter(out))
+    done = {r["instance_id"]: r["resolved"] for r in read_jsonl(out / "grades.jsonl")}
+    resolved = []
+    for task, traj in zip(tasks, trajs):
+        if task.instance_id not in done:
+            ok = bool(traj.patch.strip()) and grade(task, traj.patch, env_config, out / "grade_logs").resolved
+            with (out / "grades.jsonl").open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps({"instance_id": task.instance_id, "resolved": ok}) + "\n")
+            done[task.instance_id] = ok
+        resolved.append(done[task.instance_id])
+    return {"label": label, "model": str(model), **episode_metrics(trajs, resolved, config.loop_run_threshold)}
+
+
+def evaluate_before_after(config: RLRunConfig, out_dir: str | Path, before: str | Path | None = None,
+                          after: str | Path | None = None):
+    """Loop rate and resolve rate on held-out tasks before RL (`config.model`) and after
+    (``out_dir/final``); a DataFrame, also written to ``out_dir/eval/before_after.csv``."""
+    import pandas as pd
+
+    out = Path(out_dir)
+    rows = [evaluate_model(before or config.model, out / "eval" / "before", config, "before"),
+            evaluate_model(after or out / "final", out / "eval" / "after", config, "after")]
+    table = pd.DataFrame(rows)
+    table.to_csv(out / "eval" / "before_after.csv", index=False)
+    return table
+
+
+# ---------------------------------------------------------------------------------- CLI
+
+
+def main(argv: list[str] | None = None) -> RLResult:
+    parser = argparse.ArgumentParser(prog="python -m protege.rl",
+                                     description="Stage 04: penalised RL (GRPO-style PPO) of the protégé.")
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="smoke")
+    parser.add_argument("--out", type=Path, required=True, help="run folder (resumed when it holds checkpoints)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a field (repeatable); reward.X / agent.X set reward / agent fields")
+    parser.add_argument("--no-resume", action="store_true", help="refuse to continue an existing run")
+    parser.add_argument("--evaluate", action="store_true", help="then compare before/after on held-out tasks")
+    args = parser.parse_args(argv)
+    config = RLRunConfig.from_preset(args.preset, **parse_overrides(args.overrides))
+    result = train(config, args.out, resume=not args.no_resume)
+    if args.evaluate:
+        print(evaluate_before_after(config, args.out).to_string(index=False))
+    print(f"[rl] {result.steps} steps logged in {result.out_dir / 'steps.csv'}; model in {result.final_dir}")
+    return result
+
+
+__all__ = [
+    "PRESETS",
+    "AgentRollout",
+    "EpisodeSequence",
+    "RLRunConfig",
+    "episode_sequence",
+    "evaluate_before_after",
+    "evaluate_model",
+    "load_steps",
+    "main",
+    "notebook_config",
+    "parse_overrides",
+    "plot_curves",
+    "select_tasks",
+    "step_table",
+    "train",
+]
+
+if __name__ == "__main__":
+    main()

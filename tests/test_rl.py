@@ -1,0 +1,304 @@
+"""Stage 04 RL: one training sequence per multi-turn episode with an env_mask, TRL's loss gives
+masked (observation / guidance) tokens no gradient, and a smoke GRPO run on the tiny model
+logs every reward term, changes the trained weights and resumes from its checkpoint."""
+
+import json
+from functools import partial
+
+import pytest
+import torch
+
+from protege import rl
+from protege.agent import AgentConfig, run_episodes
+from protege.environment import make_environment
+from protege.experts import ReferenceExpert
+from protege.models import tiny_dir
+from protege.rewards import component_reward
+from protege.scripted import ScriptedPolicy
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tiny_dir())
+
+
+def decoder(tokenizer):
+    return lambda ids, skip: tokenizer.decode(ids, skip_special_tokens=skip, clean_up_tokenization_spaces=False)
+
+
+class CanonicalPolicy:
+    """The scripted oracle, with the token ids a local model would report: the prompt rendered
+    by the chat template and the canonical tokens of the text plus the end-of-turn token."""
+
+    name = "canonical-scripted"
+
+    def __init__(self, tasks, tokenizer):
+        self.inner, self.tok = ScriptedPolicy(tasks), tokenizer
+
+    def generate(self, conversations, tools):
+        gens = self.inner.generate(conversations, tools)
+        for conv, gen in zip(conversations, gens):
+            text = self.tok.apply_chat_template(conv, tools=tools or None, tokenize=False, add_generation_prompt=True)
+            gen.prompt_ids = self.tok(text, add_special_tokens=False).input_ids
+            gen.completion_ids = self.tok(gen.text + "<|im_end|>", add_special_tokens=False).input_ids
+            gen.logprobs = [-0.5] * len(gen.completion_ids)
+        return gens
+
+
+@pytest.fixture(scope="module")
+def scripted_episode(tiny_repo, tokenizer):
+    from protege.environment import EnvConfig, RepoSource
+
+    repo, task = tiny_repo
+    env_config = EnvConfig(repos=RepoSource(mirror_template=str(repo)))
+    config = AgentConfig.preset("smoke", max_context_tokens=-1)
+    return run_episodes([task], CanonicalPolicy([task], tokenizer), ReferenceExpert(),
+                        partial(make_environment, config=env_config), config)[0]
+
+
+def spans(mask):
+    """(start, end, value) runs of a 0/1 mask."""
+    out, start = [], 0
+    for i in range(1, len(mask) + 1):
+        if i == len(mask) or mask[i] != mask[start]:
+            out.append((start, i, mask[start]))
+            start = i
+    return out
+
+
+def test_sequence_of_a_real_episode_is_exact_and_masks_observations(scripted_episode, tokenizer):
+    traj, decode = scripted_episode, decoder(tokenizer)
+    gens = traj.generations
+    assert traj.exit_status == "submitted" and len(gens) == traj.counts.steps >= 6 and traj.expert_calls
+    seq = rl.episode_sequence(gens, decode)
+    assert (seq.turns, seq.turns_total, seq.retokenized, seq.approximate, seq.stop) == (len(gens), len(gens), 0, 0, "")
+    assert len(seq.completion_ids) == len(seq.env_mask) == len(seq.logprobs)
+    full = seq.prompt_ids + seq.completion_ids
+    # Every turn's real prompt is exactly the sequence so far, and its completion follows it.
+    for gen in gens:
+        assert full[: len(gen.prompt_ids)] == gen.prompt_ids
+        assert full[len(gen.prompt_ids): len(gen.prompt_ids) + len(gen.completion_ids)] == gen.completion_ids
+    assert seq.prompt_ids == gens[0].prompt_ids
+    assert sum(seq.env_mask) == sum(len(g.completion_ids) for g in gens)
+    runs = spans(seq.env_mask)
+    trained = [decode(seq.completion_ids[a:b], False) for a, b, v in runs if v == 1]
+    masked = [decode(seq.completion_ids[a:b], False) for a, b, v in runs if v == 0]
+    assert trained == [g.text + "<|im_end|>" for g in gens]
+    assert len(masked) == len(gens) - 1 and all(m.strip().startswith("<|im_start|>user") for m in masked)
+    assert all(m.endswith("<|im_start|>assistant\n") for m in masked)
+    assert any("<expert_guidance>" in m for m in masked) and any("passed" in m or "failed" in m for m in masked)
+    assert all(lp == 0.0 for lp, m in zip(seq.logprobs, seq.env_mask) if m == 0)
+    assert all(lp == -0.5 for lp, m in zip(seq.logprobs, seq.env_mask) if m == 1)
+    # A length cap stops the sequence at a turn boundary.
+    capped = rl.episode_sequence(gens, decode, max_tokens=len(gens[2].prompt_ids) + len(gens[2].completion_ids))
+    assert capped.turns == 3 and capped.stop == "max_tokens"
+    assert capped.prompt_ids + capped.completion_ids == gens[2].prompt_ids + gens[2].completion_ids
+
+
+def test_sequence_of_sampled_turns_keeps_generated_tokens_in_order(tiny_task, env_config, tokenizer):
+    from protege.policies import TransformersPolicy
+
+    policy = TransformersPolicy(tiny_dir(), max_new_tokens=12, temperature=1.0, seed=3, return_logprobs=True)
+    config = AgentConfig.preset("smoke", step_limit=3, max_context_tokens=-1)
+    traj = run_episodes([tiny_task], policy, ReferenceExpert(), partial(make_environment, config=env_config),
+                        config)[0]
+    seq = rl.episode_sequence(traj.generations, decoder(tokenizer))
+    gens = traj.generations[: seq.turns]
+    assert seq.turns >= 1 and seq.prompt_ids == gens[0].prompt_ids
+    trained = [seq.completion_ids[a:b] for a, b, v in spans(seq.env_mask) if v == 1]
+    assert [t for ids in trained for t in ids] == [t for g in gens for t in g.completion_ids]
+    lps = [lp for lp, m in zip(seq.logprobs, seq.env_mask) if m == 1]
+    assert lps == pytest.approx([lp for g in gens for lp in g.logprobs])
+    assert all(lp < 0 for lp in lps)
+
+
+# ------------------------------------------------------------------- TRL's loss and mask
+
+
+def _trainer(rollout_func, beta, out_dir):
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import GRPOConfig, GRPOTrainer
+
+    tok = AutoTokenizer.from_pretrained(tiny_dir())
+    model = AutoModelForCausalLM.from_pretrained(tiny_dir())
+    args = GRPOConfig(output_dir=str(out_dir), use_cpu=True, bf16=False, report_to=[],
+                      per_device_train_batch_size=2, num_generations=2, beta=beta, epsilon=0.2, epsilon_high=0.28,
+                      gradient_checkpointing=False, logging_steps=1, disable_dropout=True)
+    with pytest.warns(UserWarning, match="rollout_func"):
+        return GRPOTrainer(model=model, reward_funcs=[component_reward("task")], args=args,
+                           train_dataset=Dataset.from_dict({"prompt": ["p"]}), processing_class=tok,
+                           rollout_func=rollout_func)
+
+
+def test_env_masked_tokens_get_no_gradient_in_trls_loss(scripted_episode, tokenizer, tmp_path, beta=0.05):
+    """The episode's sequence goes through TRL's own rollout_func path (padding, env_mask ->
+    tool_mask, advantages) and TRL's loss (with the KL term): the gradient w.r.t. the log-prob
+    of every masked token is exactly zero, and no masked-position input changes the loss."""
+    seq = rl.episode_sequence(scripted_episode.generations[:3], decoder(tokenizer))
+    short = rl.EpisodeSequence(seq.prompt_ids[:40], seq.completion_ids[:30], seq.logprobs[:30], seq.env_mask[:30])
+    seqs = [seq, short]
+
+    def rollout(prompts, trainer):
+        return {"prompt_ids": [s.prompt_ids for s in seqs], "completion_ids": [s.completion_ids for s in seqs],
+                "logprobs": [s.logprobs for s in seqs], "env_mask": [s.env_mask for s in seqs],
+                "reward_task": [1.0, -0.1]}
+
+    trainer = _trainer(rollout, beta, tmp_path)
+    trainer.model.train()
+    trainer.current_gradient_accumulation_steps = 1
+    inputs = trainer._generate_and_score_completions([{"prompt": "p"}, {"prompt": "p"}])
+    mask = inputs["completion_mask"] * inputs["tool_mask"]
+    assert inputs["tool_mask"][0].tolist() == seq.env_mask
+    assert inputs["advantages"].abs().min() > 0.5  # rewards 1.0 vs -0.1: a real signal both ways
+    assert (mask == 0).sum() > 100 and (mask == 1).sum() > 100
+
+    captured = {}
+    original = trainer._get_per_token_logps_and_entropies
+
+    def capture(*args, **kwargs):
+        logps, entropies, aux = original(*args, **kwargs)
+        if torch.is_grad_enabled():
+            logps.retain_grad()
+            captured["logps"] = logps
+        return logps, entropies, aux
+
+    trainer._get_per_token_logps_and_entropies = capture
+    loss = trainer._compute_loss(trainer.model, inputs)
+    loss.backward()
+    grad = captured["logps"].grad
+    assert torch.all(grad[mask == 0] == 0)  # exactly zero: masked tokens are never trained on
+    assert (grad[mask == 1] != 0).float().mean() > 0.99
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in trainer.model.parameters())
+
+    def loss_with(**replace):
+        with torch.no_grad():
+            return trainer._compute_loss(trainer.model, {**inputs, **replace}).item()
+
+    base = captured["logps"].detach()
+    noise = torch.randn_like(base) * 3
+    masked_noise = torch.where(mask == 0, noise, torch.zeros_like(noise))
+    reference = loss_with(old_per_token_logps=base)
+    assert loss_with(old_per_token_logps=base + masked_noise) == pytest.approx(reference, abs=1e-7)
+    assert loss_with(old_per_token_logps=base + noise) != pytest.approx(reference, abs=1e-4)
+    if beta:
+        ref = inputs["ref_per_token_logps"]
+        assert loss_with(old_per_token_logps=base, ref_per_token_logps=ref + masked_noise) == pytest.approx(
+            loss_with(old_per_token_logps=base, ref_per_token_logps=ref), abs=1e-7)
+
+
+# ------------------------------------------------------------------------ a smoke run
+
+
+def varied(completions, **kwargs):
+    """A test-only reward with variance across a group: an untrained tiny model earns the same
+    task reward in every episode, which gives GRPO a zero advantage and no update."""
+    return [(sum(map(ord, c)) % 97) / 97 for c in completions]
+
+
+SMOKE = {"task_limit": 1, "step_limit": 2, "max_new_tokens": 12, "learning_rate": 3e-3, "eval_limit": 1,
+         "save_trajectories": True}
+
+
+def test_smoke_rl_run_logs_terms_changes_weights_and_resumes(tmp_path, capsys):
+    from safetensors.torch import load_file
+
+    from protege.policies import TransformersPolicy
+
+    out = tmp_path / "04_rl"
+    config = rl.RLRunConfig.from_preset("smoke", **{**SMOKE, "max_steps": 1})
+    first = rl.train(config, out, extra_reward_funcs=[varied])
+    assert first.steps == 1 and (out / "checkpoints" / "checkpoint-1").is_dir()
+    printed = capsys.readouterr().out
+    assert "episodes/s" in printed and "tok/s" in printed
+
+    # An interrupted later step left a row behind: resuming drops it and redoes the step.
+    with (out / "steps.jsonl").open("a") as fh:
+        fh.write(json.dumps({"step": 2, "reward_total": 99.0}) + "\n")
+    args = ["--preset", "smoke", "--out", str(out)] + [f"--set={k}={json.dumps(v)}" for k, v in SMOKE.items()]
+    second = rl.main(args + ["--set", "max_steps=2"])
+    assert "resuming from" in capsys.readouterr().out
+    assert second.steps == 2
+
+    steps = rl.load_steps(out)
+    assert steps["step"].tolist() == [1, 2] and 99.0 not in steps["reward_total"].tolist()
+    for column in ("reward_total", "reward_task", "reward_loop", "reward_collab", "c_loop", "c_collab",
+                   "resolve_rate", "loop_rate", "expert_calls", "steps", "episodes_per_s", "gen_tokens_per_s",
+                   "trl/loss", "trl/rewards/task/mean", "trl/clip_ratio/high_max"):
+        assert column in steps and steps[column].notna().all(), column
+    assert steps["trl/rewards/varied/mean"].notna().tolist() == [True, False]  # the CLI run has no test reward
+    assert (steps["episodes"] == 2).all() and (steps["reward_task"] == -0.1).all()
+    assert (out / "steps.csv").read_text().startswith("step,")
+    rollouts = [json.loads(line) for line in (out / "rollouts.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rollouts] == [1, 1, 2, 2]
+    assert all(r["sequence"]["trained_tokens"] > 0 and "reward_total" in r["terms"] for r in rollouts)
+    assert len(list((out / "trajectories").glob("step-*/*.json"))) == 4
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["rl"]["max_steps"] == 2 and saved["reward"]["preset"] == "simple"
+    assert (out / "curves.png").stat().st_size > 10_000
+
+    # Trainable weights moved; the final folder is a merged model the policy loads.
+    before = load_file(tiny_dir() / "model.safetensors")
+    after = load_file(out / "final" / "model.safetensors")
+    assert before.keys() == after.keys()
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    policy = TransformersPolicy(out / "final", max_new_tokens=4, temperature=0)
+    assert len(policy.generate([[{"role": "user", "content": "hi"}]], [])) == 1
+
+    # Done: a third call returns at once; before/after evaluation on one held-out task.
+    assert rl.train(rl.RLRunConfig.from_preset("smoke", **{**SMOKE, "max_steps": 2}), out).steps == 2
+    table = rl.evaluate_before_after(config, out)
+    assert table["label"].tolist() == ["before", "after"] and set(table["resolve_rate"]) <= {0.0, 1.0}
+    assert {"loop_rate", "repeat_rate", "expert_calls", "steps"} <= set(table.columns)
+    assert (out / "eval" / "before_after.csv").exists()
+
+
+def test_config_presets_validate_and_reject_bad_settings():
+    for name in rl.PRESETS:
+        config = rl.RLRunConfig.from_preset(name)
+        config.validate()
+        assert (config.epsilon, config.epsilon_high) == (0.20, 0.28)
+        assert config.agent_config().max_context_tokens == -1
+    assert rl.RLRunConfig.from_preset("full").beta > 0 and not rl.RLRunConfig.from_preset("full").use_lora
+    with pytest.raises(ValueError, match="unknown RLRunConfig field"):
+        rl.RLRunConfig.from_preset("smoke", lamda_loop=0.1)
+    with pytest.raises(ValueError, match="num_generations"):
+        rl.RLRunConfig.from_preset("smoke", num_generations=1).validate()
+    with pytest.raises(ValueError, match="micro_batch_size"):
+        rl.RLRunConfig.from_preset("smoke", micro_batch_size=3).validate()
+    with pytest.raises(ValueError, match="unknown RewardConfig field"):
+        rl.RLRunConfig.from_preset("smoke", **{"reward.nope": 1}).validate()
+    nb = rl.notebook_config("smoke", "/nonexistent", "", "paper", 0.3, 0.2, {"max_steps": 5})
+    assert (nb.model, nb.reward_config().preset, nb.reward_config().lambda_loop, nb.max_steps) == ("tiny", "paper",
+                                                                                                   0.3, 5)
+
+
+def test_rollout_scoring_paper_preset_grades_judges_and_returns_columns(scripted_episode, tiny_repo, tokenizer,
+                                                                         tmp_path, capsys):
+    """The rollout's scoring half on two copies of a real resolved episode: real grading, the
+    heuristic judge, the paper reward at stage II, one sequence per episode, one column per term."""
+    from protege.environment import EnvConfig, RepoSource
+    from protege.rewards import HeuristicJudge
+
+    repo, task = tiny_repo
+    config = rl.RLRunConfig.from_preset("smoke", reward_preset="paper", max_steps=2)
+    rollout = rl.AgentRollout(config, [task], tokenizer, str(tiny_dir()), tmp_path, ReferenceExpert(),
+                              HeuristicJudge(), EnvConfig(repos=RepoSource(mirror_template=str(repo))))
+    assert rollout.task_of(rl.task_prompt(task)) is task
+    timed = rl._TimedPolicy(CanonicalPolicy([task], tokenizer))
+    out = rollout.score([task, task], [scripted_episode, scripted_episode], step=2, max_steps=2, rollout_s=2.0,
+                        timed=timed)
+    assert {"prompt_ids", "completion_ids", "logprobs", "env_mask"} <= set(out)
+    assert all(len(out[k]) == 2 for k in out)
+    assert out["resolved"] == [1.0, 1.0] and out["stage"] == [2.0, 2.0] and out["n_calls"] == [1.0, 1.0]
+    assert out["reward_total"] == pytest.approx([3.3, 3.3])  # 2.0 * R_follow + (1 + 0.3 * R_expert)
+    assert [out[f"reward_{c}"][0] for c in ("loop", "follow", "gated_other", "no_call")] == pytest.approx(
+        [0.0, 2.0, 1.3, 0.0])
+    stats = rollout.pending[2]
+    assert stats["resolve_rate"] == 1.0 and stats["episodes_per_s"] == 1.0 and stats["turns_dropped"] == 0
+    assert "step 2: 2 episodes" in capsys.readouterr().out
+    row = json.loads((tmp_path / "rollouts.jsonl").read_text().splitlines()[0])
+    assert row["judge"] == [{"warranted": 1.0, "followed": 1.0, "source": "heuristic"}]
+    assert row["grade_status"] == "RESOLVED_FULL" and row["sequence"]["stop"] == ""
