@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # On machines without a GPU the constraints file pins the CPU build of torch.
 CONSTRAINTS ?= constraints-cpu.txt
 
-.PHONY: install small test test-slow test-docker validate-bench docker-engine docker-image lint clean
+.PHONY: install small test test-slow test-docker validate-bench docker-engine docker-image lint clean pipeline figures sweep
 
 $(BIN)/protege: pyproject.toml $(CONSTRAINTS)
 	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null) || echo "note: install bubblewrap for filesystem/network isolation of model commands"; }
@@ -23,6 +23,22 @@ install: $(BIN)/protege
 small: install
 	$(BIN)/protege bench validate --split test
 	$(BIN)/python -m protege.main --preset small
+
+# Notebooks 01-06 through papermill into papermill_runs/<run-id>/ (resumable); PRESET=smoke|small|full.
+PRESET ?= smoke
+RUN_ID ?= $(PRESET)
+pipeline: install
+	$(BIN)/protege pipeline run --preset $(PRESET) --run-id $(RUN_ID)
+
+# Every figure in figures/ again, from papermill_runs/ only (seconds, no model).
+figures: install
+	$(BIN)/protege pipeline figures
+
+# A lambda grid over RL + evaluation, reusing stages 01-03 of run $(BASE_RUN).
+BASE_RUN ?= $(PRESET)
+sweep: install
+	$(BIN)/protege pipeline sweep --preset $(PRESET) --sweep-id $(PRESET)-lambda-sweep --reuse-from $(BASE_RUN) \
+	  --grid lambda_loop=0,0.2 --grid lambda_collab=0,0.2
 
 test: install
 	$(BIN)/python -m pytest -q
