@@ -1,0 +1,868 @@
+"""Stage 03: supervised fine-tuning of the protégé on expert-augmented trajectories (TRL SFTTrainer).
+
+Reads a dataset folder written by `protege.dataset.save_dataset` (stage 02) and trains one model
+with LoRA, QLoRA (4-bit NF4 base + LoRA) or full fine-tuning, chosen by `SFTRunConfig.mode`.
+
+What the model is trained on
+    Every row is rendered exactly as the agent loop shows it to the policy at inference:
+    `protege.dataset.agent_messages(row["messages"])` through the tokenizer's chat template with
+    `tools=json.loads(row["tools"])` (`TransformersPolicy.generate` does the same). Rows are
+    tokenised here, not by TRL, into `input_ids` + `assistant_masks`: the loss falls only on the
+    protégé's own turns (its reasoning, its ``<tool_call>`` and the end-of-turn token, so that it
+    learns to stop); the system prompt, the task, tool observations, expert guidance and the
+    context note are masked. Turn boundaries come from rendering prefixes of the conversation
+    with the chat template and diffing them, so any template works, including ones without
+    ``{% generation %}`` markers (SmolLM2's, ours). Each segment is tokenised on its own, so the
+    tokens before a trained turn are exactly those of the inference prompt.
+
+Long conversations (`SFTRunConfig.long_policy`)
+    "window" (default): a conversation longer than `max_length` tokens is split into windows. A
+        window looks exactly like what `protege.agent.context_view` shows at inference when the
+        history is too long: system prompt + task, the note "[N earlier messages left out to fit
+        the context]", every expert-guidance message given so far, then the most recent messages.
+        Each assistant turn is trained in exactly one window; a window also carries at least the
+        latest exchange before its first trained turn (as `context_view` always keeps it) and
+        as much earlier history as still fits. A turn that cannot fit even with that minimal
+        context is never silently lost: it is counted in `dropped_turns`.
+    "drop": a conversation longer than `max_length` is left out whole (`dropped_conversations`).
+    "error": a conversation longer than `max_length` raises ValueError.
+    Every sequence handed to TRL is at most `max_length` tokens, and `train` checks that TRL's own
+    truncation / filtering changed nothing (it would otherwise cut or drop examples silently).
+
+Run folder written by `train(config, data_dir, out_dir)`::
+
+    out_dir/config.json         resolved SFTRunConfig + config hash + data dir + the dataset's config.json
+    out_dir/data_stats.json     token / window counts of the train and validation splits
+    out_dir/checkpoints/        trainer checkpoints (`train` resumes from the last one)
+    out_dir/adapter/            LoRA adapter + tokenizer (lora / qlora)
+    out_dir/merged/             full merged model + tokenizer, loadable by TransformersPolicy(model_dir=...)
+    out_dir/train_log.jsonl     trainer log history, one record per line (and train_log.csv)
+    out_dir/loss.png            train / eval loss curves, titled with the run id and config hash
+    out_dir/metrics.json        final losses, runtime, tokens seen, throughput (tokens/s), counts
+
+CLI: ``python -m protege.sft --preset small --data DIR --out DIR [--set key=value ...] [--dry-run]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import math
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from protege.agent import is_guidance
+from protege.dataset import agent_messages, load_split
+from protege.protocols import Message
+from protege.trajectory import atomic_write
+
+MODES = ("lora", "qlora", "full")
+LONG_POLICIES = ("window", "drop", "error")
+NOTE = "[{n} earlier messages left out to fit the context]"  # protege.agent.context_view's note
+HEAD = 2  # system prompt + task: always shown, never trained
+# Fields that define what is trained: a run folder refuses to resume under different values.
+IDENTITY_FIELDS = ("model", "mode", "lora_r", "lora_alpha", "lora_target_modules", "max_length", "long_policy")
+
+
+@dataclass
+class SFTRunConfig:
+    """Stage 03 settings. Presets (`preset`) differ only in these knobs, never in logic."""
+
+    preset_name: str = "smoke"  # the preset these values started from (informational)
+    model: str = "tiny"  # protégé: "tiny" | "smollm2-135m" | local directory | hub id
+    mode: str = "lora"  # "lora" | "qlora" (4-bit NF4 base + LoRA) | "full" (every weight trained)
+    lora_r: int = 8  # LoRA rank (lora / qlora)
+    lora_alpha: int = 16  # LoRA scale numerator: updates are scaled by lora_alpha / lora_r
+    lora_dropout: float = 0.05  # dropout probability on the LoRA branch input
+    lora_target_modules: str = "all-linear"  # "all-linear" (every Linear but lm_head) or "q_proj,v_proj,..."
+    learning_rate: float = 1e-3  # peak learning rate (linear warmup, then linear decay to 0)
+    warmup_ratio: float = 0.0  # fraction of the optimizer steps spent warming up
+    weight_decay: float = 0.0  # AdamW weight decay
+    max_grad_norm: float = 1.0  # gradient clipping norm; -1 = disable
+    epochs: float = 1.0  # passes over the training windows (used when max_steps = -1)
+    max_steps: int = 6  # optimizer steps; -1 = disable (train `epochs` epochs)
+    per_device_batch: int = 2  # windows per device per forward pass
+    grad_accum: int = 1  # forward passes per optimizer step (effective batch = per_device_batch x grad_accum x devices)
+    max_length: int = 3072  # tokens per training sequence; longer conversations follow long_policy
+    long_policy: str = "window"  # "window" | "drop" | "error" (module docstring)
+    bf16: bool = False  # bfloat16 weights and compute; only on a GPU (always off on CPU)
+    gradient_checkpointing: bool = False  # recompute activations in backward: less memory, ~30% slower
+    device: str = "auto"  # "auto" (cuda if available, else cpu) | "cpu" | "cuda"
+    optim: str = "adamw_torch"  # transformers optimizer name (e.g. "paged_adamw_8bit" for QLoRA on a GPU)
+    save_steps: int = 3  # checkpoint every N optimizer steps; -1 = only at the end
+    save_total_limit: int = 2  # checkpoints kept in out_dir/checkpoints; -1 = keep all
+    eval_steps: int = -1  # validation loss every N optimizer steps; -1 = only at the end
+    logging_steps: int = 1  # train loss logged every N optimizer steps
+    seed: int = 0  # seed of data order, dropout and LoRA initialisation
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> SFTRunConfig:
+        """A scale preset (smoke | small | full) with field overrides.
+
+        >>> SFTRunConfig.preset("full").model, SFTRunConfig.preset("small", max_steps=3).max_steps
+        ('Qwen/Qwen2.5-Coder-7B-Instruct', 3)
+        """
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r} (use {', '.join(PRESETS)})")
+        config = cls(**{**PRESETS[name], "preset_name": name, **overrides})
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"SFTRunConfig.mode = {self.mode!r}: use one of {', '.join(MODES)}")
+        if self.long_policy not in LONG_POLICIES:
+            raise ValueError(f"SFTRunConfig.long_policy = {self.long_policy!r}: use one of {', '.join(LONG_POLICIES)}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"SFTRunConfig.device = {self.device!r}: use auto, cpu or cuda")
+        if self.max_length <= 0:
+            raise ValueError(f"SFTRunConfig.max_length = {self.max_length}: must be positive")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SFTRunConfig:
+        """A config from `to_dict` output; unknown fields are refused.
+
+        >>> SFTRunConfig.from_dict(SFTRunConfig.preset("small").to_dict()) == SFTRunConfig.preset("small")
+        True
+        """
+        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"SFTRunConfig: unknown fields {sorted(unknown)}")
+        config = cls(**data)
+        config.validate()
+        return config
+
+    def hash(self) -> str:
+        """Short hash of the resolved config (names a run in figures and logs)."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:8]
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # Tiny random model: a minute on a laptop CPU. max_length fits the ~1.7k-token tool prompt of
+    # the tiny tokenizer plus some history, so long trajectories do get windowed.
+    "smoke": {"model": "tiny", "mode": "lora", "lora_r": 8, "lora_alpha": 16, "learning_rate": 1e-3,
+              "max_steps": 6, "per_device_batch": 2, "grad_accum": 1, "max_length": 3072, "save_steps": 3,
+              "eval_steps": -1, "logging_steps": 1},
+    # SmolLM2-135M-Instruct on a 2-core CPU (LoRA). At 2048 tokens the ~1.2k-token tool prompt
+    # leaves too little room: ~23% of the turns (those after a file view) fit in no window; at
+    # 4096 none is dropped. CPU attention keeps every layer's L x L weights for backward (~18 GB
+    # at 4096), so gradient checkpointing is on (peak ~6-10 GB, ~25% slower). docs/LOG.md 2026-11-24.
+    "small": {"model": "smollm2-135m", "mode": "lora", "lora_r": 16, "lora_alpha": 32, "learning_rate": 2e-4,
+              "warmup_ratio": 0.03, "epochs": 2.0, "max_steps": -1, "per_device_batch": 1, "grad_accum": 8,
+              "max_length": 4096, "gradient_checkpointing": True, "save_steps": 25, "eval_steps": 25,
+              "logging_steps": 1},
+    # Qwen2.5-Coder-7B-Instruct on one 80 GB GPU (LoRA, bf16, gradient checkpointing); the paper
+    # did full-parameter SFT at 32k context (`--set mode=full --set learning_rate=1e-5`, several GPUs).
+    "full": {"model": "Qwen/Qwen2.5-Coder-7B-Instruct", "mode": "lora", "lora_r": 64, "lora_alpha": 128,
+             "lora_dropout": 0.05, "learning_rate": 1e-4, "warmup_ratio": 0.03, "epochs": 3.0, "max_steps": -1,
+             "per_device_batch": 1, "grad_accum": 16, "max_length": 32_768, "bf16": True,
+             "gradient_checkpointing": True, "save_steps": 100, "save_total_limit": 3, "eval_steps": 100,
+             "logging_steps": 5},
+}
+
+
+def apply_overrides(config: SFTRunConfig, assignments: list[str]) -> SFTRunConfig:
+    """`key=value` strings applied to a config, values parsed by the field's type.
+
+    >>> c = apply_overrides(SFTRunConfig.preset("smoke"), ["max_steps=3", "bf16=true", "mode=full"])
+    >>> c.max_steps, c.bf16, c.mode
+    (3, True, 'full')
+    """
+    types = {f.name: f.type for f in dataclasses.fields(SFTRunConfig)}
+    values = config.to_dict()
+    for item in assignments:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or key not in types:
+            raise ValueError(f"--set {item!r}: expected key=value with key one of {', '.join(types)}")
+        kind = str(types[key])
+        if kind == "bool":
+            if raw.lower() not in ("1", "0", "true", "false", "yes", "no"):
+                raise ValueError(f"--set {item!r}: {key} is true or false")
+            values[key] = raw.lower() in ("1", "true", "yes")
+        elif kind == "int":
+            values[key] = int(raw)
+        elif kind == "float":
+            values[key] = float(raw)
+        else:
+            values[key] = raw
+    return SFTRunConfig.from_dict(values)
+
+
+# ----------------------------------------------------------------------------------------------
+# Windows: pure planning over per-message token lengths, then the messages of each window.
+
+
+@dataclass(frozen=True)
+class Window:
+    """Messages [start, end] of a conversation shown after its head (+ note + earlier guidance);
+    `trained` are the assistant message indices whose loss this window carries."""
+
+    start: int
+    end: int
+    trained: tuple[int, ...]
+
+
+def plan_windows(lengths: list[int], kinds: list[str], max_length: int,
+                 note_length: int) -> tuple[list[Window], list[int]]:
+    """Split one conversation into windows of at most `max_length` (estimated) tokens.
+
+    lengths[i]: tokens message i adds to the rendered conversation (lengths[0] + lengths[1]: the
+    system prompt with its tools and the task); kinds[i]: "assistant" | "guidance" | "other";
+    note_length: tokens of the "[N earlier messages left out ...]" note. Returns (windows,
+    dropped assistant indices). Windows are greedy: as many turns as fit, then as much earlier
+    history as still fits.
+
+    >>> kinds = ["other", "other"] + ["assistant", "other"] * 4
+    >>> plan_windows([50, 10] + [5, 20] * 4, kinds, 200, 3)  # fits whole (the last observation is not needed)
+    ([Window(start=2, end=8, trained=(2, 4, 6, 8))], [])
+    >>> windows, dropped = plan_windows([50, 10] + [5, 20] * 4, kinds, 100, 3)
+    >>> windows
+    [Window(start=2, end=4, trained=(2, 4)), Window(start=4, end=6, trained=(6,)), Window(start=6, end=8, trained=(8,))]
+    >>> plan_windows([50, 10, 5, 90, 5, 5], ["other", "other", "assistant", "other", "assistant", "other"], 100, 3)
+    ([Window(start=2, end=2, trained=(2,))], [4])
+    """
+    n = len(lengths)
+    head = sum(lengths[:HEAD])
+    assistants = [i for i in range(HEAD, n) if kinds[i] == "assistant"]
+
+    def size(start: int, end: int) -> int:
+        skipped = [k for k in range(HEAD, start) if kinds[k] != "guidance"]
+        guidance = sum(lengths[k] for k in range(HEAD, start) if kinds[k] == "guidance")
+        return head + (note_length if skipped else 0) + guidance + sum(lengths[start:end + 1])
+
+    windows: list[Window] = []
+    dropped: list[int] = []
+    k = 0
+    while k < len(assistants):
+        first = assistants[k]
+        start = max(HEAD, first - 2)  # the latest exchange always stays (as in context_view)
+        if size(start, first) > max_length:
+            dropped.append(first)
+            k += 1
+            continue
+        last = k
+        while last + 1 < len(assistants) and size(start, assistants[last + 1]) <= max_length:
+            last += 1
+        end = assistants[last]
+        while start > HEAD and size(start - 1, end) <= max_length:
+            start -= 1
+        windows.append(Window(start, end, tuple(assistants[k:last + 1])))
+        k = last + 1
+    return windows, dropped
+
+
+def window_view(messages: list[Message], window: Window) -> tuple[list[Message], list[int]]:
+    """The messages of one window, in the form `context_view` gives them, and the positions of
+    its trained turns in that list.
+
+    >>> msgs = [{"role": "system", "content": "s"}, {"role": "user", "content": "t"},
+    ...         {"role": "assistant", "content": "a0"}, {"role": "user", "content": "<expert_guidance>g"},
+    ...         {"role": "assistant", "content": "a1"}, {"role": "user", "content": "o1"},
+    ...         {"role": "assistant", "content": "a2"}]
+    >>> view, trained = window_view(msgs, Window(start=5, end=6, trained=(6,)))
+    >>> [m["content"] for m in view], trained
+    (['s', 't', '[2 earlier messages left out to fit the context]', '<expert_guidance>g', 'o1', 'a2'], [5])
+    """
+    skipped = [k for k in range(HEAD, window.start) if not is_guidance(messages[k])]
+    guidance = [messages[k] for k in range(HEAD, window.start) if is_guidance(messages[k])]
+    note = [{"role": "user", "content": NOTE.format(n=len(skipped))}] if skipped else []
+    view = [*messages[:HEAD], *note, *guidance, *messages[window.start:window.end + 1]]
+    offset = len(view) - (window.end + 1 - window.start) - window.start
+    return view, [offset + i for i in window.trained]
+
+
+# ----------------------------------------------------------------------------------------------
+# Tokenisation: loss on the protégé's turns only.
+
+
+def render(tokenizer, messages: list[Message], tools: list[dict] | None, generation_prompt: bool = False) -> str:
+    """The chat-template text, as `TransformersPolicy.generate` renders its prompts."""
+    return tokenizer.apply_chat_template(messages, tools=tools or None, tokenize=False,
+                                         add_generation_prompt=generation_prompt)
+
+
+def _ids(tokenizer, text: str) -> list[int]:
+    return tokenizer(text, add_special_tokens=False).input_ids if text else []
+
+
+def tokenize_view(tokenizer, messages: list[Message], tools: list[dict] | None,
+                  trained: list[int]) -> tuple[list[int], list[int]]:
+    """(input_ids, assistant_masks) of a conversation rendered with the chat template; mask 1 on
+    the turns in `trained` (their text and end-of-turn token, not the whitespace after it).
+
+    The text before each trained turn is the rendering of the messages before it with the
+    generation prompt; the turn is what the rendering including it adds. Each segment is
+    tokenised on its own, so a turn's context tokens equal the inference prompt's."""
+    full = render(tokenizer, messages, tools)
+    ids: list[int] = []
+    mask: list[int] = []
+    pos = 0
+    for i in trained:
+        if messages[i].get("role") != "assistant":
+            raise ValueError(f"message {i} is {messages[i].get('role')!r}: only assistant turns are trained")
+        before = render(tokenizer, messages[:i], tools, generation_prompt=True)
+        through = render(tokenizer, messages[:i + 1], tools)
+        if not (through.startswith(before) and full.startswith(through) and len(before) >= pos):
+            raise ValueError("the chat template does not render conversations prefix-consistently, so assistant "
+                             f"turns cannot be located by rendering prefixes (at message {i})")
+        end = len(through.rstrip())
+        if end <= len(before):
+            raise ValueError(f"assistant message {i} renders to no text")
+        for text, bit in ((full[pos:len(before)], 0), (full[len(before):end], 1)):
+            piece = _ids(tokenizer, text)
+            ids += piece
+            mask += [bit] * len(piece)
+        pos = end
+    tail = _ids(tokenizer, full[pos:])
+    return ids + tail, mask + [0] * len(tail)
+
+
+@dataclass
+class TokenStats:
+    """What tokenisation made of one split (all counts, tokens are the model's tokens)."""
+
+    conversations: int = 0  # rows read
+    windows: int = 0  # training sequences written
+    split_conversations: int = 0  # conversations that became more than one window
+    dropped_conversations: int = 0  # conversations with no trained turn left (long_policy or too long turns)
+    assistant_turns: int = 0  # protégé turns in the rows
+    trained_turns: int = 0  # protégé turns carrying loss (each in exactly one window)
+    dropped_turns: int = 0  # protégé turns that fit in no window, or of dropped conversations
+    conversation_tokens: int = 0  # tokens of the conversations rendered whole (up to their last turn)
+    tokens: int = 0  # tokens of all windows (context repeated across windows counts again)
+    trained_tokens: int = 0  # tokens carrying loss
+    max_window_tokens: int = 0  # longest sequence
+    dropped_instances: list[str] = field(default_factory=list)  # instance ids with dropped turns
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _kind(message: Message) -> str:
+    if message.get("role") == "assistant":
+        return "assistant"
+    return "guidance" if is_guidance(message) else "other"
+
+
+def tokenize_conversation(tokenizer, messages: list[Message], tools: list[dict] | None, max_length: int,
+                          long_policy: str = "window") -> tuple[list[dict[str, list[int]]], list[int], list[Window]]:
+    """Windows of one agent-form conversation as {"input_ids", "assistant_masks"} examples, with
+    the dropped assistant indices and the windows. Every example has at most `max_length` tokens."""
+    kinds = [_kind(m) for m in messages]
+    assistants = [i for i in range(HEAD, len(messages)) if kinds[i] == "assistant"]
+    if not assistants:
+        return [], [], []
+    messages = messages[:assistants[-1] + 1]  # what follows the last turn teaches nothing
+    whole = Window(HEAD, assistants[-1], tuple(assistants))
+    ids, mask = tokenize_view(tokenizer, messages, tools, assistants)
+    if len(ids) <= max_length:
+        return [{"input_ids": ids, "assistant_masks": mask}], [], [whole]
+    if long_policy == "error":
+        raise ValueError(f"a conversation of {len(ids)} tokens exceeds max_length = {max_length} "
+                         "(long_policy='error'; use 'window' to split it or 'drop' to leave it out)")
+    if long_policy == "drop":
+        return [], assistants, []
+    texts = [render(tokenizer, messages[:k], tools) for k in range(HEAD, len(messages) + 1)]
+    lengths = [len(_ids(tokenizer, texts[0])), 0]
+    lengths += [len(_ids(tokenizer, texts[k + 1][len(texts[k]):])) for k in range(len(texts) - 1)]
+    note_text = render(tokenizer, [*messages[:HEAD], {"role": "user", "content": NOTE.format(n=10**6)}], tools)
+    note_length = len(_ids(tokenizer, note_text[len(texts[0]):]))
+    budget = max_length
+    for _ in range(8):  # the planner's lengths are per-message estimates; tighten until exact sizes fit
+        windows, dropped = plan_windows(lengths, kinds, budget, note_length)
+        examples, over = [], 0
+        for window in windows:
+            view, trained = window_view(messages, window)
+            ids, mask = tokenize_view(tokenizer, view, tools, trained)
+            over = max(over, len(ids) - max_length)
+            examples.append({"input_ids": ids, "assistant_masks": mask})
+        if over <= 0:
+            return examples, dropped, windows
+        budget -= over
+    raise RuntimeError(f"could not fit windows into max_length = {max_length} (estimates keep overshooting)")
+
+
+def tokenize_rows(rows: list[dict[str, Any]], tokenizer, max_length: int,
+                  long_policy: str = "window") -> tuple[list[dict[str, list[int]]], TokenStats]:
+    """Dataset rows (TRL tool-calling form) as pre-tokenised examples for SFTTrainer, with counts."""
+    stats = TokenStats()
+    examples: list[dict[str, list[int]]] = []
+    for row in rows:
+        messages = agent_messages(row["messages"])
+        tools = json.loads(row["tools"]) if isinstance(row.get("tools"), str) else row.get("tools")
+        out, dropped, windows = tokenize_conversation(tokenizer, messages, tools, max_length, long_policy)
+        n_turns = sum(1 for m in messages[HEAD:] if m.get("role") == "assistant")
+        stats.conversations += 1
+        stats.assistant_turns += n_turns
+        stats.windows += len(out)
+        stats.split_conversations += len(out) > 1
+        stats.dropped_conversations += not out
+        stats.trained_turns += sum(len(w.trained) for w in windows)
+        stats.dropped_turns += len(dropped)
+        if dropped:
+            stats.dropped_instances.append(str(row.get("instance_id")))
+        last = max((i for i, m in enumerate(messages) if m.get("role") == "assistant"), default=HEAD - 1)
+        stats.conversation_tokens += len(_ids(tokenizer, render(tokenizer, messages[:last + 1], tools)))
+        for ex in out:
+            stats.tokens += len(ex["input_ids"])
+            stats.trained_tokens += sum(ex["assistant_masks"])
+            stats.max_window_tokens = max(stats.max_window_tokens, len(ex["input_ids"]))
+        examples += out
+    return examples, stats
+
+
+# ----------------------------------------------------------------------------------------------
+# Trainer construction.
+
+
+def resolve_device(config: SFTRunConfig) -> str:
+    if config.device != "auto":
+        return config.device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _lora_targets(config: SFTRunConfig) -> str | list[str]:
+    spec = config.lora_target_modules.strip()
+    return spec if spec == "all-linear" else [m.strip() for m in spec.split(",") if m.strip()]
+
+
+def peft_config(config: SFTRunConfig):
+    """The peft LoraConfig of a lora / qlora run (None for full fine-tuning)."""
+    if config.mode == "full":
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                      target_modules=_lora_targets(config), bias="none", task_type="CAUSAL_LM")
+
+
+def quantization_config(config: SFTRunConfig, device: str):
+    """BitsAndBytesConfig (4-bit NF4, double quantisation) of a qlora run, else None."""
+    if config.mode != "qlora":
+        return None
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    compute = torch.bfloat16 if (config.bf16 and device == "cuda") else torch.float32
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                              bnb_4bit_compute_dtype=compute)
+
+
+def sft_kwargs(config: SFTRunConfig, output_dir: str | Path, device: str, has_eval: bool = True) -> dict[str, Any]:
+    """Keyword arguments of TRL's SFTConfig for this run on `device`."""
+    on_cpu = device == "cpu"
+    eval_every = config.eval_steps > 0 and has_eval
+    return {
+        "output_dir": str(output_dir),
+        "learning_rate": config.learning_rate,
+        "lr_scheduler_type": "linear",
+        "warmup_steps": config.warmup_ratio,  # a value < 1 is a fraction of the steps
+        "weight_decay": config.weight_decay,
+        "max_grad_norm": config.max_grad_norm if config.max_grad_norm > 0 else 0.0,
+        "num_train_epochs": config.epochs,
+        "max_steps": config.max_steps,
+        "per_device_train_batch_size": config.per_device_batch,
+        "per_device_eval_batch_size": config.per_device_batch,
+        "gradient_accumulation_steps": config.grad_accum,
+        "gradient_checkpointing": config.gradient_checkpointing,
+        "bf16": config.bf16 and not on_cpu,
+        "use_cpu": on_cpu,
+        "optim": config.optim,
+        "max_length": config.max_length,  # a no-op on our windows (checked after preparation)
+        "packing": False,
+        "padding_free": False,
+        "assistant_only_loss": False,  # our own assistant_masks column carries the mask
+        "completion_only_loss": False,
+        "logging_steps": config.logging_steps,
+        "logging_first_step": True,
+        "save_strategy": "steps",
+        "save_steps": config.save_steps if config.save_steps > 0 else 10**9,  # the end is always saved
+        "save_total_limit": config.save_total_limit if config.save_total_limit > 0 else None,
+        "eval_strategy": "steps" if eval_every else "no",
+        "eval_steps": config.eval_steps if eval_every else None,
+        "include_num_input_tokens_seen": "non_padding",
+        "seed": config.seed,
+        "data_seed": config.seed,
+        "report_to": "none",
+        "dataloader_pin_memory": not on_cpu,
+        "dataset_num_proc": None,
+    }
+
+
+def load_tokenizer(model_path: str | Path):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_path)
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def load_model(config: SFTRunConfig, model_path: str | Path, device: str):
+    """The base model to train: fp32 on CPU, bf16 on a GPU when config.bf16, 4-bit for qlora."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    dtype = torch.bfloat16 if (config.bf16 and device == "cuda") else torch.float32
+    kwargs: dict[str, Any] = {"dtype": dtype}
+    quant = quantization_config(config, device)
+    if quant is not None:
+        from accelerate import PartialState
+
+        where = "cpu" if device == "cpu" else PartialState().process_index  # one full copy per process
+        kwargs.update(quantization_config=quant, device_map={"": where})
+    model = AutoModelForCausalLM.from_pretrained(model_path, **kwargs)
+    model.config.use_cache = False  # no KV cache while training (gradient checkpointing needs it off)
+    return model
+
+
+def _dataset(examples: list[dict[str, list[int]]]):
+    import datasets
+
+    return datasets.Dataset.from_dict({"input_ids": [e["input_ids"] for e in examples],
+                                       "assistant_masks": [e["assistant_masks"] for e in examples]})
+
+
+def _check_prepared(prepared, examples: list[dict[str, list[int]]], split: str) -> None:
+    """Refuse silently cut or dropped examples: TRL truncates to max_length and drops examples
+    with no loss, both without a word."""
+    if len(prepared) != len(examples) or sum(map(len, prepared["input_ids"])) != sum(
+            len(e["input_ids"]) for e in examples):
+        raise RuntimeError(f"TRL changed the {split} examples while preparing them ({len(examples)} in, "
+                           f"{len(prepared)} out): check max_length and the masks")
+
+
+@dataclass
+class Prepared:
+    """A trainer ready to train, with what tokenisation made of the data."""
+
+    trainer: Any
+    train_stats: TokenStats
+    eval_stats: TokenStats
+    model_path: str
+    device: str
+    train_examples: list[dict[str, list[int]]]
+
+
+def build_trainer(config: SFTRunConfig, data_dir: str | Path, output_dir: str | Path) -> Prepared:
+    """Load the tokenizer and base model, tokenise both splits and build TRL's SFTTrainer."""
+    from trl import SFTConfig, SFTTrainer
+
+    from protege.models import resolve_model
+
+    config.validate()
+    device = resolve_device(config)
+    model_path = str(resolve_model(config.model))
+    tok = load_tokenizer(model_path)
+    train_rows = load_split(data_dir, "train")
+    val_path = Path(data_dir) / "validation.jsonl"
+    val_rows = load_split(data_dir, "validation") if val_path.exists() else []
+    train_ex, train_stats = tokenize_rows(train_rows, tok, config.max_length, config.long_policy)
+    eval_ex, eval_stats = tokenize_rows(val_rows, tok, config.max_length, config.long_policy)
+    if not train_ex:
+        raise ValueError(f"{data_dir}: no training window left ({train_stats.conversations} conversations, "
+                         f"{train_stats.dropped_turns} turns dropped at max_length = {config.max_length})")
+    args = SFTConfig(**sft_kwargs(config, output_dir, device, has_eval=bool(eval_ex)))
+    model = load_model(config, model_path, device)
+    trainer = SFTTrainer(model=model, args=args, train_dataset=_dataset(train_ex),
+                         eval_dataset=_dataset(eval_ex) if eval_ex else None, processing_class=tok,
+                         peft_config=peft_config(config))
+    _check_prepared(trainer.train_dataset, train_ex, "train")
+    if eval_ex:
+        _check_prepared(trainer.eval_dataset, eval_ex, "validation")
+    return Prepared(trainer, train_stats, eval_stats, model_path, device, train_ex)
+
+
+# ----------------------------------------------------------------------------------------------
+# Training and its outputs.
+
+
+def plot_loss(log_history: list[dict[str, Any]], path: str | Path, title: str) -> Path:
+    """Train and eval loss against the optimizer step, saved as a PNG (no pyplot state)."""
+    import pandas as pd
+    import seaborn as sns
+    from matplotlib.figure import Figure
+
+    rows = [{"step": r["step"], "loss": r["loss"], "split": "train"} for r in log_history if "loss" in r]
+    rows += [{"step": r["step"], "loss": r["eval_loss"], "split": "eval"} for r in log_history if "eval_loss" in r]
+    fig = Figure(figsize=(6, 3.6))
+    ax = fig.subplots()
+    if rows:
+        sns.lineplot(data=pd.DataFrame(rows), x="step", y="loss", hue="split", marker="o", ax=ax)
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("loss (protégé tokens only)")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    return Path(path)
+
+
+def _write_logs(log_history: list[dict[str, Any]], out_dir: Path) -> None:
+    import pandas as pd
+
+    atomic_write(out_dir / "train_log.jsonl", "".join(json.dumps(r) + "\n" for r in log_history))
+    pd.DataFrame(log_history).to_csv(out_dir / "train_log.csv", index=False)
+
+
+def _merge(config: SFTRunConfig, model_path: str, adapter_dir: Path, merged_dir: Path, tok, device: str) -> None:
+    """Adapter merged into a fresh, non-quantised copy of the base (also for qlora)."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    dtype = torch.bfloat16 if (config.bf16 and device == "cuda") else torch.float32
+    base = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype)
+    merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
+    merged.config.use_cache = True
+    merged.save_pretrained(merged_dir)
+    tok.save_pretrained(merged_dir)
+
+
+def _check_resumable(config: SFTRunConfig, out_dir: Path) -> None:
+    path = out_dir / "config.json"
+    if not path.exists():
+        return
+    old = json.loads(path.read_text()).get("config", {})
+    changed = [k for k in IDENTITY_FIELDS if k in old and old[k] != getattr(config, k)]
+    if changed:
+        raise ValueError(f"{out_dir} holds a run with different {', '.join(changed)} "
+                         f"({', '.join(f'{k}={old[k]!r}' for k in changed)}): use a new out_dir or resume=False")
+
+
+def _tokens_in_checkpoint(checkpoint: str | None) -> int:
+    if not checkpoint:
+        return 0
+    state = json.loads((Path(checkpoint) / "trainer_state.json").read_text())
+    return int(state.get("num_input_tokens_seen", 0) or 0)
+
+
+def train(config: SFTRunConfig, data_dir: str | Path, out_dir: str | Path, resume: bool = True) -> dict[str, Any]:
+    """Train, merge and write the run folder (module docstring); returns the metrics.
+
+    With `resume`, training continues from the last checkpoint in out_dir/checkpoints (the run's
+    model, mode, LoRA shape and max_length must be unchanged); otherwise it starts over."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    config.validate()
+    out_dir, data_dir = Path(out_dir), Path(data_dir)
+    ckpt_dir = out_dir / "checkpoints"
+    last = get_last_checkpoint(str(ckpt_dir)) if resume and ckpt_dir.is_dir() else None
+    if resume:
+        _check_resumable(config, out_dir)
+    elif ckpt_dir.is_dir():
+        shutil.rmtree(ckpt_dir)  # starting over: old checkpoints would mix with the new ones
+    out_dir.mkdir(parents=True, exist_ok=True)
+    dataset_config = data_dir / "config.json"
+    run_id = f"{out_dir.parent.name}/{out_dir.name}"
+    resolved = {"run_id": run_id, "config": config.to_dict(), "config_hash": config.hash(),
+                "data_dir": str(data_dir),
+                "dataset_config": json.loads(dataset_config.read_text()) if dataset_config.exists() else None}
+    prep = build_trainer(config, data_dir, ckpt_dir)
+    trainer = prep.trainer
+    resolved.update(model_path=prep.model_path, device=prep.device)
+    atomic_write(out_dir / "config.json", json.dumps(resolved, indent=2) + "\n")
+    data_stats = {"train": prep.train_stats.to_dict(), "validation": prep.eval_stats.to_dict()}
+    atomic_write(out_dir / "data_stats.json", json.dumps(data_stats, indent=2) + "\n")
+    print(f"sft {run_id}: {prep.train_stats.windows} windows from {prep.train_stats.conversations} conversations "
+          f"({prep.train_stats.split_conversations} split, {prep.train_stats.dropped_turns} turns dropped), "
+          f"{prep.train_stats.tokens} tokens, {prep.train_stats.trained_tokens} trained; mode {config.mode} "
+          f"on {prep.device}" + (f"; resuming from {last}" if last else ""))
+
+    tokens_before = _tokens_in_checkpoint(last)
+    start = time.monotonic()
+    result = trainer.train(resume_from_checkpoint=last)
+    wall = time.monotonic() - start
+    tokens_total = int(trainer.state.num_input_tokens_seen)
+    tokens_session = tokens_total - tokens_before
+    eval_loss = trainer.evaluate()["eval_loss"] if trainer.eval_dataset is not None else None
+
+    tok = trainer.processing_class
+    if config.mode == "full":
+        trainer.save_model(str(out_dir / "merged"))
+        tok.save_pretrained(out_dir / "merged")
+    else:
+        trainer.save_model(str(out_dir / "adapter"))
+        tok.save_pretrained(out_dir / "adapter")
+        _merge(config, prep.model_path, out_dir / "adapter", out_dir / "merged", tok, prep.device)
+
+    history = trainer.state.log_history
+    _write_logs(history, out_dir)
+    title = (f"SFT {run_id} | {config.preset_name} | {Path(str(config.model)).name} | {config.mode} "
+             f"| cfg {config.hash()}")
+    plot_loss(history, out_dir / "loss.png", title)
+    train_losses = [r["loss"] for r in history if "loss" in r]
+    throughput = tokens_session / wall if wall > 0 else float("nan")
+    metrics = {
+        "run_id": run_id,
+        "config_hash": config.hash(),
+        "mode": config.mode,
+        "model": config.model,
+        "device": prep.device,
+        "resumed_from": last,
+        "global_step": trainer.state.global_step,
+        "epoch": trainer.state.epoch,
+        "train_loss_mean": result.training_loss,
+        "final_train_loss": train_losses[-1] if train_losses else None,
+        "eval_loss": eval_loss,
+        "train_runtime_s": wall,
+        "tokens_seen": tokens_session,
+        "tokens_seen_total": tokens_total,
+        "throughput_tokens_per_s": throughput,
+        "data": data_stats,
+    }
+    atomic_write(out_dir / "metrics.json", json.dumps(metrics, indent=2, default=_json_default) + "\n")
+    print(f"sft {run_id}: {tokens_session} tokens in {wall:.1f} s = {throughput:.1f} tokens/s "
+          f"(step {trainer.state.global_step}, final train loss {metrics['final_train_loss']}, eval loss {eval_loss})")
+    return metrics
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return str(value)
+
+
+def metrics_table(out_dir: str | Path):
+    """metrics.json of a run folder as a two-column table (metric, value) for notebooks."""
+    import pandas as pd
+
+    metrics = json.loads((Path(out_dir) / "metrics.json").read_text())
+    flat = {k: v for k, v in metrics.items() if k != "data"}
+    for split, stats in metrics.get("data", {}).items():
+        flat.update({f"{split}.{k}": v for k, v in stats.items() if k != "dropped_instances"})
+    return pd.DataFrame({"metric": list(flat), "value": [str(v) for v in flat.values()]})
+
+
+def mask_preview(config: SFTRunConfig, data_dir: str | Path, index: int = 0, width: int = 100):
+    """The first window of training row `index` cut into masked / trained segments (tokenizer only),
+    to see which text carries loss. Long segments are shortened to `width` characters."""
+    import pandas as pd
+
+    from protege.models import resolve_model
+
+    tok = load_tokenizer(resolve_model(config.model))
+    row = load_split(data_dir, "train")[index]
+    tools = json.loads(row["tools"]) if isinstance(row.get("tools"), str) else row.get("tools")
+    examples, _, _ = tokenize_conversation(tok, agent_messages(row["messages"]), tools, config.max_length,
+                                           config.long_policy)
+    if not examples:
+        raise ValueError(f"row {index} ({row.get('instance_id')}) has no window at max_length = {config.max_length}")
+    ids, mask = examples[0]["input_ids"], examples[0]["assistant_masks"]
+    segments, begin = [], 0
+    for k in range(1, len(ids) + 1):
+        if k == len(ids) or mask[k] != mask[begin]:
+            text = tok.decode(ids[begin:k])
+            short = text if len(text) <= width else text[:width // 2] + " ... " + text[-width // 2:]
+            segments.append({"loss": bool(mask[begin]), "tokens": k - begin, "text": short})
+            begin = k
+    return pd.DataFrame(segments)
+
+
+# ----------------------------------------------------------------------------------------------
+# Dry run: the full configuration without loading weights.
+
+
+def dry_run(config: SFTRunConfig, data_dir: str | Path | None = None, device: str | None = None) -> dict[str, Any]:
+    """Resolve everything a run would use (TRL SFTConfig, peft and quantisation configs, launch
+    commands) without loading weights or touching the hub. `device` is the machine planned for:
+    default "cuda" for bf16 configs, else `resolve_device(config)`. With `data_dir` and a local
+    model (tiny, smollm2-135m or a directory) the data is tokenised too (tokenizer only)."""
+    from trl import SFTConfig
+
+    config.validate()
+    device = device or ("cuda" if config.bf16 or config.device == "cuda" else resolve_device(config))
+    kwargs = sft_kwargs(config, "OUT_DIR/checkpoints", device)
+    check = dict(kwargs)
+    import torch
+
+    validated_here = device == "cpu" or torch.cuda.is_available()
+    if not validated_here:  # TrainingArguments refuses bf16 without a GPU; check the rest on CPU
+        check["use_cpu"] = True
+    args = SFTConfig(**check)
+    lora = peft_config(config)
+    quant = quantization_config(config, device)
+    n_gpu = "N"
+    result: dict[str, Any] = {
+        "config": config.to_dict(),
+        "config_hash": config.hash(),
+        "device": device,
+        "sft_config": {k: getattr(args, k) for k in kwargs} | {"use_cpu": kwargs["use_cpu"]},
+        "sft_config_validated_on": "this machine" if validated_here else "cpu (use_cpu=True only for the check)",
+        "peft_config": _plain(lora.to_dict()) if lora is not None else None,
+        "quantization_config": _plain(quant.to_dict()) if quant is not None else None,
+        "trainable": "LoRA adapters only" if lora is not None else "every weight",
+        "effective_batch": f"{config.per_device_batch} x {config.grad_accum} x {n_gpu} GPUs windows per step",
+        "launch": {
+            "one_gpu": f"python -m protege.sft --preset {config.preset_name} --data DATA --out OUT",
+            "multi_gpu_ddp": f"accelerate launch --num_processes {n_gpu} -m protege.sft --preset {config.preset_name} "
+                             "--data DATA --out OUT",
+            "full_sft_fsdp": "accelerate launch --config_file fsdp.yaml (FULL_SHARD, transformer layer wrap, "
+                             f"bf16) -m protege.sft --preset {config.preset_name} --set mode=full "
+                             "--set learning_rate=1e-5 --data DATA --out OUT",
+        },
+        "notes": [
+            "qlora under DDP loads one 4-bit copy per process (device_map={'': process_index}).",
+            "gradient checkpointing trades ~30% speed for activation memory; needed at 16k-32k tokens.",
+            "the merged model is written in bf16 on a GPU (fp32 on CPU); qlora merges into a non-quantised base.",
+        ],
+    }
+    if data_dir is not None:
+        from protege.models import SMOLLM2_SPEC, TINY_SPEC, resolve_model
+
+        if config.model in (TINY_SPEC, SMOLLM2_SPEC) or Path(config.model).expanduser().is_dir():
+            tok = load_tokenizer(resolve_model(config.model))
+            _, train_stats = tokenize_rows(load_split(data_dir, "train"), tok, config.max_length, config.long_policy)
+            result["data"] = train_stats.to_dict()
+            per_epoch = math.ceil(train_stats.windows / (config.per_device_batch * config.grad_accum))
+            result["optimizer_steps_per_epoch_one_device"] = per_epoch
+        else:
+            result["data"] = f"not tokenised: the tokenizer of {config.model!r} is not local"
+    return result
+
+
+def _plain(value: Any) -> Any:
+    """JSON-friendly copy (sets -> sorted lists, dtypes/enums -> str)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        items = [_plain(v) for v in value]
+        return sorted(items, key=str) if isinstance(value, set) else items
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m protege.sft --preset small --data DIR --out DIR [--set key=value ...] [--dry-run]``"""
+    parser = argparse.ArgumentParser(prog="python -m protege.sft", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--preset", default="smoke", choices=sorted(PRESETS))
+    parser.add_argument("--data", help="dataset folder written by protege.dataset.save_dataset")
+    parser.add_argument("--out", help="run folder (created; resumed when it holds checkpoints)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a SFTRunConfig field (repeatable)")
+    parser.add_argument("--dry-run", action="store_true", help="resolve the configuration, load no weights")
+    parser.add_argument("--no-resume", action="store_true", help="start over even if checkpoints exist")
+    args = parser.parse_args(argv)
+    config = apply_overrides(SFTRunConfig.preset(args.preset), args.set)
+    if args.dry_run:
+        print(json.dumps(dry_run(config, args.data), indent=2, default=str))
+        return 0
+    if not args.data or not args.out:
+        parser.error("--data and --out are required (unless --dry-run)")
+    train(config, args.data, args.out, resume=not args.no_resume)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,265 @@
+"""Stage 03 (SFT): masking, the window policy, the LoRA / QLoRA / full modes on the tiny model,
+resuming, the merged model and the dry run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from protege.agent import context_view
+from protege.dataset import agent_messages, row_from_trajectory, save_dataset
+from protege.models import tiny_dir
+from protege.sft import (
+    SFTRunConfig,
+    apply_overrides,
+    build_trainer,
+    dry_run,
+    load_tokenizer,
+    main,
+    mask_preview,
+    render,
+    tokenize_conversation,
+    tokenize_rows,
+    tokenize_view,
+    train,
+    window_view,
+)
+from protege.tools import tool_schemas
+
+END = "<|im_end|>"  # the tiny model's end-of-turn token
+
+
+def _call(thought: str, name: str, args: dict) -> dict:
+    return {"role": "assistant", "content": thought,
+            "tool_calls": [{"type": "function", "function": {"name": name, "arguments": json.dumps(args)}}]}
+
+
+def synthetic_row(iid: str, n_turns: int = 6, obs_chars: int = 120, guidance_at: int = 2,
+                  huge_at: int | None = None, huge_chars: int = 6000, tools: bool = True) -> dict:
+    """A TRL-form row: short prompt, bash turns with observations, one ask_expert, a submit.
+    tools=False leaves out the ~900-token tool schemas (short sequences for quick training tests)."""
+    messages = [{"role": "system", "content": "You fix bugs in Python repositories. Reply with one tool call."},
+                {"role": "user", "content": f"<issue>\nadd() in calc.py returns a wrong sum ({iid}).\n</issue>"}]
+    for k in range(n_turns):
+        if k == n_turns - 1:
+            messages.append(_call("Fixed. Submitting.", "submit", {}))
+        elif k == guidance_at:
+            messages.append(_call("I am stuck; ask the expert.", "ask_expert", {"question": f"Where is bug {k}?"}))
+            messages.append({"role": "tool", "name": "ask_expert",
+                             "content": f"<expert_guidance>\nLook at add() in calc.py (hint {k}).\n</expert_guidance>"})
+        else:
+            messages.append(_call(f"Look at part {k}.", "bash", {"command": f"cat part{k}.py"}))
+            size = huge_chars if k == huge_at else obs_chars
+            messages.append({"role": "tool", "name": "bash", "content": (f"output line {k} " * size)[:size]})
+    schemas = tool_schemas(ask_expert=True) if tools else []
+    return {"messages": messages, "tools": json.dumps(schemas), "instance_id": iid,
+            "package": "calc", "source": "live", "strategy": "live", "n_expert_calls": 1}
+
+
+def _runs(ids: list[int], mask: list[int]) -> list[list[int]]:
+    """Maximal runs of consecutive masked-in tokens."""
+    runs, current = [], []
+    for token, bit in zip(ids, mask):
+        if bit:
+            current.append(token)
+        elif current:
+            runs.append(current)
+            current = []
+    return runs + ([current] if current else [])
+
+
+def _config(**overrides) -> SFTRunConfig:
+    base = {"max_steps": 2, "per_device_batch": 1, "grad_accum": 1, "max_length": 2048, "save_steps": -1,
+            "logging_steps": 1}
+    return SFTRunConfig.preset("smoke", **{**base, **overrides})
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return load_tokenizer(tiny_dir())
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    rows = [synthetic_row(f"calc__calc-{i}", n_turns=4 + i % 3, tools=False) for i in range(6)]
+    out = tmp_path_factory.mktemp("sft-data") / "synthetic"
+    save_dataset(rows, out, "synthetic", val_fraction=0.2, seed=0)
+    return out
+
+
+@pytest.fixture(scope="module")
+def real_rows(tmp_path_factory) -> list[dict]:
+    """Rows from two real oracle-demonstrator trajectories on bundled train tasks (live ask_expert)."""
+    from protege.benchmark.build import load_bundled
+    from protege.collect import collect
+    from protege.trajectory import read_jsonl
+
+    run_dir = tmp_path_factory.mktemp("collect")
+    collect(load_bundled("train")[:2], run_dir, seed=0)
+    return [row_from_trajectory(t, "live", "live") for t in read_jsonl(run_dir / "kept.jsonl")]
+
+
+def test_only_protege_turns_carry_loss_on_real_rows(real_rows, tok):
+    assert real_rows
+    for row in real_rows:
+        messages = agent_messages(row["messages"])
+        tools = json.loads(row["tools"])
+        (example,), dropped, _ = tokenize_conversation(tok, messages, tools, max_length=10**6)
+        ids, mask = example["input_ids"], example["assistant_masks"]
+        assert not dropped and len(ids) == len(mask)
+        last = max(i for i, m in enumerate(messages) if m["role"] == "assistant")
+        assert tok.decode(ids) == render(tok, messages[:last + 1], tools)  # nothing added or lost
+        trained = [tok.decode(run) for run in _runs(ids, mask)]
+        # Exactly the protégé's turns (reasoning + tool-call text) each closed by its end-of-turn token.
+        assert trained == [m["content"] + END for m in messages if m["role"] == "assistant"]
+        text = "".join(trained)
+        assert "<expert_guidance>" not in text and "<issue>" not in text
+        assert messages[0]["content"][:60] not in text
+        observations = [m["content"] for m in messages[2:] if m["role"] == "user" and len(m["content"]) > 40]
+        assert observations and not any(obs in text for obs in observations)
+
+
+def test_labels_are_masked_exactly_in_the_trainers_batches(data_dir, tmp_path):
+    # max_length below the longest rows, so windows (with a context note) are in the batches too
+    prep = build_trainer(_config(per_device_batch=2, max_length=450), data_dir, tmp_path / "ckpt")
+    assert prep.train_stats.split_conversations > 0
+    expected = {tuple(e["input_ids"]): e["assistant_masks"] for e in prep.train_examples}
+    seen = 0
+    for batch in prep.trainer.get_train_dataloader():
+        for ids, labels, attention in zip(batch["input_ids"], batch["labels"], batch["attention_mask"]):
+            n = int(attention.sum())
+            mask = expected[tuple(ids[:n].tolist())]
+            want = [t if bit else -100 for t, bit in zip(ids[:n].tolist(), mask)]
+            assert labels[:n].tolist() == want
+            assert (labels[n:] == -100).all()  # padding never carries loss
+            seen += 1
+    assert seen == len(prep.train_examples) == prep.train_stats.windows
+
+
+def test_window_policy_trains_every_turn_once_in_context_view_shape(tok):
+    row = synthetic_row("calc__calc-long", n_turns=12, obs_chars=400, guidance_at=3)
+    messages, tools = agent_messages(row["messages"]), json.loads(row["tools"])
+    whole = len(tokenize_view(tok, messages, tools, [])[0])
+    max_length = whole // 2
+    examples, dropped, windows = tokenize_conversation(tok, messages, tools, max_length)
+    assert len(windows) > 1 and not dropped
+    assert all(len(e["input_ids"]) <= max_length for e in examples)
+    trained = [i for w in windows for i in w.trained]
+    assistants = [i for i, m in enumerate(messages) if m["role"] == "assistant"]
+    assert trained == assistants  # every turn exactly once, in order
+    texts = [tok.decode(run) for e in examples for run in _runs(e["input_ids"], e["assistant_masks"])]
+    assert texts == [messages[i]["content"] + END for i in assistants]
+    for window in windows:
+        view, positions = window_view(messages, window)
+        first = window.trained[0]
+        shown = view[:positions[0]]
+        # The context of the window's first turn is what context_view shows for some budget.
+        assert any(context_view(messages[:first], max_messages=k) == shown for k in range(3, first + 3))
+        if window.start > 3:  # guidance given before the window stays visible
+            assert any(m["content"].startswith("<expert_guidance>") for m in shown)
+            assert "earlier messages left out to fit the context]" in shown[2]["content"]
+    _, stats = tokenize_rows([row], tok, max_length)
+    assert (stats.conversations, stats.windows, stats.split_conversations) == (1, len(windows), 1)
+    assert stats.trained_turns == stats.assistant_turns == len(assistants) and stats.dropped_turns == 0
+    assert stats.trained_tokens == sum(sum(e["assistant_masks"]) for e in examples)
+    assert stats.max_window_tokens <= max_length < stats.conversation_tokens
+
+
+def test_a_turn_that_cannot_fit_is_counted_not_hidden(tok):
+    row = synthetic_row("calc__calc-huge", n_turns=6, huge_at=1, huge_chars=6000)
+    small = synthetic_row("calc__calc-fine", n_turns=4)
+    max_length = 1536  # the tool prompt alone is ~900 tokens of the tiny tokenizer
+    examples, stats = tokenize_rows([row, small], tok, max_length)
+    assert stats.dropped_turns == 1  # the turn after the huge observation
+    assert stats.trained_turns == stats.assistant_turns - 1
+    assert stats.dropped_instances == ["calc__calc-huge"]
+    assert all(len(e["input_ids"]) <= max_length for e in examples)
+    _, by_drop = tokenize_rows([row, small], tok, max_length, long_policy="drop")
+    assert by_drop.dropped_conversations == 1 and by_drop.windows == 1
+    assert by_drop.dropped_turns == sum(m["role"] == "assistant" for m in row["messages"])
+    with pytest.raises(ValueError, match="max_length"):
+        tokenize_rows([row], tok, max_length, long_policy="error")
+
+
+def test_lora_logs_loss_and_changes_only_the_adapters(data_dir, tmp_path):
+    prep = build_trainer(_config(max_steps=3, learning_rate=1e-2), data_dir, tmp_path / "ckpt")
+    model = prep.trainer.model
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all("lora_" in n for n in trainable)
+    prep.trainer.train()
+    after = dict(model.named_parameters())
+    assert any("loss" in r for r in prep.trainer.state.log_history)
+    assert all(not before[n].equal(after[n].detach()) for n in trainable if "lora_B" in n)
+    assert all(before[n].equal(after[n].detach()) for n in before if n not in trainable)
+
+
+def test_train_writes_the_run_folder_and_the_merged_model_generates(data_dir, tmp_path):
+    from protege.policies import TransformersPolicy
+
+    out = tmp_path / "03_sft"
+    metrics = train(_config(), data_dir, out)
+    for name in ("config.json", "data_stats.json", "metrics.json", "train_log.jsonl", "train_log.csv", "loss.png",
+                 "adapter/adapter_config.json", "merged/config.json"):
+        assert (out / name).exists(), name
+    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log if "loss" in r] == [1, 2]
+    assert metrics["global_step"] == 2 and metrics["tokens_seen"] > 0 and metrics["throughput_tokens_per_s"] > 0
+    assert metrics["eval_loss"] is not None
+    assert json.loads((out / "config.json").read_text())["config_hash"] == _config().hash()
+    row = synthetic_row("calc__calc-x", n_turns=3)
+    policy = TransformersPolicy(model_dir=out / "merged", max_new_tokens=6, temperature=0)
+    (gen,) = policy.generate([agent_messages(row["messages"])[:2]], json.loads(row["tools"]))
+    assert gen.error is None and gen.completion_tokens > 0
+
+
+def test_full_mode_resumes_from_its_checkpoint(data_dir, tmp_path):
+    out = tmp_path / "03_sft"
+    first = train(_config(mode="full", max_steps=1, learning_rate=1e-4), data_dir, out)
+    assert first["global_step"] == 1 and first["resumed_from"] is None
+    assert not (out / "adapter").exists() and (out / "merged" / "model.safetensors").exists()
+    second = train(_config(mode="full", max_steps=2, learning_rate=1e-4), data_dir, out)
+    assert second["resumed_from"].endswith("checkpoint-1") and second["global_step"] == 2
+    assert second["tokens_seen_total"] > second["tokens_seen"] > 0
+    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log if "loss" in r] == [1, 2]
+    with pytest.raises(ValueError, match="mode"):
+        train(_config(mode="lora", max_steps=3), data_dir, out)
+
+
+def test_qlora_runs_on_cpu(data_dir, tmp_path):
+    out = tmp_path / "03_sft"
+    metrics = train(_config(mode="qlora", learning_rate=1e-2), data_dir, out)
+    assert metrics["global_step"] == 2
+    adapter = json.loads((out / "adapter" / "adapter_config.json").read_text())
+    assert adapter["r"] == 8
+    merged = json.loads((out / "merged" / "config.json").read_text())
+    assert "quantization_config" not in merged  # merged into a non-quantised copy of the base
+
+
+def test_dry_run_resolves_the_full_preset_without_the_hub(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    plan = dry_run(SFTRunConfig.preset("full"))
+    assert plan["config"]["model"] == "Qwen/Qwen2.5-Coder-7B-Instruct"
+    assert plan["sft_config"]["bf16"] is True and plan["sft_config"]["gradient_checkpointing"] is True
+    assert plan["sft_config"]["max_length"] == plan["config"]["max_length"] >= 16_384
+    assert plan["config"]["mode"] in ("lora", "qlora") and plan["peft_config"]["r"] == 64
+    qlora = dry_run(SFTRunConfig.preset("full", mode="qlora"))
+    assert qlora["quantization_config"]["bnb_4bit_quant_type"] == "nf4"
+    assert dry_run(SFTRunConfig.preset("full", mode="full"))["peft_config"] is None
+
+
+def test_cli_and_overrides(capsys, data_dir):
+    assert main(["--preset", "full", "--dry-run", "--set", "mode=qlora"]) == 0
+    assert json.loads(capsys.readouterr().out)["config"]["mode"] == "qlora"
+    assert main(["--preset", "smoke", "--dry-run", "--data", str(data_dir), "--set", "max_length=1024"]) == 0
+    assert json.loads(capsys.readouterr().out)["data"]["windows"] > 0
+    preview = mask_preview(_config(), data_dir)
+    assert preview["loss"].any() and not preview["loss"].all() and not preview["loss"].iloc[0]
+    assert preview[preview["loss"]]["text"].str.endswith(END).all()
+    with pytest.raises(ValueError, match="expected key=value"):
+        apply_overrides(SFTRunConfig(), ["no_such_field=1"])
+    with pytest.raises(ValueError, match="mode"):
+        SFTRunConfig.preset("small", mode="adapter")
