@@ -142,7 +142,7 @@ leaves long conversations out whole, `"error"` refuses them.
 The resolved plan before any weight is loaded (TRL `SFTConfig`, LoRA / quantisation configs and
 the windows the data makes):"""),
     ("code", """plan = dry_run(config, data_dir)
-pd.Series(plan["data"]).to_frame("train split") if isinstance(plan["data"], dict) else plan["data"]"""),
+pd.Series(plan["data"], name="train split").to_frame()"""),
     ("md", """**Modes** (one config field, `mode`): `lora` trains low-rank adapters on every linear layer;
 `qlora` does the same on a 4-bit NF4-quantised base (it runs on CPU here, slowly); `full` trains
 every weight (what the paper did, at 32k context). LoRA / QLoRA adapters are merged into a full,
