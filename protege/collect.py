@@ -410,7 +410,9 @@ class CollectConfig:
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> CollectConfig:
-        """>>> CollectConfig.preset("smoke").limit, CollectConfig.preset("small").limit
+        """A scale preset (smoke | small | full) with field overrides.
+
+        >>> CollectConfig.preset("smoke").limit, CollectConfig.preset("small").limit
         (6, -1)
         """
         if name not in COLLECT_PRESETS:

@@ -96,7 +96,7 @@ def dataset_lengths(stats: Any, out: str | Path, run_id: str, chash: str, max_le
     if max_length > 0:
         over = float((df["length"] > max_length).mean())
         ax.axvline(max_length, color="black", ls="--")
-        ax.text(max_length, ax.get_ylim()[1] * 0.95, f" max_length={max_length}\n {over:.0%} longer (split into windows)",
+        ax.text(max_length, ax.get_ylim()[1] * 0.95, f" max_length={max_length}\n {over:.0%} longer (split into windows by SFT)",
                 va="top", fontsize=8)
     ax.set(xlabel="tokens (chat template rendering)", title="Conversation length")
     return _save(fig, out, run_id, chash)

@@ -93,12 +93,12 @@ def is_test_run(action: dict[str, Any] | None) -> bool:
     return bool(_TEST_RE.search(cmd)) and not cmd.lstrip().startswith(("grep", "rg ", "find ", "cat "))
 
 
-def tests_failed(observation: str) -> bool:
+def run_reports_failure(observation: str) -> bool:
     """Did a test run's output report a failure?
 
-    >>> tests_failed("FAILED tests/t.py::test_a - assert 1 == 2\\n1 failed, 3 passed in 0.1s")
+    >>> run_reports_failure("FAILED tests/t.py::test_a - assert 1 == 2\\n1 failed, 3 passed in 0.1s")
     True
-    >>> tests_failed("4 passed in 0.02s")
+    >>> run_reports_failure("4 passed in 0.02s")
     False
     """
     return bool(_FAILED_RE.search(observation) or _SUMMARY_FAIL_RE.search(observation))
@@ -136,7 +136,7 @@ def stall_points(traj: dict[str, Any], min_explore_steps: int = 3) -> list[int]:
                 points.append(i + 1)
             edited_since_test = True
         elif is_test_run(action):
-            failed = tests_failed(obs)
+            failed = run_reports_failure(obs)
             if failed and (edited_since_test or failing_runs >= 1):
                 points.append(i + 1)
             failing_runs = failing_runs + 1 if failed else 0
@@ -339,11 +339,13 @@ class DataConfig:
     val_fraction: float = 0.1  # instances held out for validation (by instance, not by row)
     split_seed: int = 0  # seed of the train/validation split
     tokenizer: str = "smollm2-135m"  # model spec whose tokenizer counts tokens for the statistics
-    max_length: int = 2048  # the SFT max_length the lengths are compared against
+    max_length: int = 4096  # the SFT max_length the lengths are compared against (same as protege.sft presets)
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> DataConfig:
-        """>>> DataConfig.preset("smoke").tokenizer, DataConfig.preset("full").max_length
+        """A scale preset (smoke | small | full) with field overrides.
+
+        >>> DataConfig.preset("smoke").tokenizer, DataConfig.preset("full").max_length
         ('tiny', 32768)
         """
         if name not in DATA_PRESETS:
@@ -358,8 +360,8 @@ class DataConfig:
 
 
 DATA_PRESETS: dict[str, dict[str, Any]] = {
-    "smoke": {"tokenizer": "tiny", "max_length": 1024, "val_fraction": 0.2},
-    "small": {"tokenizer": "smollm2-135m", "max_length": 2048, "strategies": ("stall", "every_n", "random")},
+    "smoke": {"tokenizer": "tiny", "max_length": 3072, "val_fraction": 0.2},
+    "small": {"tokenizer": "smollm2-135m", "max_length": 4096, "strategies": ("stall", "every_n", "random")},
     "full": {"tokenizer": "Qwen/Qwen2.5-Coder-7B-Instruct", "max_length": 32768, "expert": "openai:gpt-4.1",
                  "strategies": ("stall", "every_n", "random")},
 }

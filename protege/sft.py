@@ -13,7 +13,8 @@ What the model is trained on
     context note are masked. Turn boundaries come from rendering prefixes of the conversation
     with the chat template and diffing them, so any template works, including ones without
     ``{% generation %}`` markers (SmolLM2's, ours). Each segment is tokenised on its own, so the
-    tokens before a trained turn are exactly those of the inference prompt.
+    context of a window's first trained turn has exactly the inference prompt's tokens and every
+    turn is tokenised as a standalone completion (later turns' contexts join segment tokens).
 
 Long conversations (`SFTRunConfig.long_policy`)
     "window" (default): a conversation longer than `max_length` tokens is split into windows. A
@@ -797,7 +798,8 @@ def dry_run(config: SFTRunConfig, data_dir: str | Path | None = None, device: st
         "config": config.to_dict(),
         "config_hash": config.hash(),
         "device": device,
-        "sft_config": {k: getattr(args, k) for k in kwargs} | {"use_cpu": kwargs["use_cpu"]},
+        "sft_config": kwargs,  # what train() passes to SFTConfig on `device` (checked by building it)
+        "sft_config_class": type(args).__name__,
         "sft_config_validated_on": "this machine" if validated_here else "cpu (use_cpu=True only for the check)",
         "peft_config": _plain(lora.to_dict()) if lora is not None else None,
         "quantization_config": _plain(quant.to_dict()) if quant is not None else None,

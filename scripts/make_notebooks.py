@@ -91,7 +91,7 @@ pd.DataFrame(result["insertion"]).set_index("strategy")"""),
 insertion_examples(out / f"inserted_{config.strategies[0]}.jsonl", n=4)"""),
     ("md", "The datasets written (rows by split and source):"),
     ("code", """pd.DataFrame(result["datasets"]).T[["n_train", "n_validation", "sources", "held_out_packages"]]"""),
-    ("md", "Statistics: expert calls per trajectory, mean tokens by role (counted with the preset's tokenizer) and the rendered length against the SFT `max_length` (longer conversations are split into windows by notebook 03, never dropped)."),
+    ("md", "Statistics: expert calls per trajectory, mean tokens by role (counted with the preset's tokenizer) and the rendered length against the SFT `max_length` (notebook 03 splits longer conversations into windows; a turn that fits in no window is counted as dropped, never silently lost)."),
     ("code", """stats, table = dataset_statistics(config, out)
 table.T"""),
     ("code", """figs = dataset_figures(out, figures_dir or Path(run_dir) / "figures", run_id or Path(run_dir).name, config.max_length)
