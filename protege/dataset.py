@@ -37,12 +37,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from protege.agent import GUIDANCE_OPEN
 from protege.protocols import Message
 from protege.tools import FormatError, format_tool_call, parse_text, tool_schemas
 from protege.trajectory import atomic_write, read_jsonl
 
 STEP_PREFIX = re.compile(r"^Step \d+:[ \t]*")
-GUIDANCE_OPEN = "<expert_guidance>"  # same literal as protege.agent (importing it here would be circular)
 ROLES = ("system", "task", "protege", "observation", "guidance")
 
 
