@@ -146,8 +146,8 @@ class EvalConfig:
         """A scale preset with field overrides; an override of None or [] keeps the preset's value.
 
         >>> c = EvalConfig.preset("small", seeds=[], limit=4)
-        >>> c.seeds, c.limit, c.base_policy, EvalConfig.preset("full").limit
-        ([0, 1, 2], 4, 'transformers:smollm2-135m', -1)
+        >>> c.seeds, c.limit, c.base_policy, EvalConfig.preset("full").seeds
+        ([0], 4, 'transformers:smollm2-135m', [0, 1, 2])
         """
         if name not in PRESETS:
             raise ValueError(f"unknown preset {name!r} (use {', '.join(PRESETS)})")
@@ -166,8 +166,11 @@ PRESETS: dict[str, dict[str, Any]] = {
     "smoke": {"limit": 2, "seeds": [0], "agent_preset": "smoke", "step_limit": 10, "max_parallel": 4,
               "max_new_tokens": 64, "base_policy": "transformers:tiny"},
     # laptop CPU: SmolLM2-135M-Instruct on 16 held-out bundled tasks, 3 seeds
-    "small": {"limit": 16, "seeds": [0, 1, 2], "agent_preset": "small", "step_limit": 15, "max_parallel": 8,
-              "max_new_tokens": 192, "base_policy": "transformers:smollm2-135m"},
+    # SmolLM2 on a 2-core CPU: each model condition costs ~5-10 min at this size (prompts of ~5k
+    # tokens re-read every step), so 4 tasks and one seed; `-p 05:limit=16 -p 05:seeds=[0,1,2]`
+    # where there is time or a GPU.
+    "small": {"limit": 4, "seeds": [0], "agent_preset": "small", "step_limit": 10, "max_parallel": 4,
+              "max_new_tokens": 160, "base_policy": "transformers:smollm2-135m"},
     # GPU box: Qwen2.5-Coder-7B-Instruct on all of SWE-bench Verified, an API expert, swebench's harness.
     # The paper's budget: 75 steps, $2 per task (agent preset "full").
     "full": {"tasks": "princeton-nlp/SWE-bench_Verified", "limit": -1, "seeds": [0, 1, 2], "agent_preset": "full",
@@ -322,6 +325,15 @@ def resolve_conditions(config: EvalConfig, run_dir: str | Path) -> list[Conditio
 
 def _fill(spec: str, run_dir: str) -> str:
     return spec.replace("{run_dir}", run_dir.rstrip("/"))
+
+
+def _unfill(spec: str, run_dir: str | Path) -> str:
+    """The inverse of `_fill`.
+
+    >>> _unfill("transformers:runs/a/03_sft/merged", "runs/a/")
+    'transformers:{run_dir}/03_sft/merged'
+    """
+    return spec.replace(str(run_dir).rstrip("/"), "{run_dir}") if spec else spec
 
 
 # ---------------------------------------------------------------------------------- metrics
@@ -643,9 +655,12 @@ def run_evaluation(config: EvalConfig, run_dir: str | Path, out_dir: str | Path,
         rows = [] if c.skipped else [{**r, "condition": c.name} for r in results[c.run_as or c.name]]
         per_instance += rows
         summary = summarize(rows, config.n_boot) if rows else {k: math.nan for k in METRICS_COLUMNS}
-        metrics.append({**summary, "condition": c.name, "policy": c.policy, "expert": c.expert,
-                        "invocation": c.invocation, "oracle": int(is_oracle(c.policy, c.expert)),
-                        "skipped": c.skipped, **({"n_tasks": 0, "n_seeds": 0} if c.skipped else {})})
+        # `{run_dir}` back in the specs: two runs of one preset under different run ids give the
+        # same bytes (config.json keeps the resolved paths).
+        metrics.append({**summary, "condition": c.name, "policy": _unfill(c.policy, run_dir),
+                        "expert": _unfill(c.expert, run_dir), "invocation": c.invocation,
+                        "oracle": int(is_oracle(c.policy, c.expert)), "skipped": _unfill(c.skipped, run_dir),
+                        **({"n_tasks": 0, "n_seeds": 0} if c.skipped else {})})
     write_csv(out_dir / "per_instance.csv", per_instance, PER_INSTANCE_COLUMNS)
     write_csv(out_dir / "metrics.csv", metrics, METRICS_COLUMNS)
     return EvalResult(out_dir, conds, per_instance, metrics)

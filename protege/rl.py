@@ -210,8 +210,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     # prefill of ~1.5k-token agent prompts: a few minutes per step on 2 cores (docs/LOG.md)
     "small": {
         "model": "smollm2-135m", "task_limit": 32, "num_generations": 4, "tasks_per_step": 1, "micro_batch_size": 2,
-        "max_steps": 8, "learning_rate": 5e-5, "use_lora": True, "lora_r": 16, "lora_alpha": 32,
-        "max_new_tokens": 96, "step_limit": 8, "max_seq_tokens": 8192, "eval_limit": 16,
+        "max_steps": 4, "learning_rate": 5e-5, "use_lora": True, "lora_r": 16, "lora_alpha": 32,
+        "max_new_tokens": 96, "step_limit": 8, "max_seq_tokens": 8192, "eval_limit": 4,
     },
     # GPU box: the paper's scale (100 tasks, 160 steps, G=6), full-parameter, KL to the SFT model
     "full": {

@@ -98,6 +98,7 @@ class SFTRunConfig:
     save_steps: int = 3  # checkpoint every N optimizer steps; -1 = only at the end
     save_total_limit: int = 2  # checkpoints kept in out_dir/checkpoints; -1 = keep all
     eval_steps: int = -1  # validation loss every N optimizer steps; -1 = only at the end
+    eval_limit: int = -1  # validation conversations used (the first N); -1 = all. Eval is a full forward pass per window
     logging_steps: int = 1  # train loss logged every N optimizer steps
     seed: int = 0  # seed of data order, dropout and LoRA initialisation
 
@@ -152,14 +153,16 @@ PRESETS: dict[str, dict[str, Any]] = {
     "smoke": {"model": "tiny", "mode": "lora", "lora_r": 8, "lora_alpha": 16, "learning_rate": 1e-3,
               "max_steps": 6, "per_device_batch": 2, "grad_accum": 1, "max_length": 3072, "save_steps": 3,
               "eval_steps": -1, "logging_steps": 1},
-    # SmolLM2-135M-Instruct on a 2-core CPU (LoRA). At 2048 tokens the ~1.2k-token tool prompt
-    # leaves too little room: ~23% of the turns (those after a file view) fit in no window; at
-    # 4096 none is dropped. CPU attention keeps every layer's L x L weights for backward (~18 GB
-    # at 4096), so gradient checkpointing is on (peak ~6-10 GB, ~25% slower). docs/LOG.md 2026-11-24.
-    "small": {"model": "smollm2-135m", "mode": "lora", "lora_r": 16, "lora_alpha": 32, "learning_rate": 2e-4,
-              "warmup_ratio": 0.03, "epochs": 2.0, "max_steps": -1, "per_device_batch": 1, "grad_accum": 8,
-              "max_length": 4096, "gradient_checkpointing": True, "save_steps": 25, "eval_steps": 25,
-              "logging_steps": 1},
+    # SmolLM2-135M-Instruct on a 2-core CPU (LoRA), sized to finish in about an hour: 8 optimizer
+    # steps of 4 windows at 2048 tokens (~60k tokens at ~25 tokens/s), eval on 8 validation
+    # conversations (~12 min). At 2048 ~16% of the protégé turns (mostly the edits right after a
+    # whole-file view) fit in no window and are counted; 4096 keeps them all but costs twice the
+    # time and needs gradient checkpointing (~18 GB without). One epoch of the mixed data is
+    # ~350 such steps: a GPU job (`--set max_steps=-1 --set epochs=2`). docs/LOG.md 2026-11-24.
+    "small": {"model": "smollm2-135m", "mode": "lora", "lora_r": 16, "lora_alpha": 32, "learning_rate": 1e-3,
+              "warmup_ratio": 0.05, "epochs": 2.0, "max_steps": 8, "per_device_batch": 1, "grad_accum": 4,
+              "max_length": 2048, "gradient_checkpointing": False, "save_steps": 4, "eval_steps": 8,
+              "eval_limit": 8, "logging_steps": 1},
     # Qwen2.5-Coder-7B-Instruct on one 80 GB GPU (LoRA, bf16, gradient checkpointing); the paper
     # did full-parameter SFT at 32k context (`--set mode=full --set learning_rate=1e-5`, several GPUs).
     "full": {"model": "Qwen/Qwen2.5-Coder-7B-Instruct", "mode": "lora", "lora_r": 64, "lora_alpha": 128,
@@ -569,6 +572,8 @@ def build_trainer(config: SFTRunConfig, data_dir: str | Path, output_dir: str | 
     train_rows = load_split(data_dir, "train")
     val_path = Path(data_dir) / "validation.jsonl"
     val_rows = load_split(data_dir, "validation") if val_path.exists() else []
+    if config.eval_limit >= 0:
+        val_rows = val_rows[:config.eval_limit]
     train_ex, train_stats = tokenize_rows(train_rows, tok, config.max_length, config.long_policy)
     eval_ex, eval_stats = tokenize_rows(val_rows, tok, config.max_length, config.long_policy)
     if not train_ex:
@@ -648,6 +653,17 @@ def _tokens_in_checkpoint(checkpoint: str | None) -> int:
     return int(state.get("num_input_tokens_seen", 0) or 0)
 
 
+def final_eval_loss(trainer) -> float | None:
+    """Validation loss at the last step: the trainer's own when it evaluated there (eval_steps
+    dividing the step count, or a resumed finished run), else one evaluation pass now."""
+    if trainer.eval_dataset is None:
+        return None
+    logged = [r for r in trainer.state.log_history if "eval_loss" in r]
+    if logged and logged[-1].get("step") == trainer.state.global_step:
+        return logged[-1]["eval_loss"]
+    return trainer.evaluate()["eval_loss"]
+
+
 def train(config: SFTRunConfig, data_dir: str | Path, out_dir: str | Path, resume: bool = True) -> dict[str, Any]:
     """Train, merge and write the run folder (module docstring); returns the metrics.
 
@@ -686,7 +702,7 @@ def train(config: SFTRunConfig, data_dir: str | Path, out_dir: str | Path, resum
     wall = time.monotonic() - start
     tokens_total = int(trainer.state.num_input_tokens_seen)
     tokens_session = tokens_total - tokens_before
-    eval_loss = trainer.evaluate()["eval_loss"] if trainer.eval_dataset is not None else None
+    eval_loss = final_eval_loss(trainer)
 
     tok = trainer.processing_class
     if config.mode == "full":

@@ -231,7 +231,7 @@ reason in `metrics.csv`. Re-running resumes: finished instances are not run agai
     ("params", """preset = "smoke"          # smoke | small | full
 run_dir = "runs/smoke"      # pipeline run folder (03_sft/, 04_rl/ ...); this stage writes {run_dir}/05_eval
 conditions = []             # [] = the default list of the preset; names of defaults and/or Condition dicts
-seeds = []                  # [] = the seeds of the preset (smoke [0], small and full [0, 1, 2])
+seeds = []                  # [] = the seeds of the preset (smoke and small [0], full [0, 1, 2])
 overrides = {}              # EvalConfig fields, e.g. {"limit": 4, "temperature": 0.0}"""),
     ("code", """from pathlib import Path
 
