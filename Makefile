@@ -19,10 +19,10 @@ $(BIN)/protege: pyproject.toml $(CONSTRAINTS)
 
 install: $(BIN)/protege
 
-# The main job: the `small` preset on the embedded defaults.
+# The main job: notebooks 01-06 at the `small` preset on the embedded defaults, through
+# papermill into papermill_runs/small/ (resumable: run it again after an interruption).
 small: install
-	$(BIN)/protege bench validate --split test
-	$(BIN)/python -m protege.main --preset small
+	$(BIN)/python -m protege.main --preset small --run-id small
 
 # Notebooks 01-06 through papermill into papermill_runs/<run-id>/ (resumable); PRESET=smoke|small|full.
 PRESET ?= smoke

@@ -1,51 +1,42 @@
 """The main job: `python -m protege.main --preset small` (what `make small` runs).
 
-Today it runs the evaluation stage on the bundled held-out split: the preset's protégé with
-the reference expert (an ORACLE built from the gold patch), then grades every patch, in a
-resumable run folder. Later stages (collection, SFT, RL, figures) plug in here as they land.
+Notebooks 01-06 executed with papermill for one preset into `papermill_runs/<run-id>/`
+(artifacts in `runs/<run-id>/`, figures in `figures/`), resumable: run it again after an
+interruption and it goes on from the unfinished notebook (`protege.pipeline`). The offline
+presets use the ORACLE reference demonstrator and reference expert (they read the gold patch);
+`full` uses an OpenAI-compatible expert and a GPU.
 """
 
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+import sys
+import time
 from pathlib import Path
 
 from protege.paths import project_root
 
 
-@dataclass(frozen=True)
-class MainPreset:
-    policy: str  # cli_agent policy spec
-    tasks: str  # task source
-    limit: int | None  # instances (None = all)
-    step_limit: int
-    max_new_tokens: int
-
-
-PRESETS = {
-    "smoke": MainPreset("transformers:tiny", "bundled:test", 2, 6, 64),
-    "small": MainPreset("transformers:smollm2-135m", "bundled:test", 16, 15, 192),
-    "full": MainPreset("transformers:Qwen/Qwen2.5-Coder-7B-Instruct", "bundled:test", None, 75, 1024),
-}
-
-
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="small")
-    parser.add_argument("--run-dir", type=Path, default=None, help="default: runs/main-<preset>")
-    parser.add_argument("--expert", default="reference", help="none | reference | openai:MODEL")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--preset", choices=("smoke", "small", "full"), default="small")
+    parser.add_argument("--run-id", default=None, help="default: the preset name")
+    parser.add_argument("--notebooks", default=None, help="comma-separated numbers (default: all)")
+    parser.add_argument("--root", type=Path, default=None, help="checkout holding notebooks/ (default: this one)")
+    parser.add_argument("-p", "--param", action="append", default=[], help="key=value for the notebooks")
     args = parser.parse_args(argv)
-    preset = PRESETS[args.preset]
-    from protege.cli_agent import run
+    from protege import pipeline
 
-    run_dir = args.run_dir or project_root() / "runs" / f"main-{args.preset}-seed{args.seed}"
-    run(tasks=preset.tasks, run_dir=run_dir, preset=args.preset, policy=preset.policy, expert=args.expert,
-        base_url="https://api.openai.com/v1", invocation="learned", block_policy_asks=False,
-        instance_ids=None, limit=preset.limit, step_limit=preset.step_limit, max_parallel=None,
-        backend="local", mirror=None, workspace_root=None, seed=args.seed, temperature=0.0,
-        max_new_tokens=preset.max_new_tokens, grade=True, progress=True)
+    start = time.monotonic()
+    try:
+        record = pipeline.run_pipeline(args.preset, args.run_id, pipeline.parse_assignments(args.param),
+                                       args.notebooks.split(",") if args.notebooks else None,
+                                       root=args.root or project_root())
+    except pipeline.PipelineError as exc:
+        sys.exit(f"main job: {exc}")
+    print(f"main job ({args.preset}): {time.monotonic() - start:.0f} s; records in "
+          f"papermill_runs/{record['run_id']}")
+    return record
 
 
 if __name__ == "__main__":

@@ -173,6 +173,21 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+# The data ablation (live collaboration vs post-hoc inserted calls) trains a second model on
+# this dataset of notebook 02 into {run_dir}/03_sft_inserted; off at `small`, where a second
+# SFT would double the CPU hours (pass ablation_data="inserted-stall" to run it there).
+ABLATION_DATA = {"smoke": "inserted-stall", "small": "", "full": "inserted-stall"}
+
+
+def ablation_dataset(preset: str, value: str = "auto") -> str:
+    """The dataset of the data-ablation model: `value`, or the preset's default for "auto".
+
+    >>> ablation_dataset("smoke"), ablation_dataset("small"), ablation_dataset("small", "inserted-random")
+    ('inserted-stall', '', 'inserted-random')
+    """
+    return ABLATION_DATA.get(preset, "") if value == "auto" else value
+
+
 def apply_overrides(config: SFTRunConfig, assignments: list[str]) -> SFTRunConfig:
     """`key=value` strings applied to a config, values parsed by the field's type.
 
@@ -646,6 +661,11 @@ def _check_resumable(config: SFTRunConfig, out_dir: Path) -> None:
                          f"({', '.join(f'{k}={old[k]!r}' for k in changed)}): use a new out_dir or resume=False")
 
 
+def _finished(checkpoint: str, config: SFTRunConfig) -> bool:
+    state = json.loads((Path(checkpoint) / "trainer_state.json").read_text())
+    return config.max_steps > 0 and int(state.get("global_step", 0)) >= config.max_steps
+
+
 def _tokens_in_checkpoint(checkpoint: str | None) -> int:
     if not checkpoint:
         return 0
@@ -698,7 +718,18 @@ def train(config: SFTRunConfig, data_dir: str | Path, out_dir: str | Path, resum
 
     tokens_before = _tokens_in_checkpoint(last)
     start = time.monotonic()
-    result = trainer.train(resume_from_checkpoint=last)
+    if last and _finished(last, config):
+        # transformers 5 resumed at max_steps trains on past it ("10/8"): load the finished
+        # checkpoint instead of calling train().
+        from transformers import TrainerState
+
+        trainer._load_from_checkpoint(last)
+        trainer.state = TrainerState.load_from_json(str(Path(last) / "trainer_state.json"))
+        losses = [r["loss"] for r in trainer.state.log_history if "loss" in r]
+        train_loss_mean = sum(losses) / len(losses) if losses else None
+        print(f"sft {run_id}: {last} already reached max_steps = {config.max_steps}; not training further")
+    else:
+        train_loss_mean = trainer.train(resume_from_checkpoint=last).training_loss
     wall = time.monotonic() - start
     tokens_total = int(trainer.state.num_input_tokens_seen)
     tokens_session = tokens_total - tokens_before
@@ -719,7 +750,7 @@ def train(config: SFTRunConfig, data_dir: str | Path, out_dir: str | Path, resum
              f"| cfg {config.hash()}")
     plot_loss(history, out_dir / "loss.png", title)
     train_losses = [r["loss"] for r in history if "loss" in r]
-    throughput = tokens_session / wall if wall > 0 else float("nan")
+    throughput = tokens_session / wall if wall > 0 and tokens_session else None  # None: nothing trained now
     metrics = {
         "run_id": run_id,
         "config_hash": config.hash(),
@@ -729,7 +760,7 @@ def train(config: SFTRunConfig, data_dir: str | Path, out_dir: str | Path, resum
         "resumed_from": last,
         "global_step": trainer.state.global_step,
         "epoch": trainer.state.epoch,
-        "train_loss_mean": result.training_loss,
+        "train_loss_mean": train_loss_mean,
         "final_train_loss": train_losses[-1] if train_losses else None,
         "eval_loss": eval_loss,
         "train_runtime_s": wall,
@@ -739,7 +770,8 @@ def train(config: SFTRunConfig, data_dir: str | Path, out_dir: str | Path, resum
         "data": data_stats,
     }
     atomic_write(out_dir / "metrics.json", json.dumps(metrics, indent=2, default=_json_default) + "\n")
-    print(f"sft {run_id}: {tokens_session} tokens in {wall:.1f} s = {throughput:.1f} tokens/s "
+    print(f"sft {run_id}: {tokens_session} tokens in {wall:.1f} s = "
+          f"{f'{throughput:.1f} tokens/s' if throughput else 'no training in this session'} "
           f"(step {trainer.state.global_step}, final train loss {metrics['final_train_loss']}, eval loss {eval_loss})")
     return metrics
 

@@ -115,7 +115,9 @@ prefixes of the conversation with the chat template, so any template works."""),
 run_dir = "runs/smoke"      # reads {run_dir}/02_insert/datasets/{data}, writes {run_dir}/03_sft
 data = "mixed"              # which dataset of notebook 02
 overrides = {}              # SFTRunConfig fields, e.g. {"mode": "qlora", "max_steps": 20}
-out_name = "03_sft"         # 03_sft_inserted: the SFT on post-hoc inserted calls that notebook 05 compares"""),
+out_name = "03_sft"         # the model's folder in run_dir
+ablation_data = "auto"      # data ablation: a second model on this dataset into {run_dir}/03_sft_inserted
+                            # ("auto": inserted-stall at smoke and full, none at small; "" = none)"""),
     ("code", """from pathlib import Path
 
 import pandas as pd
@@ -153,6 +155,18 @@ Training resumes from the last checkpoint in `03_sft/checkpoints/` if one is the
 `throughput_tokens_per_s`: every input token of the windows seen, over the training wall time):"""),
     ("code", """metrics_table(out)"""),
     ("code", """display(Image(filename=str(out / "loss.png")))"""),
+    ("md", """**Data ablation.** The paper found post-hoc inserted calls weaker than live collaboration;
+to let notebook 05 compare them (`sft-inserted+expert`), the same config trains a second model on
+the inserted-calls dataset into `03_sft_inserted/`."""),
+    ("code", """from protege.sft import ablation_dataset
+
+ablation = ablation_dataset(preset, ablation_data)
+if ablation:
+    ablation_metrics = train(config, Path(run_dir) / "02_insert" / "datasets" / ablation,
+                             Path(run_dir) / "03_sft_inserted")
+    display(metrics_table(Path(run_dir) / "03_sft_inserted"))
+else:
+    print(f"no data-ablation model at preset {preset!r} (ablation_data = {ablation_data!r})")"""),
 ]
 
 NOTEBOOKS["04_rl.ipynb"] = [

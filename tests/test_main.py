@@ -1,12 +1,21 @@
 import json
+import shutil
+from pathlib import Path
 
 from protege.main import main
 
+ROOT = Path(__file__).resolve().parent.parent
 
-def test_main_job_smoke_preset_runs_and_grades(tmp_path):
-    """The README's main job at the smoke scale: a real (tiny) model, real episodes, real grading."""
-    main(["--preset", "smoke", "--run-dir", str(tmp_path / "run")])
-    report = json.loads((tmp_path / "run" / "report.json").read_text())
-    assert len(report) == 2 and all(r["status"] in ("RESOLVED_FULL", "RESOLVED_NO", "RESOLVED_PARTIAL") for r in report.values())
-    config = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert config["policy"] == "transformers:tiny" and config["agent"]["step_limit"] == 6
+
+def test_main_job_runs_the_pipeline_notebooks(tmp_path):
+    """The README's main job is the papermill pipeline: at smoke scale, notebook 01 executed into
+    papermill_runs/<run-id>/ with its record, real (oracle) trajectories graded and kept."""
+    (tmp_path / "notebooks").mkdir()
+    shutil.copy(ROOT / "notebooks" / "01_collect.ipynb", tmp_path / "notebooks")
+    record = main(["--preset", "smoke", "--run-id", "t", "--notebooks", "01", "--root", str(tmp_path)])
+    assert record["status"] == "done" and record["notebooks"] == {"01_collect.ipynb": "done"}
+    run = json.loads((tmp_path / "papermill_runs" / "t" / "run.json").read_text())
+    assert run["preset"] == "smoke" and run["run_dir"] == "runs/t"
+    assert (tmp_path / "papermill_runs" / "t" / "01_collect.ipynb").exists()
+    kept = (tmp_path / "runs" / "t" / "01_collect" / "live" / "kept.jsonl").read_text().splitlines()
+    assert kept and all(json.loads(line)["oracle_demonstrator"] for line in kept)

@@ -225,6 +225,11 @@ def test_full_mode_resumes_from_its_checkpoint(data_dir, tmp_path):
     assert second["tokens_seen_total"] > second["tokens_seen"] > 0
     log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log if "loss" in r] == [1, 2]
+    # Resumed at max_steps, a finished run trains no further (transformers alone would) and keeps its weights.
+    weights = (out / "merged" / "model.safetensors").read_bytes()
+    third = train(_config(mode="full", max_steps=2, learning_rate=1e-4), data_dir, out)
+    assert third["global_step"] == 2 and third["tokens_seen"] == 0 and third["throughput_tokens_per_s"] is None
+    assert (out / "merged" / "model.safetensors").read_bytes() == weights
     with pytest.raises(ValueError, match="mode"):
         train(_config(mode="lora", max_steps=3), data_dir, out)
 
