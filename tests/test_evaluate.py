@@ -72,7 +72,12 @@ def test_scripted_oracle_resolves_and_is_labelled(evaluated):
 def test_missing_model_is_skipped_with_reason(evaluated):
     run_dir, out, _ = evaluated
     m = {r["condition"]: r for r in _read(out / "metrics.csv")[1]}["sft+expert"]
-    assert "does not exist" in m["skipped"] and str(run_dir / "03_sft" / "merged") in m["skipped"]
+    # The CSV names the run folder `{run_dir}` (two runs of a preset compare byte for byte) ...
+    assert m["skipped"] == "model folder {run_dir}/03_sft/merged does not exist"
+    assert m["policy"] == "transformers:{run_dir}/03_sft/merged"
+    # ... and config.json keeps the resolved path.
+    conds = {c["name"]: c for c in json.loads((out / "config.json").read_text())["conditions"]}
+    assert str(run_dir / "03_sft" / "merged") in conds["sft+expert"]["skipped"]
     assert (m["n_tasks"], m["pass1_mean"]) == ("0", "")
     assert not (out / "sft+expert").exists()
     assert "sft+expert" not in {r["condition"] for r in _read(out / "per_instance.csv")[1]}
