@@ -166,11 +166,14 @@ PRESETS: dict[str, dict[str, Any]] = {
     "smoke": {"limit": 2, "seeds": [0], "agent_preset": "smoke", "step_limit": 10, "max_parallel": 4,
               "max_new_tokens": 64, "base_policy": "transformers:tiny"},
     # laptop CPU: SmolLM2-135M-Instruct on 16 held-out bundled tasks, 3 seeds
-    # SmolLM2 on a 2-core CPU: each model condition costs ~5-10 min at this size (prompts of ~5k
-    # tokens re-read every step), so 4 tasks and one seed; `-p 05:limit=16 -p 05:seeds=[0,1,2]`
-    # where there is time or a GPU.
+    # SmolLM2 on a 2-core CPU: a model condition costs 10-30 min even at this size (prompts of
+    # ~5k tokens re-read every step; docs/LOG.md), so 4 tasks, one seed, and the main conditions
+    # only. The invocation ablations and the noisy expert are 4 more model conditions: add them by
+    # name (`-p '05:conditions=[...]'`), with `-p 05:limit=16 -p 05:seeds=[0,1,2]` where there is time or a GPU.
     "small": {"limit": 4, "seeds": [0], "agent_preset": "small", "step_limit": 10, "max_parallel": 4,
-              "max_new_tokens": 160, "base_policy": "transformers:smollm2-135m"},
+              "max_new_tokens": 160, "base_policy": "transformers:smollm2-135m",
+              "conditions": ["base", "base+expert", "sft+expert", "sft+rl+expert", "expert-as-agent",
+                             "sft-inserted+expert"]},
     # GPU box: Qwen2.5-Coder-7B-Instruct on all of SWE-bench Verified, an API expert, swebench's harness.
     # The paper's budget: 75 steps, $2 per task (agent preset "full").
     "full": {"tasks": "princeton-nlp/SWE-bench_Verified", "limit": -1, "seeds": [0, 1, 2], "agent_preset": "full",

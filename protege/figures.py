@@ -460,8 +460,14 @@ def sweep_heatmap(table: Any, out: str | Path, run_id: str, chash: str, x: str, 
                 cbar_kws={"label": value})
     ax.invert_yaxis()
     cond = ", ".join(sorted(set(df["condition"].astype(str)))) if "condition" in df else ""
-    ax.set_title(f"Resolve rate over the sweep ({cond})", fontsize=10)
+    ax.set_title(f"Resolve rate over the sweep ({cond}){_oracle_note(df)}", fontsize=10,
+                 color=ORACLE_COLOR if _oracle_note(df) else "black")
     return _save(fig, out, run_id, chash)
+
+
+def _oracle_note(df) -> str:
+    """A title suffix when the scored condition reads the gold patch (e.g. the reference expert)."""
+    return "\nORACLE: expert reads the gold patch" if "oracle" in df and any(map(_is_oracle, df["oracle"])) else ""
 
 
 def pareto_front(cost: list[float], gain: list[float]) -> list[bool]:
@@ -498,7 +504,9 @@ def sweep_pareto(table: Any, out: str | Path, run_id: str, chash: str, x: str = 
     ax.yaxis.set_major_formatter(plt.matplotlib.ticker.PercentFormatter(1.0, decimals=0))
     ax.margins(x=0.25, y=0.15)
     ax.set(xlabel="expert share of all tokens", ylabel="resolve rate (Pass@1)",
-           title="Resolve rate vs expert cost across the sweep")
+           title=f"Resolve rate vs expert cost across the sweep{_oracle_note(df)}")
+    if _oracle_note(df):
+        ax.title.set_color(ORACLE_COLOR)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return _save(fig, out, run_id, chash)
 
