@@ -244,8 +244,8 @@ A condition whose model folder does not exist yet (e.g. RL not run) is **skipped
 reason in `metrics.csv`. Re-running resumes: finished instances are not run again."""),
     ("params", """preset = "smoke"          # smoke | small | full
 run_dir = "runs/smoke"      # pipeline run folder (03_sft/, 04_rl/ ...); this stage writes {run_dir}/05_eval
-conditions = []             # [] = the default list of the preset; names of defaults and/or Condition dicts
-seeds = []                  # [] = the seeds of the preset (smoke and small [0], full [0, 1, 2])
+conditions = []             # empty: the preset's list; names of defaults and/or Condition dicts
+seeds = []                  # empty: the preset's seeds (smoke and small [0], full [0, 1, 2])
 overrides = {}              # EvalConfig fields, e.g. {"limit": 4, "temperature": 0.0}"""),
     ("code", """from pathlib import Path
 
