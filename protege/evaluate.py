@@ -191,7 +191,7 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
     {'limit': 3, 'seeds': [0, 1], 'base_policy': 'transformers:tiny', 'grade': False}
     """
     out: dict[str, Any] = {}
-    for item in items:
+    for item in items or []:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise ValueError(f"--set {item!r}: expected key=value")

@@ -81,6 +81,7 @@ from protege.rewards import (
     reward_terms,
     trl_reward_functions,
 )
+from protege.evaluate import parse_overrides  # the one `key=value` parser of the stage CLIs
 from protege.tasks import Task
 from protege.trajectory import Trajectory, atomic_write, read_jsonl
 
@@ -221,24 +222,6 @@ PRESETS: dict[str, dict[str, Any]] = {
         "save_steps": 10, "eval_limit": -1,
     },
 }
-
-
-def parse_overrides(items: list[str] | None) -> dict[str, Any]:
-    """``key=value`` strings to a dict; values are read as JSON when they parse, else kept as text.
-
-    >>> parse_overrides(["max_steps=3", "reward.w_sim=0.5", "model=runs/x/final", "use_lora=false"])
-    {'max_steps': 3, 'reward.w_sim': 0.5, 'model': 'runs/x/final', 'use_lora': False}
-    """
-    out: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"override {item!r} is not key=value")
-        try:
-            out[key.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            out[key.strip()] = raw
-    return out
 
 
 def notebook_config(preset: str = "smoke", run_dir: str | Path = "runs/smoke", model: str = "",
