@@ -362,10 +362,27 @@ def _write(env: Environment, path: str, content: str) -> None:
         raise EditorError(f"cannot write {path}: {exc}") from None
 
 
+# pytest's summary duration ("3 passed in 0.40s", "in 12.31s (0:00:12)"): the one part of an
+# observation that changes from run to run; with it, two runs of a seed train different models.
+_PYTEST_DURATION = re.compile(r"(\b\d+ (?:passed|failed|errors?|skipped|deselected|xfailed|xpassed|warnings?)\b[^\n]*?)"
+                              r" in \d+(?:\.\d+)?s(?: \(\d+:\d\d:\d\d\))?")
+
+
+def stable_output(text: str) -> str:
+    """Command output with pytest's run-time durations replaced, so runs replay byte for byte.
+
+    >>> stable_output("==== 1 failed, 2 passed in 0.40s ====\\n3 passed, 1 warning in 12.31s (0:00:12)")
+    '==== 1 failed, 2 passed in [time]s ====\\n3 passed, 1 warning in [time]s'
+    >>> stable_output("took 0.40s")
+    'took 0.40s'
+    """
+    return _PYTEST_DURATION.sub(r"\1 in [time]s", text)
+
+
 def execute(env: Environment, action: Action, timeout_s: float | None = None) -> str:
     """Observation for a bash or editor action (ask_expert and submit are the loop's business)."""
     if action.name == "bash":
-        return env.run(action.arguments["command"], timeout_s=timeout_s).observation() or "[no output]"
+        return stable_output(env.run(action.arguments["command"], timeout_s=timeout_s).observation()) or "[no output]"
     if action.name == "str_replace_editor":
         return editor(env, action.arguments)
     raise ValueError(f"execute() handles bash and str_replace_editor, not {action.name!r}")
