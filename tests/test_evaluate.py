@@ -142,7 +142,7 @@ def test_noisy_expert_spec_wraps_the_reference_oracle():
 
 
 def test_main_dry_run_lists_conditions(tmp_path, capsys):
-    assert evaluate.main(["--preset", "small", "--run-dir", str(tmp_path), "--dry-run",
+    assert evaluate.main(["--preset", "smoke", "--run-dir", str(tmp_path), "--dry-run",
                           "--set", "noisy_p=-1", "--set", "invocation_ablations=[\"every:3\"]"]) == 0
     names = [c["name"] for c in json.loads(capsys.readouterr().out)]
     assert names == ["base", "base+expert", "sft+expert", "sft+rl+expert", "expert-as-agent", "ablate-every3",
