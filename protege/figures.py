@@ -460,8 +460,8 @@ def sweep_heatmap(table: Any, out: str | Path, run_id: str, chash: str, x: str, 
                 cbar_kws={"label": value})
     ax.invert_yaxis()
     cond = ", ".join(sorted(set(df["condition"].astype(str)))) if "condition" in df else ""
-    ax.set_title(f"Resolve rate over the sweep ({cond}){_oracle_note(df)}", fontsize=10,
-                 color=ORACLE_COLOR if _oracle_note(df) else "black")
+    note = _oracle_note(df)
+    ax.set_title(f"Resolve rate over the sweep ({cond}){note}", fontsize=10, color=ORACLE_COLOR if note else "black")
     return _save(fig, out, run_id, chash)
 
 
@@ -503,10 +503,9 @@ def sweep_pareto(table: Any, out: str | Path, run_id: str, chash: str, x: str = 
     ax.xaxis.set_major_formatter(plt.matplotlib.ticker.PercentFormatter(1.0, decimals=0))
     ax.yaxis.set_major_formatter(plt.matplotlib.ticker.PercentFormatter(1.0, decimals=0))
     ax.margins(x=0.25, y=0.15)
-    ax.set(xlabel="expert share of all tokens", ylabel="resolve rate (Pass@1)",
-           title=f"Resolve rate vs expert cost across the sweep{_oracle_note(df)}")
-    if _oracle_note(df):
-        ax.title.set_color(ORACLE_COLOR)
+    note = _oracle_note(df)
+    ax.set(xlabel="expert share of all tokens", ylabel="resolve rate (Pass@1)")
+    ax.set_title(f"Resolve rate vs expert cost across the sweep{note}", color=ORACLE_COLOR if note else "black")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return _save(fig, out, run_id, chash)
 

@@ -661,16 +661,9 @@ def _check_resumable(config: SFTRunConfig, out_dir: Path) -> None:
                          f"({', '.join(f'{k}={old[k]!r}' for k in changed)}): use a new out_dir or resume=False")
 
 
-def _finished(checkpoint: str, config: SFTRunConfig) -> bool:
-    state = json.loads((Path(checkpoint) / "trainer_state.json").read_text())
-    return config.max_steps > 0 and int(state.get("global_step", 0)) >= config.max_steps
-
-
-def _tokens_in_checkpoint(checkpoint: str | None) -> int:
-    if not checkpoint:
-        return 0
-    state = json.loads((Path(checkpoint) / "trainer_state.json").read_text())
-    return int(state.get("num_input_tokens_seen", 0) or 0)
+def _checkpoint_state(checkpoint: str | None) -> dict[str, Any]:
+    """The checkpoint's trainer_state.json ({} without a checkpoint)."""
+    return json.loads((Path(checkpoint) / "trainer_state.json").read_text()) if checkpoint else {}
 
 
 def final_eval_loss(trainer) -> float | None:
@@ -716,20 +709,20 @@ def train(config: SFTRunConfig, data_dir: str | Path, out_dir: str | Path, resum
           f"{prep.train_stats.tokens} tokens, {prep.train_stats.trained_tokens} trained; mode {config.mode} "
           f"on {prep.device}" + (f"; resuming from {last}" if last else ""))
 
-    tokens_before = _tokens_in_checkpoint(last)
+    last_state = _checkpoint_state(last)
+    tokens_before = int(last_state.get("num_input_tokens_seen", 0) or 0)
     start = time.monotonic()
-    if last and _finished(last, config):
+    result = None
+    if last and config.max_steps > 0 and int(last_state.get("global_step", 0)) >= config.max_steps:
         # transformers 5 resumed at max_steps trains on past it ("10/8"): load the finished
         # checkpoint instead of calling train().
         from transformers import TrainerState
 
         trainer._load_from_checkpoint(last)
-        trainer.state = TrainerState.load_from_json(str(Path(last) / "trainer_state.json"))
-        losses = [r["loss"] for r in trainer.state.log_history if "loss" in r]
-        train_loss_mean = sum(losses) / len(losses) if losses else None
+        trainer.state = TrainerState(**last_state)
         print(f"sft {run_id}: {last} already reached max_steps = {config.max_steps}; not training further")
     else:
-        train_loss_mean = trainer.train(resume_from_checkpoint=last).training_loss
+        result = trainer.train(resume_from_checkpoint=last)
     wall = time.monotonic() - start
     tokens_total = int(trainer.state.num_input_tokens_seen)
     tokens_session = tokens_total - tokens_before
@@ -750,6 +743,7 @@ def train(config: SFTRunConfig, data_dir: str | Path, out_dir: str | Path, resum
              f"| cfg {config.hash()}")
     plot_loss(history, out_dir / "loss.png", title)
     train_losses = [r["loss"] for r in history if "loss" in r]
+    train_loss_mean = result.training_loss if result else (sum(train_losses) / len(train_losses) if train_losses else None)
     throughput = tokens_session / wall if wall > 0 and tokens_session else None  # None: nothing trained now
     metrics = {
         "run_id": run_id,
