@@ -16,15 +16,15 @@ from dataclasses import asdict, dataclass, field
 from functools import partial
 from typing import Any, Callable
 
-from protege.environment import Environment
+from protege.environment import Environment, PatchTooLarge
 from protege.protocols import Expert, ExpertReply, ExpertRequest, Generation, Message, Policy
 from protege.tasks import Task
-from protege.tools import (FORMAT_HELP, Action, FormatError, execute, format_tool_call, parse_generation,
-                           tool_schemas)
+from protege.tools import (FORMAT_HELP, Action, FormatError, clean_text, execute, format_tool_call,
+                           parse_generation, tool_schemas)
 from protege.trajectory import ExpertCall, Step, Trajectory, TrajectoryWriter, completed_ids, load_trajectory
 
 EXIT_STATUSES = ("submitted", "step_limit", "cost_limit", "wall_time", "format_errors", "policy_error",
-                 "env_error")
+                 "env_error", "patch_too_large", "agent_error")
 GUIDANCE_OPEN, GUIDANCE_CLOSE = "<expert_guidance>", "</expert_guidance>"
 
 SYSTEM_PROMPT = """\
@@ -205,7 +205,23 @@ def _start(task: Task, env_factory: Callable[[Task], Environment], config: Agent
         episode.env = env_factory(task)
     except Exception as exc:  # a broken checkout ends this episode, not the batch
         traj.exit_status, traj.error = "env_error", f"{type(exc).__name__}: {exc}"
+    traj.environment = environment_record(episode.env)
     return episode
+
+
+def environment_record(env: Environment | None) -> dict[str, Any]:
+    """What a trajectory records of its environment (an unisolated sandbox is always flagged)."""
+    config = getattr(env, "config", None)
+    sandbox = getattr(config, "sandbox", None)
+    if sandbox is None:
+        return {}
+    record = {"backend": getattr(config, "backend", "?"), "isolation": sandbox.isolation,
+              "memory_mb": sandbox.memory_mb, "disk_mb": sandbox.disk_mb, "max_processes": sandbox.max_processes,
+              "network": sandbox.network, "uid": getattr(env, "uid", None)}
+    if sandbox.isolation == "none" and record["backend"] == "local":
+        record["warnings"] = ["isolation='none': model commands ran without bubblewrap (host network and "
+                              "filesystem view)"]
+    return record
 
 
 def _observe(episode: Episode, content: str, call_id: str | None) -> None:
@@ -261,7 +277,8 @@ def _step(episode: Episode, gen: Generation | None, forced_question: str | None,
         traj.messages.append({"role": "assistant", "content": format_tool_call("ask_expert", parsed.arguments)})
     else:
         traj.generations.append(gen)
-        step.text, step.prompt_tokens, step.completion_tokens = gen.text, gen.prompt_tokens, gen.completion_tokens
+        text = clean_text(gen.text)  # stored and re-tokenized next turn: must be valid Unicode
+        step.text, step.prompt_tokens, step.completion_tokens = text, gen.prompt_tokens, gen.completion_tokens
         traj.tokens.protege_prompt += gen.prompt_tokens
         traj.tokens.protege_completion += gen.completion_tokens
         if gen.error:
@@ -271,10 +288,11 @@ def _step(episode: Episode, gen: Generation | None, forced_question: str | None,
             return
         episode.consecutive_policy_errors = 0
         parsed = parse_generation(gen)
-        message: Message = {"role": "assistant", "content": gen.text}
-        if gen.tool_calls:  # echo only the call we run: every echoed call id needs a tool reply
-            message["tool_calls"] = gen.tool_calls[:1]
-            call_id = gen.tool_calls[0].get("id")
+        message: Message = {"role": "assistant", "content": text}
+        if isinstance(parsed, Action) and parsed.call_id:  # echo only the call we run: its id needs a tool reply
+            message["tool_calls"] = [{"id": parsed.call_id, "type": "function", "function": {
+                "name": parsed.name, "arguments": json.dumps(parsed.arguments, ensure_ascii=False)}}]
+            call_id = parsed.call_id
         traj.messages.append(message)
     start = time.monotonic()
     if isinstance(parsed, FormatError):
@@ -300,6 +318,7 @@ def _step(episode: Episode, gen: Generation | None, forced_question: str | None,
             observation = f"[environment error: {traj.error}]"
     if parsed.ignored_calls:
         observation += "\n[Only the first tool call was run: make one tool call per turn.]"
+    observation = clean_text(observation)
     step.observation, step.execution_s = observation, time.monotonic() - start
     _observe(episode, observation, call_id)
 
@@ -330,6 +349,8 @@ def _finish(episode: Episode) -> Trajectory:
     if episode.env is not None:
         try:
             traj.patch = episode.env.diff()
+        except PatchTooLarge as exc:  # a status of its own: counted, never graded
+            traj.exit_status, traj.error, traj.patch = "patch_too_large", str(exc), ""
         except Exception as exc:  # no diff from a broken environment: record why
             traj.exit_status, traj.error = "env_error", f"diff failed: {type(exc).__name__}: {exc}"
         finally:
@@ -401,9 +422,15 @@ def run_episodes(tasks: list[Task], policy: Policy, expert: Expert | None,
             on_finish(results[i])
 
     def work(i: int, gens: dict[int, Generation], forced: dict[int, str], gen_s: float) -> None:
-        _step(live[i], gens.get(i), forced.get(i), gen_s if i in gens else 0.0, expert, config, block)
-        if writer:
-            writer.save(live[i].traj)
+        traj = live[i].traj
+        try:
+            _step(live[i], gens.get(i), forced.get(i), gen_s if i in gens else 0.0, expert, config, block)
+        except Exception as exc:  # a bug on one episode's step ends that episode, never the batch
+            traj.exit_status, traj.error = "agent_error", f"{type(exc).__name__}: {exc}"
+        # A finished episode is saved by end(), with its patch: saved here, a kill before
+        # end() would leave a "finished" record without one, and resume would trust it.
+        if writer and not traj.finished:
+            writer.save(traj)
 
     def start(item: tuple[int, Task]) -> Episode:
         return _start(item[1], env_factory, config, ask_expert, model, expert_name)

@@ -141,11 +141,16 @@ def tasks_validate(files: list[Path]):
     """Load and validate SWE-bench files (.json / .jsonl / .parquet); print counts per repo."""
     from collections import Counter
 
-    from protege.tasks import load_tasks
+    from protege.tasks import TaskError, load_tasks
 
     bad_total = 0
-    for path in files:
-        tasks, problems = load_tasks(path, errors="collect")
+    for path in files:  # every file is checked and reported, a broken one included
+        try:
+            tasks, problems = load_tasks(path, errors="collect")
+        except TaskError as exc:
+            typer.echo(f"{path}: unreadable: {exc}")
+            bad_total += 1
+            continue
         by_repo = Counter(t.repo for t in tasks)
         typer.echo(f"{path}: {len(tasks)} valid instances, {len(problems)} invalid; "
                    f"{len(by_repo)} repos: {dict(by_repo.most_common(5))}")
@@ -160,55 +165,51 @@ def grade_cmd(predictions: Path = typer.Argument(..., help="SWE-bench prediction
               instances: str = typer.Option("bundled", help="task file, or bundled[:train|:test]"),
               out: Path = typer.Option(Path("grade_report.json"), help="report file"),
               log_dir: Optional[Path] = typer.Option(None, help="test logs (default: beside the report)"),
-              backend: str = "local", mirror_template: Optional[str] = None,
+              backend: str = "local",
+              mirror_template: Optional[str] = typer.Option(
+                  None, help="where each instance's repository is cloned from, instead of "
+                  "https://github.com/{repo}.git: a local path or URL with the placeholders {repo} "
+                  "(owner/name), {owner} and {name}, e.g. /srv/mirrors/{owner}__{name}; bare or "
+                  "non-bare clones both work. Without it, real instances are cloned from GitHub "
+                  "(bundled instances need neither)."),
               workspace_root: Optional[str] = None, workers: int = 1,
               runner: str = typer.Option("sandbox", help="sandbox (bundled / prepared repos) or "
                                          "swebench-local (real pure-Python instances: venv + pinned install)")):
     """Grade predictions against instances with swebench's parsers; write a report.
-    The report is rewritten after every instance, and instances already in it are skipped,
-    so an interrupted run resumes."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from tqdm.auto import tqdm
-
-    from protege.grading import grade, load_predictions
+    The report is rewritten after every instance. On a rerun an instance is graded again when
+    its patch changed or its last grade errored, and reused otherwise. Exits 1 when any
+    instance errored."""
+    from protege.grading import grade, grade_predictions, load_predictions, summary
+    from protege.trajectory import atomic_write
 
     preds = load_predictions(predictions)
     by_id = {t.instance_id: t for t in _load(instances)}
     done = json.loads(out.read_text()) if out.exists() else {"instances": {}}
     log_dir = log_dir or out.with_suffix("").parent / (out.stem + "_logs")
     env_config = _env_config(backend, mirror_template, workspace_root)
-    todo = [p for p in preds if p["instance_id"] not in done["instances"]]
 
-    def one(pred):
-        task = by_id.get(pred["instance_id"])
-        if task is None:
-            return pred["instance_id"], {"resolved": False, "status": "ERROR",
-                                         "error": f"instance {pred['instance_id']!r} not in {instances}"}
+    def one(task, patch: str, model_name: str) -> dict:
         if runner == "swebench-local":
             from protege.swebench_local import grade_local
 
-            local = grade_local(task, pred.get("model_patch"), env_config, log_dir=log_dir,
-                                model_name=pred.get("model_name_or_path", "model"))
+            local = grade_local(task, patch, env_config, log_dir=log_dir, model_name=model_name)
             # outcome: resolved / unresolved / network (no verdict: network-only tests) / error
-            return pred["instance_id"], {**local.to_dict(), "status": "ERROR" if local.outcome == "error"
-                                         else local.outcome}
-        rep = grade(task, pred.get("model_patch"), env_config, log_dir=log_dir,
-                    model_name=pred.get("model_name_or_path", "model"))
-        return pred["instance_id"], rep.to_dict()
+            return {**local.to_dict(), "status": "ERROR" if local.outcome == "error" else local.outcome}
+        return grade(task, patch, env_config, log_dir=log_dir, model_name=model_name).to_dict()
 
-    with ThreadPoolExecutor(workers) as pool:
-        for iid, rep in tqdm(pool.map(one, todo), total=len(todo), desc="grade"):
-            done["instances"][iid] = rep
-            tmp = out.with_suffix(".tmp")
-            tmp.write_text(json.dumps(done, indent=1))
-            tmp.replace(out)
-    reps = done["instances"].values()
-    resolved = sum(r["resolved"] for r in reps)
-    done["summary"] = {"total": len(done["instances"]), "resolved": resolved,
-                       "errors": sum(r.get("status") == "ERROR" for r in reps)}
-    out.write_text(json.dumps(done, indent=1))
-    typer.echo(f"resolved {resolved}/{len(done['instances'])}; report {out}")
+    def save(report: dict) -> None:
+        atomic_write(out, json.dumps({"predictions": str(predictions), "instances": report,
+                                      "summary": summary(report)}, indent=1))
+
+    report = grade_predictions(preds, by_id, done["instances"], one, save, workers=workers, progress=True)
+    save(report)
+    counts = summary(report)
+    typer.echo(f"resolved {counts['resolved']}/{counts['total']}; errors {counts['errors']}; "
+               f"test infrastructure reverted in {counts['reverted_test_infra']}; report {out}")
+    for iid, rep in report.items():
+        if rep.get("status") == "ERROR":
+            typer.echo(f"  ERROR {iid}: {str(rep.get('error'))[:300]}")
+    raise typer.Exit(1 if counts["errors"] else 0)
 
 
 @app.command("harness")

@@ -126,21 +126,15 @@ def run(
 
 def _grade_run(run_dir: Path, task_list: list, env_config) -> None:
     """Grade every prediction of the run (resumable) and print the resolve rate."""
-    from protege.grading import grade as grade_one, load_predictions
-    from protege.trajectory import atomic_write
+    from protege.evaluate import grade_run
+    from protege.grading import summary
 
-    report_path = run_dir / "report.json"
-    report = json.loads(report_path.read_text()) if report_path.exists() else {}
-    by_id = {t.instance_id: t for t in task_list}
-    for pred in load_predictions(run_dir / "preds.jsonl"):
-        iid = pred["instance_id"]
-        if iid in report or iid not in by_id:
-            continue
-        report[iid] = grade_one(by_id[iid], pred["model_patch"], env_config, log_dir=run_dir / "grading_logs",
-                                model_name=pred.get("model_name_or_path", "model")).to_dict()
-        atomic_write(report_path, json.dumps(report, indent=1))
-    resolved = sum(r["resolved"] for r in report.values())
-    typer.echo(f"resolved {resolved}/{len(report)} ({100 * resolved / max(1, len(report)):.1f}%); {report_path}")
+    counts = summary(grade_run(run_dir, task_list, env_config))
+    typer.echo(f"resolved {counts['resolved']}/{counts['total']} "
+               f"({100 * counts['resolved'] / max(1, counts['total']):.1f}%); errors {counts['errors']}; "
+               f"{run_dir / 'report.json'}")
+    if counts["errors"]:
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":

@@ -2,26 +2,46 @@
 
 `Environment` is the protocol the agent loop, collection, RL and grading all use.
 `LocalEnvironment` is the default: a fresh temporary workspace per task, each command run
-by `protege.sandbox.run_command`. The Docker environment (`protege.docker_env`) follows the
-same protocol.
+by `protege.sandbox.run_command` as the episode's own uid. The Docker environment
+(`protege.docker_env`) follows the same protocol.
+
+The model owns everything under the workspace's `box/` (the repository, its `.git`, HOME,
+/tmp) and nothing else. The model patch is computed on the host by git, so that git must not
+read anything the model wrote but the work tree's files: it uses a root-owned copy of the
+repository's git dir made before the model ran (`git/`), a fresh index, our own config
+(no hooks, fsmonitor, filters, textconv or external diff) and a scrubbed environment (no API keys), with
+a timeout and an output cap. Whatever the model does to
+`.git` (hooks, config, exclude, skip-worktree, replace refs), the patch is the true
+difference between the work tree and `base_commit`.
 """
 
 from __future__ import annotations
 
+import atexit
+import json
 import os
+import resource
 import shutil
+import stat
 import subprocess
 import tempfile
+import threading
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from protege.sandbox import CommandResult, SandboxConfig, hand_over, run_command
+from protege.sandbox import (CommandResult, SandboxConfig, UidLease, command_uid, disk_usage_mb, hand_over, kill_uid,
+                             run_command, use_bwrap)
 from protege.tasks import Task
 
 
 class EnvironmentError_(RuntimeError):
     """The workspace could not be created or the repository not checked out."""
+
+
+class PatchTooLarge(EnvironmentError_):
+    """The work tree differs from base_commit by more than `EnvConfig.max_patch_bytes`."""
 
 
 @runtime_checkable
@@ -60,6 +80,8 @@ class EnvConfig:
     repos: RepoSource = field(default_factory=RepoSource)
     workspace_root: str | None = None  # parent folder of temporary workspaces; None = system temp
     keep_workspace: bool = False  # keep the folder after close (debugging)
+    max_patch_bytes: int = 2_000_000  # a model patch larger than this ends the episode as patch_too_large; -1 = no cap
+    editor_max_bytes: int = 2_000_000  # the editor refuses files larger than this (bash can still read parts)
     docker: Any = None  # backend "docker" only: a protege.docker_env.DockerOptions; None = defaults
 
 
@@ -73,11 +95,12 @@ GIT_IDENTITY = {
 
 def git(args: list[str], cwd: Path, check: bool = True, input: str | None = None,
         timeout: float = 600) -> subprocess.CompletedProcess:
-    """Trusted git on the host (never model input), with a clean config and fixed identity."""
+    """Trusted git on the host, on repositories the model never wrote (our own checkouts and
+    mirrors), with a clean config and fixed identity."""
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(cwd), "LANG": "C.UTF-8",
            "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull, "GIT_TERMINAL_PROMPT": "0",
            **GIT_IDENTITY}
-    proc = subprocess.run(["git", "-c", "safe.directory=*", "-c", "core.autocrlf=false",
+    proc = subprocess.run(["git", "-c", "core.autocrlf=false", "-c", "core.hooksPath=/dev/null",
                            "-c", "init.defaultBranch=main", *args], cwd=cwd, env=env, input=input,
                           capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
@@ -85,38 +108,139 @@ def git(args: list[str], cwd: Path, check: bool = True, input: str | None = None
     return proc
 
 
-def workspace_diff(repo_dir: Path, base_commit: str) -> str:
-    """The model patch: every change against base_commit, new files included, binary-safe."""
-    git(["add", "-A"], repo_dir)
-    diff = git(["diff", "--cached", "--binary", "--no-color", "--no-ext-diff", base_commit], repo_dir).stdout
-    git(["reset", "-q"], repo_dir)
-    return diff
+DEBRIS = ("__pycache__/", "*.pyc", ".pytest_cache/", ".protege_patch.diff")  # never part of a model patch
+# Settings that would let files run code or hide changes, all off; every other setting comes
+# from the trusted git dir's own config (written by us) and nothing from HOME or the system.
+_HARDENED_GIT = ["-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", "-c", "core.untrackedCache=false",
+                 "-c", "core.splitIndex=false", "-c", "core.autocrlf=false", "-c", "core.safecrlf=false",
+                 "-c", "core.attributesFile=/dev/null", "-c", "diff.external=", "-c", "core.sparseCheckout=false",
+                 "-c", "index.sparse=false", "-c", "core.preloadIndex=false"]
 
 
-def apply_patch(repo_dir: Path, patch: str) -> tuple[bool, str]:
-    """Apply a unified diff with `git apply`, falling back to `patch -p1 --fuzz`; (ok, log)."""
-    if not patch.strip():
-        return True, "empty patch"
-    if not patch.endswith("\n"):
-        patch += "\n"
-    first = git(["apply", "--verbose", "--whitespace=nowarn", "-"], repo_dir, check=False, input=patch)
-    if first.returncode == 0:
-        return True, first.stderr
-    second = subprocess.run(["patch", "--batch", "--fuzz=5", "-p1", "-i", "-"], cwd=repo_dir,
-                            input=patch, capture_output=True, text=True, timeout=120)
-    if second.returncode == 0:
-        return True, first.stderr + second.stdout
-    return False, (first.stderr + second.stdout + second.stderr).strip()
+def trusted_git_dir(repo_dir: Path, dest: Path) -> None:
+    """A bare copy of the freshly checked-out repository's git dir, made before the model runs
+    (objects shared by hard link where the filesystem allows): what `workspace_diff` trusts."""
+    git(["clone", "--bare", "--quiet", str(repo_dir), str(dest)], repo_dir.parent)
+    (dest / "info").mkdir(exist_ok=True)
+    (dest / "info" / "exclude").write_text("\n".join(DEBRIS) + "\n")
+    dest.chmod(0o755)
+
+
+def workspace_diff(work_tree: Path, git_dir: Path, base_commit: str, scratch: Path, max_bytes: int = -1,
+                   timeout_s: float = 300) -> str:
+    """The model patch: every change of `work_tree` against `base_commit`, new files included,
+    binary-safe, read with the trusted `git_dir` (see the module docstring), with a timeout.
+    Raises PatchTooLarge past `max_bytes` (read no further)."""
+    shutil.rmtree(scratch, ignore_errors=True)
+    (scratch / "objects").mkdir(parents=True)
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(scratch), "LANG": "C.UTF-8",
+           "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull, "GIT_TERMINAL_PROMPT": "0",
+           "GIT_NO_REPLACE_OBJECTS": "1", "GIT_OPTIONAL_LOCKS": "0", "GIT_DIR": str(git_dir),
+           "GIT_WORK_TREE": str(work_tree), "GIT_INDEX_FILE": str(scratch / "index"),
+           # New blobs go to a scratch object store, so the trusted git dir stays as it was.
+           "GIT_OBJECT_DIRECTORY": str(scratch / "objects"),
+           "GIT_ALTERNATE_OBJECT_DIRECTORIES": str(git_dir / "objects"), **GIT_IDENTITY}
+    cap = max_bytes + 1 if max_bytes >= 0 else -1
+
+    def git_proc(args: list[str]) -> subprocess.Popen:
+        return subprocess.Popen(["git", *_HARDENED_GIT, *args], cwd=work_tree, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_CORE, (0, 0)))
+
+    try:
+        # What cannot be added (a nested repository with no commit, a file the model made
+        # unreadable) is left out; everything else still makes the patch.
+        add = git_proc(["add", "-A", "--ignore-errors"])
+        try:
+            add.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            add.kill()
+            add.communicate()
+            raise EnvironmentError_(f"git add took longer than {timeout_s:.0f}s") from None
+        diff = git_proc(["diff", "--cached", "--binary", "--no-color", "--no-ext-diff", "--no-textconv", base_commit])
+        timer = threading.Timer(timeout_s, diff.kill)
+        timer.start()
+        try:
+            data = diff.stdout.read(cap) if cap >= 0 else diff.stdout.read()
+            too_large = cap >= 0 and len(data) >= cap
+            if too_large:
+                diff.kill()
+            err = diff.stderr.read()
+            diff.wait()
+        finally:
+            timer.cancel()
+            diff.stdout.close()
+            diff.stderr.close()
+        if too_large:
+            raise PatchTooLarge(f"the patch is larger than {max_bytes:,} bytes")
+        if diff.returncode != 0:
+            raise EnvironmentError_(f"git diff failed ({diff.returncode}): {err.decode(errors='replace').strip()[-500:]}")
+        return data.decode("utf-8", "surrogateescape")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+# Workspaces of this process still open: closed at exit, so an interrupted run leaves none.
+_OPEN: "weakref.WeakSet[LocalEnvironment]" = weakref.WeakSet()
+_SWEPT: set[str] = set()
+_LOCK = threading.Lock()
+
+
+def _close_open() -> None:
+    for env in list(_OPEN):
+        env.close()
+
+
+def _alive(pid: int, start_ticks: int | None) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return start_ticks is None or int(fh.read().rsplit(")", 1)[-1].split()[19]) == start_ticks
+    except (OSError, IndexError, ValueError):
+        return False
+
+
+def _start_ticks(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return int(fh.read().rsplit(")", 1)[-1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def sweep_stale_workspaces(parent: str | Path) -> list[str]:
+    """Remove workspaces under `parent` whose owning process is gone (a killed run), killing
+    whatever still runs as their uid; returns the removed folders."""
+    removed = []
+    for path in Path(parent).glob("protege-ws-*"):
+        try:
+            owner = json.loads((path / "owner.json").read_text())
+        except (OSError, ValueError):
+            continue  # not ours, or still being created
+        if _alive(int(owner.get("pid", -1)), owner.get("start_ticks")):
+            continue
+        if isinstance(owner.get("uid"), int) and owner["uid"] not in (0, os.geteuid()):
+            kill_uid(owner["uid"])
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(str(path))
+    return removed
 
 
 class LocalEnvironment:
-    """A fresh temporary workspace (`repo/` and `home/`) for one task, removed on close."""
+    """A fresh temporary workspace for one task, removed on close::
+
+        protege-ws-XXXX/      root's
+          owner.json          who made it (stale workspaces of dead runs are swept)
+          git/                trusted bare copy of the repository's git dir (see workspace_diff)
+          box/                the episode's (its uid owns it; the only writable folder)
+            repo/  home/  tmp/
+    """
 
     def __init__(self, task: Task, config: EnvConfig | None = None):
         self.task = task
         self.config = config or EnvConfig()
         self.root: Path | None = None
         self.repo_dir: Path | None = None
+        self.lease: UidLease | None = None
         self._start()
 
     # Context-manager use guarantees cleanup on every exit path.
@@ -130,50 +254,134 @@ class LocalEnvironment:
     def workdir(self) -> str:
         return str(self.repo_dir)
 
+    @property
+    def box(self) -> Path:
+        return self.root / "box"
+
+    @property
+    def uid(self) -> int | None:
+        """The uid the episode's commands run as (None: the caller's, when not root)."""
+        return command_uid(self.config.sandbox, self.lease.uid if self.lease else None)
+
     def _start(self) -> None:
+        use_bwrap(self.config.sandbox)  # refuses here, before any work, when isolation is missing
+        parent = self.config.workspace_root or tempfile.gettempdir()
         try:
-            parent = self.config.workspace_root
-            if parent:
-                Path(parent).mkdir(parents=True, exist_ok=True)
+            Path(parent).mkdir(parents=True, exist_ok=True)
+            with _LOCK:
+                if str(parent) not in _SWEPT:
+                    _SWEPT.add(str(parent))
+                    sweep_stale_workspaces(parent)
+                    if not _OPEN:
+                        atexit.register(_close_open)
             self.root = Path(tempfile.mkdtemp(prefix="protege-ws-", dir=parent))
         except OSError as exc:
             raise EnvironmentError_(f"instance {self.task.instance_id!r}: cannot create a workspace "
-                                    f"under {self.config.workspace_root or tempfile.gettempdir()!r}: {exc}") from exc
+                                    f"under {parent!r}: {exc}") from exc
+        _OPEN.add(self)
         try:
-            self.repo_dir = self.root / "repo"
-            (self.root / "home").mkdir()
+            self.root.chmod(0o755)
+            self.lease = UidLease(self.config.sandbox)
+            (self.root / "owner.json").write_text(json.dumps(
+                {"pid": os.getpid(), "start_ticks": _start_ticks(os.getpid()), "uid": self.lease.uid}))
+            self.repo_dir = self.box / "repo"
+            for sub in ("home", "tmp"):
+                (self.box / sub).mkdir(parents=True)
             checkout(self.task, self.repo_dir, self.config.repos)
-            hand_over(self.root, self.config.sandbox)
+            trusted_git_dir(self.repo_dir, self.root / "git")
+            hand_over(self.box, self.config.sandbox, self.uid, keep_root_owned=("repo/.git/objects",))
         except BaseException:
             self.close()
             raise
 
     def run(self, command: str, timeout_s: float | None = None) -> CommandResult:
+        return self.run_with(self.config.sandbox, command, timeout_s)
+
+    def run_with(self, sandbox: SandboxConfig, command: str, timeout_s: float | None = None) -> CommandResult:
+        """A command under other sandbox settings (a trusted set-up step that needs the network)."""
         if self.repo_dir is None:
             raise EnvironmentError_("environment is closed")
-        return run_command(command, self.repo_dir, self.root / "home", self.config.sandbox,
-                           writable=[self.root], timeout_s=timeout_s)
+        return run_command(command, self.repo_dir, self.box / "home", sandbox, writable=[self.box],
+                           timeout_s=timeout_s, tmp_dir=self.box / "tmp", uid=self.lease.uid if self.lease else None)
 
     def _resolve(self, path: str) -> Path:
+        if not isinstance(path, str) or "\0" in path:
+            raise PermissionError(f"{path!r} is not a valid path")
         candidate = (self.repo_dir / path).resolve() if not os.path.isabs(path) else Path(path).resolve()
         if not candidate.is_relative_to(self.repo_dir.resolve()):
             raise PermissionError(f"{path!r} is outside the repository {self.workdir}")
         return candidate
 
     def read_file(self, path: str) -> str:
-        return self._resolve(path).read_text(encoding="utf-8", errors="replace")
+        """A regular file of the repository as text; bytes that are not UTF-8 come back as lone
+        surrogates (`surrogateescape`), so `write_file` puts them back unchanged. Never blocks:
+        FIFOs, devices and sockets are refused, and so are files over `editor_max_bytes`."""
+        target = self._resolve(path)
+        try:
+            fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as exc:
+            if exc.errno == 40:  # ELOOP: a symlink appeared after resolve()
+                raise PermissionError(f"{path} is a symbolic link") from None
+            raise
+        with os.fdopen(fd, "rb") as fh:
+            st = os.fstat(fd)
+            if stat.S_ISDIR(st.st_mode):
+                raise IsADirectoryError(path)
+            if not stat.S_ISREG(st.st_mode):
+                raise PermissionError(f"{path} is not a regular file (a FIFO, socket or device): "
+                                      "the editor only opens regular files")
+            cap = self.config.editor_max_bytes
+            if 0 <= cap < st.st_size:
+                raise PermissionError(f"{path} has {st.st_size:,} bytes, more than the editor opens "
+                                      f"({cap:,}); read parts of it with bash (head, sed -n)")
+            data = fh.read(cap + 1 if cap >= 0 else -1)
+        if 0 <= cap < len(data):
+            raise PermissionError(f"{path} grew past {cap:,} bytes while it was read")
+        return data.decode("utf-8", "surrogateescape")
 
     def write_file(self, path: str, content: str) -> None:
+        """Write a regular file of the repository (created folders and files belong to the
+        episode's uid), within the file-size limit and the workspace's disk quota."""
+        try:
+            data = content.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            raise PermissionError("the text holds characters that are not valid Unicode") from None
+        sb = self.config.sandbox
+        if 0 <= sb.max_file_mb * 2**20 < len(data):
+            raise PermissionError(f"{len(data):,} bytes is more than the file-size limit ({sb.max_file_mb} MiB)")
+        if sb.disk_mb >= 0 and disk_usage_mb([self.box]) + len(data) / 2**20 > sb.disk_mb:
+            raise PermissionError(f"the workspace would exceed its disk quota ({sb.disk_mb} MiB)")
         target = self._resolve(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(content, encoding="utf-8")
-        if os.geteuid() == 0 and self.config.sandbox.sandbox_uid >= 0:
-            os.chown(target, self.config.sandbox.sandbox_uid, self.config.sandbox.sandbox_uid)
+        uid = self.uid
+        missing = []
+        for parent in [target.parent, *target.parent.parents]:
+            if parent.exists() or parent == self.repo_dir:
+                break
+            missing.append(parent)
+        for folder in reversed(missing):
+            folder.mkdir()
+            if uid is not None:
+                os.chown(folder, uid, uid)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
+        with os.fdopen(fd, "wb") as fh:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise PermissionError(f"{path} is not a regular file")
+            fh.truncate(0)
+            fh.write(data)
+        if uid is not None:
+            os.chown(target, uid, uid)
 
     def diff(self) -> str:
-        return workspace_diff(self.repo_dir, self.task.base_commit)
+        if self.repo_dir is None:
+            raise EnvironmentError_("environment is closed")
+        return workspace_diff(self.repo_dir, self.root / "git", self.task.base_commit, self.root / "diff",
+                              max_bytes=self.config.max_patch_bytes)
 
     def close(self) -> None:
+        _OPEN.discard(self)
+        if self.lease is not None:
+            self.lease.release()  # kills whatever still runs as the episode's uid
+            self.lease = None
         if self.root is not None and not self.config.keep_workspace:
             shutil.rmtree(self.root, ignore_errors=True)
         self.root = self.repo_dir = None
@@ -187,9 +395,10 @@ def checkout(task: Task, dest: Path, repos: RepoSource | None = None) -> None:
         materialise(task, dest)
     else:
         _clone(task, dest, repos)
-    # Build debris never belongs in a model patch.
+    # Build debris never belongs in a model patch (this list is for the model's own `git status`;
+    # the patch itself is read with the trusted copy's, see trusted_git_dir).
     with (dest / ".git" / "info" / "exclude").open("a") as fh:
-        fh.write("\n__pycache__/\n*.pyc\n.pytest_cache/\n.protege_patch.diff\n")
+        fh.write("\n" + "\n".join(DEBRIS) + "\n")
 
 
 def _clone(task: Task, dest: Path, repos: RepoSource | None) -> None:

@@ -524,26 +524,19 @@ def _check_identity(run: Path, identity: dict[str, Any]) -> None:
 
 
 def grade_run(run: Path, tasks: list, env_config: Any, model_name: str = "model") -> dict[str, dict]:
-    """Grade every prediction of a run folder not yet in its report.json (resumable); an empty
-    patch is not resolved without running the tests. Returns {instance_id: GradeReport dict}."""
-    from protege.grading import grade, load_predictions
+    """Grade every prediction of a run folder into its report.json (resumable: see
+    grading.grade_predictions). Returns {instance_id: GradeReport dict}."""
+    from protege.grading import grade, grade_predictions, load_predictions
 
     path = run / "report.json"
     report = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
     by_id = {t.instance_id: t for t in tasks}
     preds = load_predictions(run / "preds.jsonl") if (run / "preds.jsonl").exists() else []
-    for pred in preds:
-        iid = pred["instance_id"]
-        if iid in report or iid not in by_id:
-            continue
-        if not (pred.get("model_patch") or "").strip():
-            report[iid] = {"instance_id": iid, "resolved": False, "status": "RESOLVED_NO", "patch_applied": False,
-                           "error": "empty patch"}
-        else:
-            report[iid] = grade(by_id[iid], pred["model_patch"], env_config, log_dir=run / "grading_logs",
-                                model_name=model_name).to_dict()
-        atomic_write(path, json.dumps(report, indent=1))
-    return report
+    return grade_predictions(
+        [p for p in preds if p["instance_id"] in by_id], by_id, report,
+        lambda task, patch, _name: grade(task, patch, env_config, log_dir=run / "grading_logs",
+                                         model_name=model_name).to_dict(),
+        save=lambda r: atomic_write(path, json.dumps(r, indent=1)))
 
 
 def harness_run(run: Path, tasks: list, run_id: str, config: EvalConfig) -> dict[str, bool]:

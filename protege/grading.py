@@ -9,15 +9,18 @@ it reads a harness log.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+import shlex
 import tempfile
+import threading
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from protege.environment import EnvConfig, Environment, make_environment
-from protege.tasks import Task
+from protege.tasks import Task, safe_name
 
 GRADING_OUTPUT_CHARS = 50_000_000  # test logs of real repositories run to megabytes
 _TEST_FILE_RE = re.compile(r"^diff --git a/(\S+) b/(\S+)$", re.M)
@@ -49,9 +52,41 @@ def test_files(task: Task) -> list[str]:
     return sorted(files)
 
 
+# Files that change how tests are collected or run rather than what the code does. A model
+# patch that adds or edits one could make the grader pay for a bug left in place (a
+# conftest.py that marks every report "passed"), so they are put back as they were at
+# base_commit (new ones removed) before the tests run, and the report lists them.
+TEST_INFRA_NAMES = frozenset({"conftest.py", "pytest.ini", ".pytest.ini", "tox.ini", "setup.cfg", "pyproject.toml",
+                              "sitecustomize.py", "usercustomize.py", "pytest.toml", ".pytest.toml"})
+_PATCH_PATH_RE = re.compile(r"^(?:diff --git a/(\S+) b/(\S+)|\+\+\+ b/(\S+)|--- a/(\S+)|rename to (\S+)|copy to (\S+))$", re.M)
+
+
+def patch_paths(patch: str) -> set[str]:
+    """Every path a unified diff names (both sides of renames).
+
+    >>> sorted(patch_paths("diff --git a/x.py b/tests/conftest.py\\nrename from x.py\\nrename to tests/conftest.py\\n"))
+    ['tests/conftest.py', 'x.py']
+    """
+    return {p for m in _PATCH_PATH_RE.finditer(patch) for p in m.groups() if p}
+
+
+def test_infra_files(patch: str) -> list[str]:
+    """The paths of a patch that the grader restores before running tests (TEST_INFRA_NAMES,
+    and any `.pth` file).
+
+    >>> test_infra_files("diff --git a/conftest.py b/conftest.py\\n--- /dev/null\\n+++ b/conftest.py\\n")
+    ['conftest.py']
+    >>> test_infra_files("diff --git a/src/m.py b/src/m.py\\n")
+    []
+    """
+    return sorted(p for p in patch_paths(patch)
+                  if p.rsplit("/", 1)[-1] in TEST_INFRA_NAMES or p.endswith(".pth"))
+
+
 # Not pytest tests, despite their names (test modules import them).
 test_command.__test__ = False
 test_files.__test__ = False
+test_infra_files.__test__ = False
 
 
 @dataclass
@@ -66,6 +101,8 @@ class GradeReport:
     test_exit_code: int | None = None
     log_path: str | None = None
     duration_s: float = 0.0
+    reverted_files: list[str] = field(default_factory=list)  # test infrastructure the patch touched, restored
+    patch_sha256: str = ""  # which patch this report grades (a different patch is graded again)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -112,9 +149,11 @@ def grade(task: Task, model_patch: str | None, env_config: EnvConfig | None = No
 
     start = time.monotonic()
     log_dir = Path(log_dir) if log_dir else Path(tempfile.mkdtemp(prefix="protege-grade-"))
-    log_path = log_dir / f"{task.instance_id}.log"
+    log_path = log_dir / f"{safe_name(task.instance_id)}.log"
     if model_patch is None:
         return GradeReport(task.instance_id, False, "RESOLVED_NO", False, error="no patch (None)")
+    sha = patch_sha256(model_patch)
+    reverted = test_infra_files(model_patch)
     env: Environment | None = None
     # The grader reads every test's status line: the model-facing output cap must not apply.
     env_config = env_config or EnvConfig()
@@ -128,10 +167,12 @@ def grade(task: Task, model_patch: str | None, env_config: EnvConfig | None = No
         apply_ok, apply_log = _apply_in(env, model_patch)
         exit_code, output = None, ""
         if apply_ok:
-            files = test_files(task)
-            if files:
-                env.run("git checkout -q " + task.base_commit + " -- " + " ".join(files)
-                        + " 2>/dev/null || true", timeout_s=120)
+            restore = [*test_files(task), *reverted]
+            if restore:
+                # Each path back as at base_commit, or removed where base_commit has none.
+                env.run("for f in " + " ".join(shlex.quote(f) for f in restore) + "; do "
+                        f"git checkout -q {shlex.quote(task.base_commit)} -- \"$f\" 2>/dev/null || rm -rf -- \"$f\"; "
+                        "done; true", timeout_s=120)
             if task.test_patch.strip():
                 ok, log = _apply_in(env, task.test_patch)
                 if not ok:
@@ -147,11 +188,11 @@ def grade(task: Task, model_patch: str | None, env_config: EnvConfig | None = No
                            fail_to_pass=tests.get("FAIL_TO_PASS", {}), pass_to_pass=tests.get("PASS_TO_PASS", {}),
                            error=None if apply_ok else f"patch does not apply: {apply_log[-300:]}",
                            test_exit_code=exit_code, log_path=str(log_path),
-                           duration_s=time.monotonic() - start)
+                           duration_s=time.monotonic() - start, reverted_files=reverted, patch_sha256=sha)
     except Exception as exc:  # a broken environment must not stop a batch of gradings
         return GradeReport(task.instance_id, False, "ERROR", False, error=f"{type(exc).__name__}: {exc}",
                            log_path=str(log_path) if log_path.exists() else None,
-                           duration_s=time.monotonic() - start)
+                           duration_s=time.monotonic() - start, reverted_files=reverted, patch_sha256=sha)
     finally:
         if env is not None:
             env.close()
@@ -193,3 +234,61 @@ def load_predictions(path: str | Path) -> list[dict[str, Any]]:
                 iid = row.get("instance_id") if isinstance(row, dict) else None
                 raise ValueError(f"{path}: prediction {n} (instance {iid!r}): field {key!r} missing")
     return rows
+
+
+def patch_sha256(patch: str | None) -> str:
+    return hashlib.sha256((patch or "").encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def grade_predictions(preds: list[dict[str, Any]], tasks: dict[str, Task], report: dict[str, dict],
+                      grade_one, save=None, workers: int = 1, progress: bool = False) -> dict[str, dict]:
+    """The one grade-with-resume loop: grade each prediction into `report` ({instance_id:
+    report dict}; entries of other instances are dropped), calling `save(report)` after each. A report is reused only when it graded
+    the same patch (sha256) and did not error; errored instances are graded again.
+    `grade_one(task, patch, model_name) -> dict` grades one; an empty patch is RESOLVED_NO
+    without running tests (FAIL_TO_PASS fails at base_commit by definition)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    wanted = {p["instance_id"] for p in preds}
+    for iid in [i for i in report if i not in wanted]:  # the report describes these predictions only
+        del report[iid]
+    todo = []
+    for pred in preds:
+        iid, patch = pred["instance_id"], pred.get("model_patch")
+        old = report.get(iid)
+        if old and old.get("patch_sha256") == patch_sha256(patch) and old.get("status") != "ERROR":
+            continue
+        todo.append(pred)
+    lock = threading.Lock()
+
+    def one(pred: dict[str, Any]) -> tuple[str, dict]:
+        iid, patch = pred["instance_id"], pred.get("model_patch")
+        if iid not in tasks:
+            rep = {"instance_id": iid, "resolved": False, "status": "ERROR", "error": f"instance {iid!r} not in the tasks"}
+        elif not (patch or "").strip():
+            rep = {"instance_id": iid, "resolved": False, "status": "RESOLVED_NO", "patch_applied": False,
+                   "error": "empty patch"}
+        else:
+            rep = grade_one(tasks[iid], patch, pred.get("model_name_or_path") or "model")
+        return iid, {**rep, "patch_sha256": patch_sha256(patch)}
+
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        results = pool.map(one, todo)
+        if progress:
+            from tqdm.auto import tqdm
+
+            results = tqdm(results, total=len(todo), desc="grade")
+        for iid, rep in results:
+            with lock:
+                report[iid] = rep
+                if save is not None:
+                    save(report)
+    return report
+
+
+def summary(report: dict[str, dict]) -> dict[str, int]:
+    """Counts for a report: total, resolved, errors, and patches whose test infrastructure was reverted."""
+    reps = list(report.values())
+    return {"total": len(reps), "resolved": sum(bool(r.get("resolved")) for r in reps),
+            "errors": sum(r.get("status") == "ERROR" for r in reps),
+            "reverted_test_infra": sum(bool(r.get("reverted_files")) for r in reps)}

@@ -436,7 +436,8 @@ class AgentRollout:
 
         if traj.patch.strip():
             report = grade(task, traj.patch, self.env_config, log_dir)
-            graded = {"resolved": report.resolved, "grade_status": report.status, "grade_error": report.error}
+            graded = {"resolved": report.resolved, "grade_status": report.status, "grade_error": report.error,
+                      "reverted_test_infra": report.reverted_files}
         else:  # an empty patch never resolves a task (the bundled benchmark validates this)
             graded = {"resolved": False, "grade_status": "EMPTY_PATCH", "grade_error": None}
         judge = self.judge if self.reward_config.preset == "paper" else None

@@ -3,16 +3,22 @@
 Layers, each used where the machine allows it:
 - a new session (process group) that is killed whole on timeout, on output overflow and
   when the command returns (nothing stays behind in the background);
-- resource limits: address space, processes, file size, CPU time;
-- when running as root, the command runs as an unprivileged uid (rlimits on process
-  counts do not bind root);
-- bubblewrap (``bwrap``) where installed: read-only root filesystem, a private /tmp, only the
-  workspace writable, a private PID namespace, and no network;
+- resource limits per process: address space, processes, file size, CPU time;
+- totals per command, watched while it runs: resident memory of all its processes together
+  and the disk used by its writable folders (the workspace quota); over either, it is killed;
+- when running as root, the command runs as an unprivileged uid, one uid per episode
+  (`UidLease`), so process-count limits are not shared between concurrent episodes and
+  every process an episode left behind can be found and killed by uid;
+- bubblewrap (``bwrap``): read-only root filesystem, the episode's own /tmp (a folder of
+  the workspace, outside the repository), only the workspace writable, a private PID
+  namespace, and no network. ``isolation="auto"`` refuses to run without bwrap; running
+  unisolated needs ``isolation="none"``, asked for explicitly (and it warns);
 - a scrubbed environment: no API keys or other secrets, HOME inside the workspace.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import resource
@@ -20,8 +26,10 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+import warnings
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,14 +54,38 @@ class SandboxConfig:
     timeout_s: float = 60.0  # wall clock per command, seconds
     output_limit_chars: int = 10_000  # shown to the model: head + tail, the middle is cut
     output_kill_bytes: int = 16_000_000  # read this much and the command is killed
-    memory_mb: int = 4096  # address space (RLIMIT_AS), MiB
-    max_processes: int = 256  # processes of the sandbox uid (RLIMIT_NPROC)
+    memory_mb: int = 4096  # per process (RLIMIT_AS) and, resident, for all processes of a command together, MiB
+    max_processes: int = 256  # processes of the episode's uid (RLIMIT_NPROC)
     max_file_mb: int = 256  # largest file a command may write (RLIMIT_FSIZE), MiB
+    disk_mb: int = 2048  # the workspace's disk quota (its writable folders), MiB; a command that grows past it is killed
     cpu_s: int = -1  # CPU seconds (RLIMIT_CPU)
-    isolation: Literal["auto", "bwrap", "none"] = "auto"  # auto = bwrap where installed
-    sandbox_uid: int = 65534  # uid/gid used when the caller is root (nobody)
+    isolation: Literal["auto", "bwrap", "none"] = "auto"  # auto = bwrap, refused where missing; none must be asked for
+    sandbox_uid: int = 65534  # uid/gid used when the caller is root and no per-episode uid is leased (nobody)
+    uid_base: int = 1_200_000  # per-episode uids (root only): uid_base .. uid_base + uid_slots - 1; -1 = one shared uid
+    uid_slots: int = 512
+    watch_interval_s: float = 0.2  # how often memory and disk totals are checked while a command runs
     network: bool = False  # bwrap only: keep the host network
     extra_env: dict[str, str] = field(default_factory=dict)  # explicit, non-secret additions
+
+
+class SandboxUnavailable(RuntimeError):
+    """The isolation asked for cannot be had on this machine."""
+
+
+def use_bwrap(cfg: SandboxConfig) -> bool:
+    """Whether commands run under bubblewrap. `auto` never falls back silently: without bwrap it
+    raises; running unisolated takes `isolation="none"` and warns."""
+    if cfg.isolation == "none":
+        warnings.warn("sandbox isolation='none': model commands run with the host's network and "
+                      "filesystem view (only rlimits and the uid switch apply)", RuntimeWarning, stacklevel=2)
+        return False
+    if cfg.isolation not in ("auto", "bwrap"):
+        raise ValueError(f"SandboxConfig.isolation must be 'auto', 'bwrap' or 'none', got {cfg.isolation!r}")
+    if bwrap_path() is None:
+        raise SandboxUnavailable(
+            f"isolation={cfg.isolation!r} needs bubblewrap, which is not installed (apt-get install bubblewrap); "
+            "to run model commands without isolation, set isolation='none' explicitly")
+    return True
 
 
 @dataclass
@@ -70,10 +102,14 @@ class CommandResult:
     total_bytes: int = 0
     background_killed: int = 0  # processes left running by the command, stopped on return
     error: str | None = None  # the command could not be started at all
+    memory_killed: bool = False  # killed: its processes together held more than memory_mb resident
+    disk_killed: bool = False  # killed: the workspace grew past disk_mb
+    disk_mb_used: float | None = None  # the workspace's size after the command, MiB (None: not measured)
 
     @property
     def ok(self) -> bool:
-        return self.exit_code == 0 and not (self.timed_out or self.output_killed or self.error)
+        return self.exit_code == 0 and not (self.timed_out or self.output_killed or self.error
+                                            or self.memory_killed or self.disk_killed)
 
     def observation(self) -> str:
         """The text the agent sees: output plus a plain note for every limit that fired."""
@@ -84,6 +120,11 @@ class CommandResult:
             notes.append(f"[command timed out after {self.duration_s:.0f}s and was killed]")
         if self.output_killed:
             notes.append(f"[command killed: it printed more than {self.total_bytes:,} bytes]")
+        if self.memory_killed:
+            notes.append("[command killed: its processes together used more memory than allowed]")
+        if self.disk_killed:
+            notes.append(f"[the workspace grew past its disk quota ({self.disk_mb_used or 0:.0f} MiB used): "
+                         "the command was stopped; delete files to go on]")
         if self.truncated_chars:
             notes.append(f"[output truncated: {self.truncated_chars:,} characters cut from the middle]")
         if self.background_killed:
@@ -98,13 +139,15 @@ def bwrap_path() -> str | None:
     return shutil.which("bwrap")
 
 
-def scrubbed_env(home: Path, cfg: SandboxConfig) -> dict[str, str]:
+def scrubbed_env(home: Path, cfg: SandboxConfig, tmp: str = "/tmp") -> dict[str, str]:
     """A fresh environment: nothing inherited but a PATH that finds this Python."""
-    path = os.pathsep.join(dict.fromkeys([str(Path(sys.executable).parent), "/usr/local/bin",
+    # The interpreter's folder with symlinks resolved: a venv reached through a link under
+    # /tmp is not at that path inside the sandbox, whose /tmp is the episode's own.
+    path = os.pathsep.join(dict.fromkeys([str(Path(sys.executable).parent.resolve()), "/usr/local/bin",
                                           "/usr/bin", "/bin"]))
     env = {"PATH": path, "HOME": str(home), "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
            "TERM": "dumb", "PAGER": "cat", "GIT_PAGER": "cat", "PYTHONDONTWRITEBYTECODE": "1",
-           "PYTHONUNBUFFERED": "1", "PYTEST_ADDOPTS": "-p no:cacheprovider", "PIP_NO_INPUT": "1", "TMPDIR": "/tmp",
+           "PYTHONUNBUFFERED": "1", "PYTEST_ADDOPTS": "-p no:cacheprovider", "PIP_NO_INPUT": "1", "TMPDIR": tmp,
            "GIT_CONFIG_NOSYSTEM": "1"}
     env.update(cfg.extra_env)
     return env
@@ -127,50 +170,200 @@ def _limits(cfg: SandboxConfig):
     return apply
 
 
-def hand_over(root: Path, cfg: SandboxConfig) -> None:
-    """Give a folder tree to the sandbox uid (when running as root) so commands can write it."""
-    if os.geteuid() != 0 or cfg.sandbox_uid < 0:
+def command_uid(cfg: SandboxConfig, uid: int | None = None) -> int | None:
+    """The uid a command runs as: the episode's leased uid, else the shared sandbox uid; None
+    when not running as root (then commands keep the caller's uid)."""
+    if os.geteuid() != 0:
+        return None
+    if uid is not None:
+        return uid
+    return cfg.sandbox_uid if cfg.sandbox_uid >= 0 else None
+
+
+def hand_over(root: Path, cfg: SandboxConfig, uid: int | None = None, keep_root_owned: tuple[str, ...] = ()) -> None:
+    """Give a folder tree to the command uid (when running as root) so commands can write it.
+    Regular files under a folder named in `keep_root_owned` (relative to `root`) stay root's:
+    readable by commands, never rewritten by them (git objects shared by hard link)."""
+    owner = command_uid(cfg, uid)
+    if owner is None:
         return
+    keep = [os.path.join(root, k) for k in keep_root_owned]
     for dirpath, _dirnames, filenames in os.walk(root):
-        os.chown(dirpath, cfg.sandbox_uid, cfg.sandbox_uid)
+        os.chown(dirpath, owner, owner)
+        frozen = any(dirpath == k or dirpath.startswith(k + os.sep) for k in keep)
         for name in filenames:
             path = os.path.join(dirpath, name)
-            if not os.path.islink(path):
-                os.chown(path, cfg.sandbox_uid, cfg.sandbox_uid)
+            if not frozen and not os.path.islink(path):
+                os.chown(path, owner, owner)
     Path(root).chmod(0o755)
 
 
-def _session_members(sid: int) -> list[int]:
-    """PIDs whose session is `sid` (the command's leftovers when not in a PID namespace)."""
+def _processes() -> list[tuple[int, str]]:
+    """(pid, stat text) of every live process (zombies included)."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/stat") as fh:
+                    found.append((int(entry.name), fh.read()))
+            except OSError:
+                continue
+    return found
+
+
+def _members(sid: int | None = None, uid: int | None = None) -> list[int]:
+    """Live (non-zombie) PIDs of session `sid`, or owned by `uid`: a command's processes."""
     pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
+    for pid, stat in _processes():
         # fields after the parenthesised comm: state ppid pgrp session ...
         parts = stat.rsplit(")", 1)[-1].split()
-        if len(parts) > 3 and int(parts[3]) == sid and parts[0] not in ("Z", "X"):  # zombies are dead
-            pids.append(int(entry.name))
+        if len(parts) < 4 or parts[0] in ("Z", "X"):  # zombies are dead
+            continue
+        if sid is not None and int(parts[3]) == sid:
+            pids.append(pid)
+        elif uid is not None:
+            try:
+                if os.stat(f"/proc/{pid}").st_uid == uid:
+                    pids.append(pid)
+            except OSError:
+                continue
     return pids
 
 
-def _kill_session(sid: int) -> int:
+def _kill_members(sid: int | None = None, uid: int | None = None) -> int:
+    """Kill a session's (or a uid's) processes until none is left; returns how many were killed."""
     killed = 0
-    for _ in range(20):  # a fork bomb refills the group; keep killing until it is empty
-        members = _session_members(sid)
+    for _ in range(50):  # a fork bomb refills the group; keep killing until it is empty
+        members = _members(sid, uid)
         if not members:
             break
         for pid in members:
             try:
                 os.kill(pid, signal.SIGKILL)
                 killed += 1
-            except ProcessLookupError:
+            except (ProcessLookupError, PermissionError):
                 pass
         time.sleep(0.02)
     return killed
+
+
+def kill_uid(uid: int) -> int:
+    """Kill every process of `uid` (an episode's leftovers). Refuses root and the caller's uid."""
+    if uid in (0, os.geteuid()):
+        raise ValueError(f"refusing to kill every process of uid {uid}")
+    return _kill_members(uid=uid)
+
+
+def _rss_mb(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/statm") as fh:
+                total += int(fh.read().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def disk_usage_mb(roots: list[Path]) -> float:
+    """Disk used by the files under `roots` (allocated blocks; hard links counted once)."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    stack = [str(r) for r in roots]
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(entry.path)
+            if (st.st_dev, st.st_ino) not in seen:
+                seen.add((st.st_dev, st.st_ino))
+                total += st.st_blocks * 512
+    return total / 2**20
+
+
+class UidLease:
+    """One uid of the per-episode pool, held (by an exclusive file lock) until released or
+    until this process dies. A fresh lease kills whatever a dead run left running as it."""
+
+    def __init__(self, cfg: SandboxConfig, lock_dir: str | Path | None = None):
+        self.uid: int | None = None
+        self._fd: int | None = None
+        if os.geteuid() != 0 or cfg.uid_base < 0:
+            return
+        lock_dir = Path(lock_dir or os.path.join(tempfile.gettempdir(), "protege-uid-locks"))
+        lock_dir.mkdir(mode=0o700, exist_ok=True)
+        for slot in range(cfg.uid_slots):
+            fd = os.open(lock_dir / f"{cfg.uid_base + slot}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            self.uid, self._fd = cfg.uid_base + slot, fd
+            kill_uid(self.uid)
+            return
+        raise SandboxUnavailable(f"all {cfg.uid_slots} per-episode uids from {cfg.uid_base} are in use "
+                                 f"(locks in {lock_dir})")
+
+    def release(self) -> None:
+        if self.uid is not None:
+            kill_uid(self.uid)
+        if self._fd is not None:
+            os.close(self._fd)
+        self.uid = self._fd = None
+
+
+class _Watchdog:
+    """Polls a running command's totals (resident memory of its processes, disk used by its
+    writable folders) and kills it when one grows past its limit."""
+
+    def __init__(self, cfg: SandboxConfig, sid: int, uid: int | None, disk_roots: list[Path], kill):
+        self.cfg, self.sid, self.uid, self.disk_roots, self.kill = cfg, sid, uid, disk_roots, kill
+        self.memory_killed = self.disk_killed = False
+        self.disk_start = disk_usage_mb(disk_roots) if cfg.disk_mb >= 0 and disk_roots else 0.0
+        self.disk_now = self.disk_start
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _over_disk(self) -> bool:
+        self.disk_now = disk_usage_mb(self.disk_roots)
+        # A workspace already over quota may still shrink (rm); only growth past it is killed.
+        return self.disk_now > self.cfg.disk_mb and self.disk_now > self.disk_start
+
+    def _run(self) -> None:
+        interval = max(0.02, self.cfg.watch_interval_s)
+        while not self._stop.wait(interval):
+            if self.cfg.memory_mb >= 0:
+                pids = _members(uid=self.uid) if self.uid is not None else _members(sid=self.sid)
+                if _rss_mb(pids) > self.cfg.memory_mb:
+                    self.memory_killed = True
+                    self.kill()
+                    return
+            if self.cfg.disk_mb >= 0 and self.disk_roots:
+                t0 = time.monotonic()
+                if self._over_disk():
+                    self.disk_killed = True
+                    self.kill()
+                    return
+                interval = max(interval, 10 * (time.monotonic() - t0))  # a big tree is scanned less often
+
+    def stop(self) -> float | None:
+        """Stop polling; one last disk check (a short command ends between polls)."""
+        self._stop.set()
+        self.thread.join()
+        if self.cfg.disk_mb < 0 or not self.disk_roots:
+            return None
+        if not self.disk_killed and self._over_disk():
+            self.disk_killed = True
+        return self.disk_now
 
 
 class _Collector:
@@ -217,16 +410,28 @@ class _Collector:
 
 
 def run_command(command: str, cwd: Path, home: Path, cfg: SandboxConfig,
-                writable: list[Path] | None = None, timeout_s: float | None = None) -> CommandResult:
-    """Run `command` with bash in `cwd`, sandboxed; never raises for what the command does."""
+                writable: list[Path] | None = None, timeout_s: float | None = None,
+                tmp_dir: Path | None = None, uid: int | None = None) -> CommandResult:
+    """Run `command` with bash in `cwd`, sandboxed; never raises for what the command is or does.
+
+    `writable`: the folders commands may write (default `cwd`); their total size is the disk
+    quota's measure. `tmp_dir`: a folder that is the command's /tmp (a private tmpfs when
+    None). `uid`: the episode's leased uid (see `UidLease`); when root and None, the shared
+    `sandbox_uid`."""
     timeout = cfg.timeout_s if timeout_s is None else timeout_s
-    env = scrubbed_env(home, cfg)
+    if not isinstance(command, str):
+        return CommandResult(str(command), "", None, 0.0, error="the command is not a string")
+    if "\0" in command:
+        return CommandResult(command, "", None, 0.0, error="the command contains a NUL byte")
+    try:
+        bwrapped = use_bwrap(cfg)
+    except (SandboxUnavailable, ValueError) as exc:
+        return CommandResult(command, "", None, 0.0, error=str(exc))
+    writable = list(writable or [cwd])
+    env = scrubbed_env(home, cfg, "/tmp" if bwrapped or tmp_dir is None else str(tmp_dir))
     env.update(__PROTEGE_CMD=command, __PROTEGE_MARK=_BG_MARK, __PROTEGE_NS="0")
     argv = ["bash", "-c", _WRAPPER]
-    use_bwrap = cfg.isolation == "bwrap" or (cfg.isolation == "auto" and bwrap_path())
-    if use_bwrap:
-        if not bwrap_path():
-            return CommandResult(command, "", None, 0.0, error="isolation='bwrap' but bwrap is not installed")
+    if bwrapped:
         env["__PROTEGE_NS"] = "1"
         binds: list[str] = []
         # The caller's HOME (keys, tokens, shell history) is hidden behind an empty tmpfs;
@@ -245,42 +450,51 @@ def run_command(command: str, cwd: Path, home: Path, cfg: SandboxConfig,
                 if any(parent.is_relative_to(h) and parent != h for h in covers):
                     binds += ["--perms", "0755", "--dir", str(parent)]
             binds += ["--ro-bind", str(prefix), str(prefix)]
-        for path in writable or [cwd]:
+        for path in writable:
             for parent in reversed(Path(path).parents):  # bwrap would create them 0700
                 if parent != Path("/"):
                     binds += ["--perms", "0755", "--dir", str(parent)]
             binds += ["--bind", str(path), str(path)]
-        argv = [bwrap_path(), "--ro-bind", "/", "/", "--tmpfs", "/tmp", "--dev", "/dev",
+        # The episode's /tmp is a folder of its workspace (on disk, inside the quota, outside
+        # the repository): temp files never enter a patch, and nested test runs work as in
+        # SWE-bench's images.
+        tmp = ["--bind", str(tmp_dir), "/tmp"] if tmp_dir is not None else ["--perms", "1777", "--tmpfs", "/tmp"]
+        argv = [bwrap_path(), "--ro-bind", "/", "/", *tmp, "--dev", "/dev",
                 "--tmpfs", "/dev/shm", "--proc", "/proc", *binds, "--unshare-pid", "--unshare-ipc",
                 *([] if cfg.network else ["--unshare-net"]), "--die-with-parent",
                 "--chdir", str(cwd), "--", *argv]
-    as_root = os.geteuid() == 0 and cfg.sandbox_uid >= 0
-    if use_bwrap and as_root:
+    run_uid = command_uid(cfg, uid)
+    switch_in_popen = run_uid is not None
+    if bwrapped and run_uid is not None:
         # bwrap runs as root so it can bind the root-only Python installation; the command
-        # itself drops to the sandbox uid inside, where process-count limits bind.
+        # itself drops to the episode's uid inside, where process-count limits bind.
         i = argv.index("--") + 1
-        uid = str(cfg.sandbox_uid)
-        argv[i:i] = [shutil.which("setpriv") or "setpriv", f"--reuid={uid}", f"--regid={uid}",
+        argv[i:i] = [shutil.which("setpriv") or "setpriv", f"--reuid={run_uid}", f"--regid={run_uid}",
                      "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"]
-        as_root = False
+        switch_in_popen = False
     start = time.monotonic()
     try:
         proc = subprocess.Popen(
             argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_limits(cfg),
-            user=cfg.sandbox_uid if as_root else None, group=cfg.sandbox_uid if as_root else None,
-            extra_groups=[] if as_root else None)
-    except OSError as exc:
+            user=run_uid if switch_in_popen else None, group=run_uid if switch_in_popen else None,
+            extra_groups=[] if switch_in_popen else None)
+    except (OSError, ValueError, UnicodeError) as exc:  # ValueError / UnicodeError: text the OS cannot take
         return CommandResult(command, "", None, 0.0, error=f"cannot start command: {exc}")
     sid = proc.pid
+    # Only a per-episode uid can be killed whole: the shared uid may run other episodes.
+    own_uid = uid if run_uid is not None and uid is not None else None
 
     def kill_all() -> None:
         try:
             os.killpg(sid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+        if own_uid is not None:
+            kill_uid(own_uid)
 
     collector = _Collector(proc.stdout, max(cfg.output_limit_chars, 0) * 4, cfg.output_kill_bytes, kill_all)
+    watchdog = _Watchdog(cfg, sid, own_uid, [Path(w) for w in writable], kill_all)
     timed_out = False
     try:
         proc.wait(timeout=timeout if timeout > 0 else None)
@@ -290,21 +504,26 @@ def run_command(command: str, cwd: Path, home: Path, cfg: SandboxConfig,
         proc.wait()
     except BaseException:  # Ctrl-C in the caller: never leave the command running
         kill_all()
-        _kill_session(sid)
+        _kill_members(sid=sid)
         raise
-    leftovers = _kill_session(sid)
+    leftovers = _kill_members(sid=sid)
+    if own_uid is not None:  # what escaped the session (setsid) still runs as the episode's uid
+        leftovers += kill_uid(own_uid)
+    disk_used = watchdog.stop()
     collector.thread.join(timeout=5)
     proc.stdout.close()
     output, cut = collector.text(cfg.output_limit_chars)
-    background = leftovers if not use_bwrap else 0
+    background = leftovers if not bwrapped else 0
     marks = list(_BG_RE.finditer(output))
     if marks:  # the wrapper's count line; output printed after it (dying processes) is kept
         last = marks[-1]
         background = max(background, int(last.group(1)))
         output = output[:last.start()] + output[last.end():]
     exit_code = proc.returncode
-    if timed_out or collector.overflowed:
+    if timed_out or collector.overflowed or watchdog.memory_killed:
         exit_code = None
     return CommandResult(command, output, exit_code, time.monotonic() - start, timed_out=timed_out,
                          output_killed=collector.overflowed, truncated_chars=cut,
-                         total_bytes=collector.total, background_killed=background)
+                         total_bytes=collector.total, background_killed=background,
+                         memory_killed=watchdog.memory_killed, disk_killed=watchdog.disk_killed,
+                         disk_mb_used=disk_used)

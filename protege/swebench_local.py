@@ -31,7 +31,7 @@ from typing import Any
 
 from protege.environment import EnvConfig, Environment, EnvironmentError_
 from protege.grading import GradeReport, grade, report_from_log, test_command
-from protege.sandbox import SandboxConfig, bwrap_path, run_command
+from protege.sandbox import SandboxConfig, bwrap_path
 from protege.tasks import Task
 
 VENV = "../venv"  # beside the repository in the workspace, so it never shows up in a diff
@@ -240,12 +240,11 @@ class LocalReport:
 
 def _setup(recipe: Recipe, python: Path, env_add: dict[str, str], timeout_s: float):
     def setup(env: Environment) -> None:
-        if not hasattr(env, "root"):
+        if not hasattr(env, "run_with"):
             raise EnvironmentError_("local SWE-bench grading needs a LocalEnvironment (backend 'local')")
         sb = replace(env.config.sandbox, network=True, timeout_s=timeout_s,
                      extra_env={**env.config.sandbox.extra_env, **env_add, **install_env()})
-        result = run_command(setup_script(recipe, python), Path(env.workdir), env.root / "home", sb,
-                             writable=[env.root], timeout_s=timeout_s)
+        result = env.run_with(sb, setup_script(recipe, python), timeout_s=timeout_s)
         if not result.ok:
             raise EnvironmentError_(f"installing the {recipe.python} environment failed:\n"
                                     f"{result.observation()[-2000:]}")

@@ -82,9 +82,11 @@ _KNOWN = {f.name for f in fields(Task)} - {"extra"}
 def _test_list(value: Any, src: str, iid: str, name: str, row: int | None) -> list[str]:
     if isinstance(value, str):
         try:
-            value = json.loads(value) if value.strip() else []
+            value = _loads(value) if value.strip() else []
         except json.JSONDecodeError as exc:
             raise TaskError(src, f"not valid JSON ({exc.msg})", iid, name, row) from None
+        except ValueError as exc:
+            raise TaskError(src, f"not valid JSON ({exc})", iid, name, row) from None
     if hasattr(value, "tolist"):  # numpy arrays from parquet list columns
         value = value.tolist()
     if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
@@ -99,6 +101,10 @@ def task_from_record(rec: dict[str, Any], source: str = "<record>", row: int | N
     iid = rec.get("instance_id")
     if not isinstance(iid, str) or not iid.strip():
         raise TaskError(source, "missing or empty", None, "instance_id", row)
+    if iid in (".", "..") or any(c in iid for c in "/\\") or any(ord(c) < 32 for c in iid):
+        # ids name files (trajectories, grading logs): no path separators, no control characters
+        raise TaskError(source, "must not contain '/', '\\' or control characters, nor be '.' or '..'",
+                        iid, "instance_id", row)
     for name in REQUIRED_FIELDS:
         if name not in rec or rec[name] is None:
             raise TaskError(source, "missing", iid, name, row)
@@ -128,25 +134,47 @@ def task_from_record(rec: dict[str, Any], source: str = "<record>", row: int | N
     return Task(**kwargs, extra=extra)
 
 
-def _read_rows(path: Path) -> list[Any]:
+def _loads(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
+def _read_rows(path: Path, problems: list[TaskError] | None = None) -> list[Any]:
+    """The rows of a task file. With `problems` (collect mode) a .jsonl line that is not valid
+    JSON (a torn write) or not UTF-8 is recorded there, naming its line, and the rest is read."""
     src = str(path)
     suffix = "".join(path.suffixes[-1:]).lower()
     if suffix == ".jsonl":
         rows = []
-        with path.open(encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
+        with path.open("rb") as fh:
+            for lineno, raw in enumerate(fh, 1):
+                if not raw.strip():
                     continue
                 try:
-                    rows.append(json.loads(line))
+                    rows.append(_loads(raw.decode("utf-8")))
+                except UnicodeDecodeError as exc:
+                    error = TaskError(src, f"line {lineno} is not UTF-8 (byte {exc.start})")
                 except json.JSONDecodeError as exc:
-                    raise TaskError(src, f"line {lineno} is not valid JSON ({exc.msg})") from None
+                    error = TaskError(src, f"line {lineno} is not valid JSON ({exc.msg})")
+                except ValueError as exc:
+                    error = TaskError(src, f"line {lineno} is not valid JSON ({exc})")
+                else:
+                    continue
+                if problems is None:
+                    raise error
+                problems.append(error)
         return rows
     if suffix == ".json":
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = _loads(path.read_bytes().decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise TaskError(src, f"not UTF-8 (byte {exc.start})") from None
         except json.JSONDecodeError as exc:
             raise TaskError(src, f"not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        except ValueError as exc:
+            raise TaskError(src, f"not valid JSON ({exc})") from None
         if isinstance(data, dict) and isinstance(data.get("instances"), list):
             data = data["instances"]
         if not isinstance(data, list):
@@ -172,14 +200,17 @@ def load_tasks(source: str | Path, split: str = "test", *, errors: Literal["rais
     ids are an error either way.
     """
     path = Path(source)
+    problems: list[TaskError] = []
+    if path.is_dir():
+        raise TaskError(str(source), "is a folder, not a task file")
     if path.exists():
-        rows = _read_rows(path)
+        rows = _read_rows(path, problems if errors == "collect" else None)
         src = str(path)
     elif isinstance(source, str) and "/" in source and not path.suffix:
         rows, src = _hub_rows(source, split), f"{source}[{split}]"
     else:
         raise TaskError(str(source), "no such file (and not a hub dataset name 'owner/name')")
-    tasks, problems, seen = [], [], set()
+    tasks, seen = [], set()
     for row, rec in enumerate(rows):
         try:
             task = task_from_record(rec, src, row)
@@ -200,6 +231,22 @@ def _hub_rows(name: str, split: str) -> list[dict]:
     from datasets import load_dataset
 
     return [dict(r) for r in load_dataset(name, split=split)]
+
+
+def safe_name(instance_id: str) -> str:
+    """A file name for an instance id, whatever it holds: one path component, never hidden.
+
+    >>> safe_name("django__django-11099")
+    'django__django-11099'
+    >>> safe_name("../../etc/x")
+    '_..__..__etc__x'
+    """
+    name = "".join(c if c.isalnum() or c in "._-" else "_" for c in instance_id.replace("/", "__"))
+    if len(name) > 180:  # file names stop at 255 bytes
+        import hashlib
+
+        name = name[:160] + "-" + hashlib.sha256(instance_id.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return "_" + name if name.startswith(".") or not name else name
 
 
 def save_tasks(tasks: Iterable[Task], path: str | Path) -> Path:

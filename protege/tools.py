@@ -106,6 +106,32 @@ class FormatError:
         return f"Format error: {self.message}\n{FORMAT_HELP}"
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean_text(text: Any) -> str:
+    """Model or tool text made safe to store and tokenize: lone surrogates (invalid Unicode,
+    e.g. from an endpoint's JSON escapes) become U+FFFD; None becomes "".
+
+    >>> clean_text("ok " + chr(0xD800) + " x")
+    'ok \ufffd x'
+    >>> clean_text(None)
+    ''
+    """
+    if not isinstance(text, str):
+        return "" if text is None else str(text)
+    return _SURROGATE.sub("\ufffd", text)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _json(text: str) -> Any:
+    """Strict JSON: NaN / Infinity refused (json.loads accepts them)."""
+    return json.loads(text, parse_constant=_reject_constant)
+
+
 def _validate(name: Any, args: Any) -> Action | FormatError:
     """Check a tool name and its arguments.
 
@@ -118,11 +144,15 @@ def _validate(name: Any, args: Any) -> Action | FormatError:
     >>> _validate("rm", {}).message
     "unknown tool 'rm' (tools: bash, str_replace_editor, ask_expert, submit)"
     """
+    if not isinstance(name, str):
+        return FormatError("the tool name must be a string")
     if isinstance(args, str):
         try:
-            args = json.loads(args) if args.strip() else {}
+            args = _json(args) if args.strip() else {}
         except json.JSONDecodeError as exc:
             return FormatError(f"the arguments of {name!r} are not valid JSON ({exc.msg})")
+        except (ValueError, RecursionError) as exc:
+            return FormatError(f"the arguments of {name!r} are not valid JSON ({type(exc).__name__})")
     if args is None:
         args = {}
     if not isinstance(args, dict):
@@ -136,7 +166,9 @@ def _validate(name: Any, args: Any) -> Action | FormatError:
             return FormatError(f"tool {name!r} needs a non-empty string argument {key!r}")
     if name != "str_replace_editor":
         return Action(name, {k: args[k] for k in required})
-    args = dict(args)
+    # Only the editor's own arguments are kept: anything else the model sent is dropped.
+    args = {k: args[k] for k in ("command", "path", "file_text", "old_str", "new_str", "insert_line", "view_range")
+            if k in args}
     command = args["command"]
     if command not in EDITOR_COMMANDS:
         return FormatError(f"str_replace_editor command must be one of {', '.join(EDITOR_COMMANDS)}, got {command!r}")
@@ -150,7 +182,7 @@ def _validate(name: Any, args: Any) -> Action | FormatError:
     if "insert_line" in args:
         try:
             args["insert_line"] = int(args["insert_line"])
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             return FormatError("argument 'insert_line' must be an integer")
     if args.get("view_range") is not None:
         vr = args["view_range"]
@@ -158,7 +190,7 @@ def _validate(name: Any, args: Any) -> Action | FormatError:
             vr = re.findall(r"-?\d+", vr)
         try:
             vr = [int(v) for v in vr]
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             vr = []
         if len(vr) != 2:
             return FormatError("argument 'view_range' must be two integers [first, last]")
@@ -174,9 +206,10 @@ def _loads_call(blob: str) -> Any:
     """JSON of one call; tolerates a ```json fence and trailing text after the object."""
     blob = re.sub(r"^```(?:json)?\s*|\s*```$", "", blob.strip())
     try:
-        return json.loads(blob)
+        return _json(blob)
     except json.JSONDecodeError:
-        return json.JSONDecoder().raw_decode(blob)[0]  # raises JSONDecodeError if no object at all
+        # raises JSONDecodeError if no object at all
+        return json.JSONDecoder(parse_constant=_reject_constant).raw_decode(blob)[0]
 
 
 def parse_structured(tool_calls: list[dict[str, Any]]) -> Action | FormatError:
@@ -186,11 +219,13 @@ def parse_structured(tool_calls: list[dict[str, Any]]) -> Action | FormatError:
     ...                    "function": {"name": "bash", "arguments": '{"command": "ls"}'}}]).call_id
     'c1'
     """
-    call = tool_calls[0]
-    fn = call.get("function", call)
+    call = tool_calls[0] if isinstance(tool_calls, list) and tool_calls else None
+    fn = call.get("function", call) if isinstance(call, dict) else None
+    if not isinstance(fn, dict):
+        return FormatError("the structured tool call is malformed (expected {'function': {'name', 'arguments'}})")
     parsed = _validate(fn.get("name"), fn.get("arguments"))
     if isinstance(parsed, Action):
-        parsed.call_id = call.get("id")
+        parsed.call_id = call.get("id") if isinstance(call.get("id"), str) else None
         parsed.ignored_calls = len(tool_calls) - 1
     return parsed
 
@@ -215,6 +250,8 @@ def parse_text(text: str) -> Action | FormatError:
             call = _loads_call(blocks[0])
         except json.JSONDecodeError as exc:
             return FormatError(f"the <tool_call> block is not valid JSON ({exc.msg})")
+        except (ValueError, RecursionError) as exc:  # NaN / Infinity, or nesting too deep to parse
+            return FormatError(f"the <tool_call> block is not valid JSON ({type(exc).__name__}: {str(exc)[:80]})")
         if not isinstance(call, dict) or "name" not in call:
             return FormatError('the <tool_call> block must be an object {"name": ..., "arguments": {...}}')
         parsed = _validate(call["name"], call.get("arguments", call.get("parameters")))
@@ -231,10 +268,14 @@ def parse_text(text: str) -> Action | FormatError:
 
 
 def parse_generation(gen: Generation) -> Action | FormatError:
-    """Structured calls when the endpoint returned them, else the text."""
-    if gen.tool_calls:
-        return parse_structured(gen.tool_calls)
-    return parse_text(gen.text)
+    """Structured calls when the endpoint returned them, else the text. Whatever the model
+    produced, the answer is an Action or a FormatError: a model output never raises here."""
+    try:
+        if gen.tool_calls:
+            return parse_structured(gen.tool_calls)
+        return parse_text(clean_text(gen.text))
+    except (RecursionError, ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
+        return FormatError(f"the tool call could not be read ({type(exc).__name__})")
 
 
 def format_tool_call(name: str, arguments: dict[str, Any]) -> str:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from protege.protocols import Generation, Message
+from protege.tasks import safe_name
 from protege.tools import Action
 
 SCHEMA_VERSION = 1
@@ -104,6 +105,9 @@ class Trajectory:
     cost_usd: float = 0.0
     wall_s: float = 0.0
     config: dict[str, Any] = field(default_factory=dict)  # the resolved AgentConfig
+    # Where the episode ran: backend, sandbox isolation and limits, and warnings such as
+    # isolation="none" (model commands ran unisolated).
+    environment: dict[str, Any] = field(default_factory=dict)
     # In memory only (token ids and log-probs for RL); never written to disk.
     generations: list[Generation] = field(default_factory=list, repr=False)
 
@@ -139,13 +143,20 @@ class Trajectory:
         return {"instance_id": self.instance_id, "model_name_or_path": self.model, "model_patch": self.patch}
 
 
+def to_json(obj: Any, **kwargs: Any) -> str:
+    """JSON for records that hold model text: readable UTF-8; what is not valid Unicode (lone
+    surrogates) is written by `atomic_write` / the .jsonl appends as a `\\uXXXX` escape,
+    which json reads back as the same string (lossless)."""
+    return json.dumps(obj, ensure_ascii=False, default=str, **kwargs)
+
+
 def atomic_write(path: Path, text: str) -> None:
     """Write via a temporary file in the same folder and os.replace: readers (and a restart
     after SIGKILL) see the old file or the new one, never half of one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as fh:
             fh.write(text)
         os.replace(tmp, path)
     except BaseException:
@@ -157,7 +168,7 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """Rows of a .jsonl file; unparseable lines (a write torn by a kill) are skipped."""
     rows = []
     if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
             try:
                 rows.append(json.loads(line))
             except json.JSONDecodeError:
@@ -200,10 +211,10 @@ class TrajectoryWriter:
         self.repair()
 
     def path(self, instance_id: str) -> Path:
-        return self.dir / f"{instance_id.replace('/', '__')}.json"
+        return self.dir / f"{safe_name(instance_id)}.json"
 
     def save(self, traj: Trajectory) -> None:
-        atomic_write(self.path(traj.instance_id), json.dumps(traj.to_dict(), ensure_ascii=False))
+        atomic_write(self.path(traj.instance_id), to_json(traj.to_dict()))
 
     def finish(self, traj: Trajectory) -> None:
         """Save the finished record, then append it to both .jsonl files."""
@@ -216,8 +227,8 @@ class TrajectoryWriter:
 
     @staticmethod
     def _append(path: Path, row: dict[str, Any]) -> None:
-        with path.open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        with path.open("a", encoding="utf-8", errors="backslashreplace") as fh:
+            fh.write(to_json(row) + "\n")
             fh.flush()
             os.fsync(fh.fileno())
 
@@ -233,6 +244,6 @@ class TrajectoryWriter:
                     rows.append(row)
             missing = [iid for iid in finished if iid not in seen]
             rows += [make(json.loads(finished[iid].read_text(encoding="utf-8"))) for iid in missing]
-            text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-            if not path.exists() or path.read_text(encoding="utf-8") != text:
+            text = "".join(to_json(r) + "\n" for r in rows)
+            if not path.exists() or path.read_text(encoding="utf-8", errors="surrogateescape") != text:
                 atomic_write(path, text)

@@ -227,4 +227,5 @@ def test_sigkill_mid_batch_then_resume(tiny_tasks, tiny_repo, tmp_path):
     assert all(before[i] in rows for i in before)
     assert all((run_dir / "trajectories" / f"{i}.json").read_text() == kept[i] for i in before)
     assert len(read_jsonl(run_dir / "trajectories.jsonl")) == 4
-    assert all(json.loads(p.read_text())["exit_status"] == "submitted" for p in (run_dir / "trajectories").glob("*.json"))
+    statuses = {p.name: (json.loads(p.read_text())["exit_status"], json.loads(p.read_text())["error"]) for p in (run_dir / "trajectories").glob("*.json")}
+    assert all(s == "submitted" for s, _ in statuses.values()), statuses

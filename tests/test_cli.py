@@ -20,13 +20,26 @@ def test_grade_predictions_file_and_resume(tmp_path):
     args = ["grade", str(preds), "--instances", str(tasks_file), "--out", str(out),
             "--mirror-template", str(tmp_path / "mirrors" / "{owner}__{name}")]
     result = runner.invoke(app, args)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # an instance errored: the exit code says so
+    assert "resolved 1/2; errors 1" in result.output and "ERROR acme__calc-404" in result.output
     report = json.loads(out.read_text())
     assert report["instances"][task.instance_id]["resolved"] is True
     assert report["instances"]["acme__calc-404"]["status"] == "ERROR"
-    assert report["summary"] == {"total": 2, "resolved": 1, "errors": 1}
-    again = runner.invoke(app, args)  # everything already graded: nothing re-run
-    assert again.exit_code == 0 and "resolved 1/2" in again.output
+    assert report["summary"] == {"total": 2, "resolved": 1, "errors": 1, "reverted_test_infra": 0}
+    again = runner.invoke(app, args)  # the gold grade is reused; the errored instance is tried again
+    assert again.exit_code == 1 and "resolved 1/2" in again.output
+    # Another predictions file into the same report: a different patch is graded again.
+    other = tmp_path / "other.jsonl"
+    other.write_text(json.dumps({"instance_id": task.instance_id, "model_name_or_path": "empty",
+                                 "model_patch": ""}) + "\n")
+    third = runner.invoke(app, ["grade", str(other), *args[2:]])
+    assert third.exit_code == 0, third.output
+    assert json.loads(out.read_text())["instances"][task.instance_id]["resolved"] is False
+
+
+def test_grade_help_documents_the_mirror_template():
+    result = runner.invoke(app, ["grade", "--help"], terminal_width=200)
+    assert "{owner}" in result.output and "bare" in result.output
 
 
 def test_bad_predictions_file_names_the_field(tmp_path):

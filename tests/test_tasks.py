@@ -87,3 +87,53 @@ def test_shared_swebench_files_load(name, count):
     tasks = load_tasks(shared_data_dir() / "swebench" / name)
     assert len(tasks) == count
     assert all(t.FAIL_TO_PASS and t.image and t.eval_script and t.log_parser for t in tasks)
+
+
+# ---- hostile or broken task files (issue 12): every error names the file, the line or instance, the field
+
+def test_collect_mode_keeps_good_rows_around_a_torn_line(tmp_path):
+    path = tmp_path / "t.jsonl"
+    path.write_bytes((json.dumps(GOOD) + "\n" + '{"instance_id": "o__r-2", "repo"\n'
+                      + json.dumps({**GOOD, "instance_id": "o__r-3"}) + "\n").encode()
+                     + b'{"instance_id": "caf\xe9"}\n')
+    tasks, problems = load_tasks(path, errors="collect")
+    assert [t.instance_id for t in tasks] == ["o__r-1", "o__r-3"]
+    assert [str(p) for p in problems] == [f"{path}: line 2 is not valid JSON (Expecting ':' delimiter)",
+                                          f"{path}: line 4 is not UTF-8 (byte 20)"]
+    with pytest.raises(TaskError, match="line 2 is not valid JSON"):
+        load_tasks(path)
+
+
+def test_non_utf8_and_deeply_nested_json_name_the_file(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(b"[\xff]")
+    with pytest.raises(TaskError, match=f"{bad}: not UTF-8"):
+        load_tasks(bad)
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(TaskError, match=f"{deep}: not valid JSON"):
+        load_tasks(deep)
+    nested = {**GOOD, "FAIL_TO_PASS": "[" * 100_000 + "]" * 100_000}
+    with pytest.raises(TaskError, match="field 'FAIL_TO_PASS': not valid JSON"):
+        task_from_record(nested, "x.jsonl", 0)
+
+
+def test_instance_ids_cannot_name_paths(tmp_path):
+    with pytest.raises(TaskError, match="field 'instance_id': must not contain '/'"):
+        task_from_record({**GOOD, "instance_id": "../../x"}, "t.jsonl", 3)
+
+
+def test_tasks_validate_checks_every_file(tmp_path):
+    from typer.testing import CliRunner
+
+    from protege.cli import app
+
+    good, torn, broken = tmp_path / "good.jsonl", tmp_path / "torn.jsonl", tmp_path / "broken.json"
+    good.write_text(json.dumps(GOOD) + "\n")
+    torn.write_text(json.dumps(GOOD) + "\n{\n")
+    broken.write_bytes(b"\xff")
+    result = CliRunner().invoke(app, ["tasks", "validate", str(broken), str(torn), str(good)])
+    assert result.exit_code == 1 and result.exception is None or isinstance(result.exception, SystemExit)
+    assert f"{broken}: unreadable" in result.output and "not UTF-8" in result.output
+    assert f"{torn}: 1 valid instances, 1 invalid" in result.output and "line 2" in result.output
+    assert f"{good}: 1 valid instances, 0 invalid" in result.output

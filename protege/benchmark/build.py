@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import random
 import re
 import shutil
@@ -88,6 +89,12 @@ def run_suite(repo: Path, timeout_s: float) -> tuple[dict[str, str], dict[str, d
         return parse_log_pytest(res.output, None), failures, res.output, res.timed_out
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        # Back to the caller's uid: host-side git trusts only repositories its own uid owns.
+        uid = os.geteuid()
+        for dirpath, _dirs, files in os.walk(repo.parent):
+            os.lchown(dirpath, uid, uid)
+            for name in files:
+                os.lchown(os.path.join(dirpath, name), uid, uid)
 
 
 # -------------------------------------------------------------------- issue texts

@@ -1,0 +1,392 @@
+"""The episode boundary, tried as an attacker would: hostile commands and edits through the
+project's own tool path, hostile model outputs through `run_episodes`, against the real
+sandbox, real git and the real grader (no mocks). One test per class of issue 12."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from protege import sandbox
+from protege.agent import AgentConfig, run_episodes
+from protege.environment import (EnvConfig, LocalEnvironment, PatchTooLarge, make_environment,
+                                 sweep_stale_workspaces)
+from protege.grading import grade, grade_predictions
+from protege.protocols import Generation
+from protege.sandbox import SandboxConfig, SandboxUnavailable, bwrap_path, run_command
+from protege.tools import Action, execute, format_tool_call
+from protege.trajectory import TrajectoryWriter, load_trajectory, read_jsonl
+
+needs_bwrap = pytest.mark.skipif(bwrap_path() is None, reason="bubblewrap is not installed (apt-get install bubblewrap)")
+as_root = pytest.mark.skipif(os.geteuid() != 0, reason="per-episode uids and host-side privilege tests need root")
+
+
+def bash(env, command: str) -> str:
+    return execute(env, Action("bash", {"command": command}))
+
+
+def edit(env, **args) -> str:
+    return execute(env, Action("str_replace_editor", args))
+
+
+# ---------------------------------------------------------------- 1. git on the host
+
+@as_root
+def test_planted_git_config_and_hooks_never_run_on_the_host(tiny_task, env_config, tmp_path, monkeypatch):
+    """Hooks, fsmonitor, clean filters, textconv, an external diff, core.worktree and
+    hooksPath planted by a model command: the diff runs none of them and sees no host file."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-host-secret")
+    marks = tmp_path / "marks"
+    marks.mkdir(mode=0o777)
+    secret = tmp_path / "root-only.txt"
+    secret.write_text("root secret\n")
+    secret.chmod(0o600)
+    with LocalEnvironment(tiny_task, env_config) as env:
+        env.write_file(".git/evil.sh", f'#!/bin/sh\necho "$(id -u) $OPENAI_API_KEY" >> {marks}/ran-$$\ncat\n')
+        evil = f"{env.workdir}/.git/evil.sh"
+        planted = bash(env, "\n".join([
+            "chmod +x .git/evil.sh",
+            f"git config core.fsmonitor {evil}",
+            f"git config filter.x.clean {evil}",
+            f"git config diff.x.textconv {evil}",
+            f"git config diff.external {evil}",
+            "git config core.hooksPath .git/hooks",
+            "printf '* filter=x diff=x\\n' > .gitattributes",
+            *[f"cp .git/evil.sh .git/hooks/{h}" for h in ("post-index-change", "pre-commit", "post-checkout",
+                                                          "reference-transaction")],
+            "echo 'print(1)' > new_module.py",
+            "sed -i 's/range(start, stop))/range(start, stop + 1))/' tinycalc/ranges.py",
+            f"git config core.worktree {tmp_path}",
+            "grep -c fsmonitor .git/config",
+        ]))
+        assert planted.strip().endswith("1"), planted  # the model's own .git did take the settings
+        patch = env.diff()
+    assert list(marks.iterdir()) == [], "a planted git command ran on the host"
+    assert "range(start, stop + 1)" in patch and "new_module.py" in patch and ".gitattributes" in patch
+    assert "root secret" not in patch and "sk-host-secret" not in patch and "root-only" not in patch
+
+
+def test_hidden_edits_still_appear_in_the_patch(tiny_task, env_config):
+    """exclude, skip-worktree, assume-unchanged and replace refs cannot hide a change."""
+    with LocalEnvironment(tiny_task, env_config) as env:
+        bash(env, "\n".join([
+            "echo secret_helper = 1 > hidden.py && echo hidden.py >> .git/info/exclude",
+            "git update-index --skip-worktree tinycalc/ranges.py",
+            "git update-index --assume-unchanged tests/test_ranges.py",
+            "echo '# edited' >> tinycalc/ranges.py && echo '# edited' >> tests/test_ranges.py",
+            "git replace -f HEAD $(git commit-tree HEAD^{tree} -m fake) 2>&1 || true",
+        ]))
+        assert "hidden.py" not in bash(env, "git status --short")  # hidden from the model's own git
+        patch = env.diff()
+    assert "hidden.py" in patch and "+# edited" in patch and "tests/test_ranges.py" in patch
+
+
+def test_a_fifo_or_nested_repo_does_not_block_the_diff(tiny_task, env_config):
+    with LocalEnvironment(tiny_task, env_config) as env:
+        bash(env, "mkfifo pipe && mkdir -p sub && cd sub && git init -q && git config core.fsmonitor 'touch /x' "
+                  "&& mkfifo .git/HEAD.fifo && echo x > f")
+        start = time.monotonic()
+        patch = env.diff()
+    assert time.monotonic() - start < 30
+    assert "pipe" not in patch  # git records regular files, links and folders only
+
+
+def test_patch_size_cap_is_a_clear_status(tiny_task, env_config):
+    cfg = replace(env_config, max_patch_bytes=200_000)
+    with LocalEnvironment(tiny_task, cfg) as env:
+        bash(env, "head -c 3000000 /dev/urandom | base64 > big.txt")
+        with pytest.raises(PatchTooLarge, match="larger than 200,000 bytes"):
+            env.diff()
+
+
+# ---------------------------------------------------------------- 2. the grader's test infrastructure
+
+HACK = '''import pytest
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    report.outcome = "passed"
+'''
+
+
+@pytest.mark.parametrize("where", ["conftest.py", "tests/conftest.py", "sitecustomize.py"])
+def test_conftest_reward_hack_is_not_paid(tiny_task, env_config, tmp_path, where):
+    with LocalEnvironment(tiny_task, env_config) as env:
+        env.write_file(where, HACK if "conftest" in where else "import os\nos.environ['PYTEST_ADDOPTS'] = '-p no:python'\n")
+        hack = env.diff()
+    report = grade(tiny_task, hack, env_config, log_dir=tmp_path)
+    assert not report.resolved and report.reverted_files == [where]
+    # the same hack beside the real fix: the fix is graded, the hack is reverted
+    both = grade(tiny_task, hack + tiny_task.patch, env_config, log_dir=tmp_path)
+    assert both.resolved and both.reverted_files == [where]
+
+
+# ---------------------------------------------------------------- 3. temp folders and the interpreter
+
+NESTED_TEST = '''import subprocess, sys, tempfile, os
+
+def test_nested_pytest_run():
+    d = tempfile.mkdtemp()
+    with open(os.path.join(d, "test_inner.py"), "w") as fh:
+        fh.write("def test_ok():\\n    assert True\\n")
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", d],
+                         capture_output=True, text=True, cwd=d)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_tmp_path(tmp_path):
+    (tmp_path / "x").write_text("y")
+'''
+
+
+def test_nested_pytest_runs_grade_resolved(tmp_path):
+    """A repository whose pytest config would break a nested run that lands inside it (as on
+    pytest-dev's own SWE-bench instances): its gold patch resolves, and the temp files stay
+    out of the patch."""
+    from protege.environment import RepoSource, git
+    from protege.tasks import Task
+
+    repo = tmp_path / "mirror"
+    (repo / "tests").mkdir(parents=True)
+    (repo / "lib.py").write_text("def inc(x):\n    return x\n")
+    (repo / "tests" / "test_lib.py").write_text("import sys, os\nsys.path.insert(0, os.getcwd())\nfrom lib import inc\n\n"
+                                                 "def test_inc():\n    assert inc(1) == 2\n")
+    (repo / "tests" / "test_nested.py").write_text(NESTED_TEST)
+    # A nested run whose temp folder lands inside the repository picks this up and collects nothing.
+    (repo / "pytest.ini").write_text("[pytest]\npython_files = test_lib.py test_nested.py\n")
+    git(["init", "-q"], repo)
+    git(["add", "-A"], repo)
+    git(["commit", "-q", "--no-gpg-sign", "-m", "base"], repo)
+    base = git(["rev-parse", "HEAD"], repo).stdout.strip()
+    (repo / "lib.py").write_text("def inc(x):\n    return x + 1\n")
+    gold = git(["diff"], repo).stdout
+    git(["checkout", "-q", "--", "."], repo)
+    task = Task("local__nested-1", "local/nested", base, gold, "inc(1) should be 2",
+                FAIL_TO_PASS=["tests/test_lib.py::test_inc"],
+                PASS_TO_PASS=["tests/test_nested.py::test_nested_pytest_run", "tests/test_nested.py::test_tmp_path"],
+                extra={"test_cmd": "python -m pytest -rA -p no:cacheprovider tests"})
+    cfg = EnvConfig(repos=RepoSource(mirror_template=str(repo)))
+    report = grade(task, gold, cfg, log_dir=tmp_path / "logs")
+    assert report.resolved, Path(report.log_path).read_text()[-3000:]
+    with LocalEnvironment(task, cfg) as env:
+        out = bash(env, "python -c 'import tempfile; print(tempfile.gettempdir())' && python -m pytest -q tests")
+        assert out.splitlines()[0] == "/tmp"
+        patch = env.diff()
+    assert patch == "" or "pytest-of" not in patch
+
+
+@needs_bwrap
+def test_interpreter_reached_through_a_symlink(tmp_path):
+    import sys
+
+    link = Path("/tmp") / f"protege-venv-link-{os.getpid()}"
+    link.symlink_to(Path(sys.prefix).resolve())
+    try:
+        env = sandbox.scrubbed_env(tmp_path, SandboxConfig())
+        assert str(Path(sys.executable).parent.resolve()) in env["PATH"].split(os.pathsep)[0]
+    finally:
+        link.unlink()
+
+
+# ---------------------------------------------------------------- 4. malformed model outputs
+
+@dataclass
+class ReplayPolicy:
+    """Plays a fixed list of hostile generations (one per step, for every episode)."""
+
+    outputs: list[Generation]
+    name: str = "hostile-replay"
+    step: dict = field(default_factory=dict)
+
+    def generate(self, conversations, tools):
+        out = []
+        for conv in conversations:
+            n = sum(m["role"] == "assistant" for m in conv)
+            out.append(self.outputs[min(n, len(self.outputs) - 1)])
+        return out
+
+
+def test_hostile_generations_never_sink_the_batch(tiny_tasks, env_config, tmp_path):
+    deep = "<tool_call>" + "[" * 1500 + "]" * 1500 + "</tool_call>"
+    hostile = [
+        Generation("<tool_call>{\"name\": \"bash\", \"arguments\": {\"command\": \"echo " + chr(0xD800) + "\"}}</tool_call>"),
+        Generation('<tool_call>{"name": "str_replace_editor", "arguments": {"command": "insert", "path": "a", '
+                   '"new_str": "x", "insert_line": Infinity}}</tool_call>'),
+        Generation(deep),
+        Generation('<tool_call>{"name": "bash", "arguments": ' + "{\"a\":" * 1200 + "1" + "}" * 1200 + '}</tool_call>'),
+        Generation(None),  # type: ignore[arg-type]
+        Generation("", tool_calls=[{"function": "not a dict"}]),
+        Generation("", tool_calls="garbage"),  # type: ignore[arg-type]
+        Generation("", tool_calls=[{"id": ["x"], "function": {"name": "bash", "arguments": {"command": "echo a\x00b"}}}]),
+        Generation(format_tool_call("bash", {"command": "echo a\x00b"})),
+        Generation(format_tool_call("str_replace_editor", {"command": "view", "path": "a\x00b"})),
+        Generation(format_tool_call("submit", {})),
+    ]
+    tasks = tiny_tasks(4)
+    config = replace(AgentConfig.preset("smoke"), step_limit=len(hostile) + 2, max_consecutive_format_errors=-1,
+                     max_parallel=4)
+    run = tmp_path / "run"
+    trajs = run_episodes(tasks, ReplayPolicy(hostile), None, partial(make_environment, config=env_config), config,
+                         writer=TrajectoryWriter(run))
+    assert [t.exit_status for t in trajs] == ["submitted"] * 4, [(t.exit_status, t.error) for t in trajs]
+    assert len(read_jsonl(run / "preds.jsonl")) == 4
+    for traj in trajs:
+        assert traj.counts.format_errors >= 6
+        loaded = load_trajectory(TrajectoryWriter(run).path(traj.instance_id))
+        assert loaded.steps[0].text == traj.steps[0].text and "\ufffd" in loaded.steps[0].text
+    assert "NUL" in trajs[0].steps[8].observation
+
+
+def test_trajectories_store_invalid_unicode_losslessly(tmp_path):
+    from protege.trajectory import Trajectory
+
+    traj = Trajectory("x-1", patch="bad byte: " + b"\xff".decode("utf-8", "surrogateescape"), exit_status="submitted")
+    writer = TrajectoryWriter(tmp_path)
+    writer.finish(traj)
+    assert load_trajectory(writer.path("x-1")).patch == traj.patch
+    assert read_jsonl(tmp_path / "preds.jsonl")[0]["model_patch"] == traj.patch
+
+
+def test_run_command_never_raises_on_its_input(tmp_path):
+    for command in ["echo a\x00b", "echo " + chr(0xD800), 42]:
+        res = run_command(command, tmp_path, tmp_path, SandboxConfig(isolation="none"))  # type: ignore[arg-type]
+        assert res.error and not res.ok
+
+
+# ---------------------------------------------------------------- 5. the editor
+
+def test_editor_refuses_special_files_and_never_blocks(tiny_task, env_config):
+    with LocalEnvironment(tiny_task, env_config) as env:
+        bash(env, "mkfifo fifo")
+        done: list[str] = []
+        worker = threading.Thread(target=lambda: done.extend([
+            edit(env, command="view", path="fifo"), edit(env, command="create", path="fifo", file_text="x"),
+            edit(env, command="str_replace", path="fifo", old_str="a", new_str="b")]))
+        worker.start()
+        worker.join(10)
+        assert not worker.is_alive(), "the editor blocked on a FIFO"
+        assert all(out.startswith("Error:") for out in done) and "regular file" in done[0]
+
+
+def test_editor_caps_reads_and_keeps_bytes_it_does_not_edit(tiny_task, env_config):
+    cfg = replace(env_config, editor_max_bytes=100_000)
+    with LocalEnvironment(tiny_task, cfg) as env:
+        bash(env, "head -c 5000000 /dev/zero | tr '\\0' a > big.txt")
+        assert "more than the editor opens" in edit(env, command="view", path="big.txt")
+        bash(env, "printf 'caf\\xe9 = 1\\nvalue = 2\\n' > latin1.py")
+        out = edit(env, command="str_replace", path="latin1.py", old_str="value = 2", new_str="value = 3")
+        assert "has been edited" in out
+        assert (Path(env.workdir) / "latin1.py").read_bytes() == b"caf\xe9 = 1\nvalue = 3\n"
+
+
+@as_root
+def test_editor_folders_belong_to_the_episode(tiny_task, env_config):
+    with LocalEnvironment(tiny_task, env_config) as env:
+        assert "created" in edit(env, command="create", path="pkg/sub/mod.py", file_text="x = 1\n")
+        assert (Path(env.workdir) / "pkg" / "sub").stat().st_uid == env.uid
+        assert bash(env, "echo y > pkg/sub/other.py && cat pkg/sub/other.py").strip() == "y"
+        assert "outside" in edit(env, command="create", path="../home/escape.py", file_text="x")
+
+
+# ---------------------------------------------------------------- 6. per-episode totals
+
+def test_disk_quota_stops_a_command(tiny_task, env_config):
+    cfg = replace(env_config, sandbox=replace(SandboxConfig(), disk_mb=100, max_file_mb=64, watch_interval_s=0.05))
+    with LocalEnvironment(tiny_task, cfg) as env:
+        res = env.run("for i in $(seq 20); do head -c 60000000 /dev/zero > f$i.bin; done; echo done", timeout_s=120)
+        assert res.disk_killed and "disk quota" in res.observation()
+        assert sandbox.disk_usage_mb([env.box]) < 100 + 250  # one poll's overshoot at most
+        assert env.run("rm -f f*.bin && echo freed").output.strip() == "freed"  # shrinking is allowed
+
+
+def test_memory_of_all_processes_together_is_capped(tmp_path):
+    cfg = SandboxConfig(memory_mb=300, watch_interval_s=0.05)
+    cmd = ("for i in 1 2 3 4; do python -c 'import time; x = bytearray(150 * 2**20); time.sleep(20)' & done; wait")
+    start = time.monotonic()
+    res = run_command(cmd, tmp_path, tmp_path, cfg, tmp_dir=None, timeout_s=60)
+    assert res.memory_killed and time.monotonic() - start < 30, res.observation()
+
+
+@as_root
+def test_fork_bomb_in_one_episode_does_not_starve_another(tiny_task, env_config):
+    cfg = replace(env_config, sandbox=replace(SandboxConfig(), max_processes=64))
+    with LocalEnvironment(tiny_task, cfg) as a, LocalEnvironment(tiny_task, cfg) as b:
+        assert a.uid != b.uid
+        bomb = threading.Thread(target=lambda: a.run("b(){ b | b & }; b", timeout_s=8))
+        bomb.start()
+        time.sleep(1.5)
+        res = b.run("for i in $(seq 20); do (sleep 0.1 &); done; wait; echo ok")
+        bomb.join()
+        assert res.output.strip().endswith("ok") and "Resource temporarily unavailable" not in res.output
+
+
+@as_root
+def test_stale_workspaces_are_swept(tiny_task, env_config, tmp_path):
+    root = tmp_path / "ws"
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = root / "protege-ws-stale"
+    (stale / "box").mkdir(parents=True)
+    (stale / "owner.json").write_text(json.dumps({"pid": dead.pid, "start_ticks": 1, "uid": 1_299_999}))
+    with LocalEnvironment(tiny_task, replace(env_config, workspace_root=str(root))) as env:
+        alive = env.root
+    assert not stale.exists() and not alive.exists()
+    assert sweep_stale_workspaces(root) == []
+
+
+# ---------------------------------------------------------------- 7. isolation never drops silently
+
+def test_auto_isolation_refuses_without_bwrap(tiny_task, env_config, monkeypatch, tmp_path):
+    monkeypatch.setattr(sandbox, "bwrap_path", lambda: None)
+    with pytest.raises(SandboxUnavailable, match="isolation='none' explicitly"):
+        LocalEnvironment(tiny_task, env_config)
+    res = run_command("echo hi", tmp_path, tmp_path, SandboxConfig())
+    assert res.error and "bubblewrap" in res.error and res.output == ""
+    with pytest.warns(RuntimeWarning, match="isolation='none'"):
+        assert run_command("echo hi", tmp_path, tmp_path, SandboxConfig(isolation="none")).output.strip() == "hi"
+
+
+def test_unisolated_runs_are_flagged_in_their_records(tiny_task, env_config):
+    from protege.scripted import ScriptedPolicy
+
+    cfg = replace(env_config, sandbox=replace(SandboxConfig(), isolation="none"))
+    with pytest.warns(RuntimeWarning):
+        [traj] = run_episodes([tiny_task], ScriptedPolicy([tiny_task]), None, partial(make_environment, config=cfg),
+                              AgentConfig.preset("smoke"))
+    assert traj.environment["isolation"] == "none" and "without bubblewrap" in traj.environment["warnings"][0]
+    [isolated] = run_episodes([tiny_task], ScriptedPolicy([tiny_task]), None,
+                              partial(make_environment, config=env_config), AgentConfig.preset("smoke"))
+    assert isolated.environment["isolation"] == "auto" and "warnings" not in isolated.environment
+
+
+# ---------------------------------------------------------------- 8. grading resume
+
+def test_grade_reports_are_keyed_by_patch_and_errors_are_retried(tiny_task, env_config, tmp_path):
+    calls: list[str] = []
+
+    def one(task, patch, name):
+        calls.append(patch)
+        return grade(task, patch, env_config, log_dir=tmp_path).to_dict()
+
+    tasks = {tiny_task.instance_id: tiny_task}
+    report = grade_predictions([{"instance_id": tiny_task.instance_id, "model_patch": tiny_task.patch}], tasks, {}, one)
+    assert report[tiny_task.instance_id]["resolved"] and len(calls) == 1
+    grade_predictions([{"instance_id": tiny_task.instance_id, "model_patch": tiny_task.patch}], tasks, report, one)
+    assert len(calls) == 1  # same patch: reused
+    other = tiny_task.patch.replace("stop + 1", "stop + 2")
+    grade_predictions([{"instance_id": tiny_task.instance_id, "model_patch": other}], tasks, report, one)
+    assert len(calls) == 2 and not report[tiny_task.instance_id]["resolved"]  # different patch: graded again
+    report[tiny_task.instance_id]["status"] = "ERROR"
+    grade_predictions([{"instance_id": tiny_task.instance_id, "model_patch": other}], tasks, report, one)
+    assert len(calls) == 3  # errored: retried
