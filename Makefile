@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # On machines without a GPU the constraints file pins the CPU build of torch.
 CONSTRAINTS ?= constraints-cpu.txt
 
-.PHONY: install small test test-slow test-docker validate-bench docker-engine docker-image lint clean pipeline figures sweep
+.PHONY: install small test test-slow test-docker test-browser validate-bench docker-engine docker-image lint clean pipeline figures sweep
 
 $(BIN)/protege: pyproject.toml $(CONSTRAINTS)
 	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null) || echo "note: install bubblewrap for filesystem/network isolation of model commands"; }
@@ -46,6 +46,11 @@ test: install
 # Minutes-long tests (real SmolLM2 episodes, full benchmark builds).
 test-slow: install
 	$(BIN)/python -m pytest -q -m slow
+
+# The run report in a real headless Chromium (Debian's package; installed here when run as root).
+test-browser: install
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || echo "note: install chromium for the browser tests"; }
+	$(BIN)/python -m pytest -q -m browser
 
 validate-bench: install
 	$(BIN)/protege bench validate --workers 2

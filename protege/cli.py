@@ -212,6 +212,24 @@ def grade_cmd(predictions: Path = typer.Argument(..., help="SWE-bench prediction
     raise typer.Exit(1 if counts["errors"] else 0)
 
 
+@app.command("view")
+def view_cmd(run_dir: Path = typer.Argument(..., help="a folder of trajectories: a collection, an RL run, an "
+                                            "evaluation (all conditions), or a whole runs/<run-id>"),
+             out: Optional[Path] = typer.Option(None, help="the HTML file (default RUN_DIR/report.html); "
+                                                "episodes go to <stem>_files/ beside it"),
+             serve: bool = typer.Option(False, help="also serve the report on 127.0.0.1 (Ctrl-C stops)"),
+             port: int = typer.Option(8000, help="port for --serve")):
+    """Write a self-contained HTML report of a run's episodes (opens from disk, no server needed)."""
+    from protege.viewer import serve as serve_report, write_report
+
+    if not run_dir.is_dir():
+        raise typer.BadParameter(f"{run_dir} is not a folder")
+    path = write_report(run_dir, out)
+    typer.echo(f"report: {path} ({path.resolve().as_uri()})")
+    if serve:
+        serve_report(path, port)
+
+
 @app.command("harness")
 def harness_cmd(predictions: Path = typer.Argument(..., help="SWE-bench predictions .jsonl/.json"),
                 instances: str = typer.Option(..., help="task file with swebench 5.x fields (image, eval_script...)"),

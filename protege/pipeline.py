@@ -466,6 +466,11 @@ def run_pipeline(preset: str, run_id: str | None = None, params: dict[str, Any] 
     pm_dir = root / "papermill_runs" / run_id
     record = _one_run(root, run_id, preset, nbs, dict(params or {}), pm_dir, f"runs/{run_id}", {"run_id": run_id},
                       force=force, progress=progress)
+    if (root / "runs" / run_id).is_dir():  # the episodes of every stage, in the browser
+        from protege.viewer import link_report
+
+        record["report"] = link_report(root / "runs" / run_id, pm_dir)
+        _write_json(pm_dir / "run.json", record)
     if figures_dir is not None:
         from protege import figures
 

@@ -82,8 +82,8 @@ from protege.rewards import (
     trl_reward_functions,
 )
 from protege.evaluate import parse_overrides  # the one `key=value` parser of the stage CLIs
-from protege.tasks import Task
-from protege.trajectory import Trajectory, atomic_write, read_jsonl
+from protege.tasks import Task, safe_name
+from protege.trajectory import Trajectory, atomic_write, read_jsonl, to_json
 
 PROMPT_PREFIX = "protege-task:"
 
@@ -127,6 +127,7 @@ class RLRunConfig:
     # models); unmerging leaves float32 rounding (~1e-7 relative) in the frozen weights
     merge_lora_for_rollouts: bool = True
     save_trajectories: bool = True  # keep every rollout trajectory under trajectories/
+    report_to: str = "tensorboard"  # TRL tracker(s): tensorboard (local, offline) | trackio | none | a comma list
     # --- reward
     reward_preset: str = "simple"  # simple (popular variant) | paper (METHOD.md composite)
     lambda_loop: float | None = None  # None = the reward preset's default (simple 0.1, paper 0.5)
@@ -503,7 +504,7 @@ class AgentRollout:
                                       "trained_tokens": seq.trained_tokens}})
             if self.config.save_trajectories:
                 path = self.out_dir / "trajectories" / f"step-{step:06d}" / f"{k:03d}-{task.instance_id}.json"
-                atomic_write(path, json.dumps(traj.to_dict(), ensure_ascii=False))
+                atomic_write(path.with_name(f"{k:03d}-{safe_name(task.instance_id)}.json"), to_json(traj.to_dict()))
         with (self.out_dir / "rollouts.jsonl").open("a", encoding="utf-8") as fh:
             fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
 
@@ -732,7 +733,9 @@ def train(config: RLRunConfig, out_dir: str | Path, resume: bool = True,
         scale_rewards=config.scale_rewards, max_completion_length=config.max_seq_tokens,
         gradient_checkpointing=config.gradient_checkpointing, use_cpu=device == "cpu", bf16=device != "cpu",
         logging_steps=1, save_strategy="steps", save_steps=config.save_steps,
-        save_total_limit=config.save_total_limit, report_to=[], seed=config.seed, disable_dropout=True,
+        save_total_limit=config.save_total_limit,
+        report_to=[t.strip() for t in config.report_to.split(",") if t.strip() and t.strip() != "none"],
+        seed=config.seed, disable_dropout=True,
         dataloader_num_workers=0, disable_tqdm=True, log_completions=False, log_level="warning",
     )
     peft_config = None

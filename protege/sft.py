@@ -100,6 +100,9 @@ class SFTRunConfig:
     eval_steps: int = -1  # validation loss every N optimizer steps; -1 = only at the end
     eval_limit: int = -1  # validation conversations used (the first N); -1 = all. Eval is a full forward pass per window
     logging_steps: int = 1  # train loss logged every N optimizer steps
+    # TRL/transformers trackers: "tensorboard" (local, offline: events under the checkpoints folder,
+    # `tensorboard --logdir RUN` or the run report's links), "trackio", "none", or a comma list
+    report_to: str = "tensorboard"
     seed: int = 0  # seed of data order, dropout and LoRA initialisation
 
     @classmethod
@@ -513,7 +516,7 @@ def sft_kwargs(config: SFTRunConfig, output_dir: str | Path, device: str, has_ev
         "include_num_input_tokens_seen": "non_padding",
         "seed": config.seed,
         "data_seed": config.seed,
-        "report_to": "none",
+        "report_to": [t.strip() for t in config.report_to.split(",") if t.strip() not in ("", "none")] or "none",
         "dataloader_pin_memory": not on_cpu,
         "dataset_num_proc": None,
     }

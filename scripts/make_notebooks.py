@@ -282,6 +282,18 @@ metrics"""),
     ("code", """resolved_pivot(out)"""),
     ("md", """Every episode's counts (tokens by role, expert calls, exit status):"""),
     ("code", """pd.read_csv(out / "per_instance.csv").head(20)"""),
+    ("md", """## Watch the episodes
+
+`protege view` writes a self-contained HTML report of every condition's episodes (opens from
+disk): an index you can sort and filter, and each conversation with the expert's guidance
+highlighted (ORACLE badge when the expert read the gold patch), format errors and loop runs
+marked, the final patch as a diff and its grading."""),
+    ("code", """from IPython.display import Markdown
+
+from protege.viewer import write_report
+
+report = write_report(out)
+Markdown(f"Episode report: [{report}]({report.resolve().as_uri()})")"""),
 ]
 
 NOTEBOOKS["06_figures.ipynb"] = [

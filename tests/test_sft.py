@@ -209,6 +209,12 @@ def test_train_writes_the_run_folder_and_the_merged_model_generates(data_dir, tm
     assert metrics["global_step"] == 2 and metrics["tokens_seen"] > 0 and metrics["throughput_tokens_per_s"] > 0
     assert metrics["eval_loss"] is not None
     assert json.loads((out / "config.json").read_text())["config_hash"] == _config().hash()
+    # training curves for TensorBoard (report_to="tensorboard", the default at every preset)
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    [events] = {p.parent for p in out.rglob("events.out.tfevents.*")}
+    scalars = EventAccumulator(str(events)).Reload().Tags()["scalars"]
+    assert "train/loss" in scalars, scalars
     row = synthetic_row("calc__calc-x", n_turns=3)
     policy = TransformersPolicy(model_dir=out / "merged", max_new_tokens=6, temperature=0)
     (gen,) = policy.generate([agent_messages(row["messages"])[:2]], json.loads(row["tools"]))
