@@ -10,33 +10,18 @@ Today's path is what an episode runs: a LocalEnvironment's command (per-episode 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from _baseline import baseline_module
+
 from protege.benchmark.build import load_bundled
 from protege.environment import EnvConfig, LocalEnvironment
 from protege.sandbox import bwrap_path
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def baseline_module(commit: str):
-    """protege/sandbox.py as it was at `commit`, imported under another name."""
-    source = subprocess.run(["git", "show", f"{commit}:protege/sandbox.py"], cwd=ROOT, capture_output=True,
-                            text=True, check=True).stdout
-    path = Path(tempfile.mkdtemp(prefix="bench-sandbox-")) / "sandbox_baseline.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("sandbox_baseline", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
 
 
 def main() -> None:
@@ -44,7 +29,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=200, help="commands per path")
     parser.add_argument("--baseline", default="6fe1094", help="commit of the baseline sandbox")
     args = parser.parse_args()
-    old = baseline_module(args.baseline)
+    old = baseline_module("protege/sandbox.py", args.baseline)
     task = load_bundled("test")[0]
     with LocalEnvironment(task, EnvConfig()) as env:
         old_ws = Path(tempfile.mkdtemp(prefix="bench-old-"))

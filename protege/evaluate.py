@@ -523,6 +523,16 @@ def _check_identity(run: Path, identity: dict[str, Any]) -> None:
             raise ValueError(f"{run} was run with other settings ({'; '.join(diff)}); use another out folder")
 
 
+def _engine_record() -> dict[str, Any]:
+    """How local policies generate on this machine (recorded with the results)."""
+    import torch
+
+    from protege.engine import dtype_policy
+
+    return {"dtype_policy": dtype_policy("cuda" if torch.cuda.is_available() else "cpu"),
+            "turn_kv_cache": True, "torch_threads": torch.get_num_threads()}
+
+
 def grade_run(run: Path, tasks: list, env_config: Any, model_name: str = "model") -> dict[str, dict]:
     """Grade every prediction of a run folder into its report.json (resumable: see
     grading.grade_predictions). Returns {instance_id: GradeReport dict}."""
@@ -626,6 +636,7 @@ def run_evaluation(config: EvalConfig, run_dir: str | Path, out_dir: str | Path,
         "agent": agent.to_dict(),
         "interval": f"95% percentile bootstrap over instances ({config.n_boot} resamples, instance = mean over seeds)",
         "loop": f"a run of more than {LOOP_THRESHOLD} identical base commands (protege.loops.has_long_run)",
+        "engine": _engine_record(),
     }, indent=2, default=str) + "\n")
     env_config = EnvConfig(backend=config.backend)
     runnable = [c for c in conds if not c.skipped and not c.run_as]

@@ -55,7 +55,11 @@ class TransformersPolicy:
     device: str = "cpu"
     batch_size: int = 8  # conversations per generate() call
     return_logprobs: bool = False
-    dtype: str = "auto"  # "auto": float32 on CPU, bfloat16 on GPU
+    dtype: str = "auto"  # "auto": protege.engine.dtype_policy (float32 for CPU rollouts, bfloat16 on GPU)
+    # Keep each conversation's KV cache between calls and compute only the tokens added since
+    # (see _TurnCache); False re-prefills the whole conversation every turn.
+    cache_turns: bool = True
+    max_cached: int = 64  # conversations whose caches are kept (least recently used dropped first)
     name: str = ""
     model: Any = field(default=None, repr=False)  # pass a loaded model/tokenizer to share them
     tokenizer: Any = field(default=None, repr=False)
@@ -68,7 +72,9 @@ class TransformersPolicy:
         if self.tokenizer is None:
             self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
         if self.model is None:
-            dtype = self.dtype if self.dtype != "auto" else ("float32" if self.device == "cpu" else "bfloat16")
+            from protege.engine import dtype_policy
+
+            dtype = self.dtype if self.dtype != "auto" else dtype_policy(self.device)["rollout"]
             self.model = AutoModelForCausalLM.from_pretrained(self.model_dir, dtype=getattr(torch, dtype))
             self.model.to(self.device)
         self.model.eval()
@@ -79,6 +85,12 @@ class TransformersPolicy:
         self.eos_ids = sorted({tok.convert_tokens_to_ids(t) for t in ends} | {tok.eos_token_id} - {None})
         self.context_len = getattr(self.model.config, "max_position_embeddings", None) or 10**9
         self._calls = 0
+        self.turn_cache = _TurnCache(self.max_cached)
+        self.stats = {"prompt_tokens": 0, "prefill_tokens": 0, "full_prefills": 0, "generated_tokens": 0}
+
+    def clear_cache(self) -> None:
+        """Forget every cached conversation (after the weights changed)."""
+        self.turn_cache = _TurnCache(self.max_cached)
 
     def generate(self, conversations: list[list[Message]], tools: list[dict[str, Any]]) -> list[Generation]:
         prompts = [
@@ -127,6 +139,17 @@ class TransformersPolicy:
             return_dict_in_generate=True,
             output_logits=self.return_logprobs,
         )
+        past = None
+        reuse = [0] * len(batch)
+        if self.cache_turns:
+            hits = [self.turn_cache.take(ids) for ids in batch]
+            reuse = [n for n, _ in hits]
+            if any(reuse):
+                input_ids, attention, past = self._with_cache(batch, hits)
+                width = input_ids.shape[1]
+        self.stats["prompt_tokens"] += sum(len(ids) for ids in batch)
+        self.stats["prefill_tokens"] += sum(len(ids) - n for ids, n in zip(batch, reuse))
+        self.stats["full_prefills"] += sum(n == 0 for n in reuse)
         stopper = _StopAfterText(self.tokenizer, width)
         # Seeded per call: a run is reproducible, yet successive calls draw different samples.
         torch.manual_seed(self.seed * 1_000_003 + self._calls)
@@ -137,6 +160,7 @@ class TransformersPolicy:
                 attention_mask=attention.to(self.model.device),
                 generation_config=config,
                 stopping_criteria=StoppingCriteriaList([stopper]),
+                **({"cache": past} if past is not None else {}),
             )
         completions = out.sequences[:, width:].cpu()
         logprobs = self._logprobs(out.logits, completions) if self.return_logprobs else None
@@ -150,6 +174,14 @@ class TransformersPolicy:
             if row in stopper.stopped_at and stopper.stopped_at[row] <= end:
                 end, reason = stopper.stopped_at[row], "stop"
             tokens = tokens[:end]
+            self.stats["generated_tokens"] += len(tokens)
+            if self.cache_turns and getattr(out, "past_key_values", None) is not None:
+                # Cached: the whole (padded) input and every generated token but the last,
+                # which was sampled and never fed back.
+                cached_cols = attention[row].nonzero().flatten().tolist() + [
+                    width + k for k in range(min(end, completions.shape[1] - 1))]
+                self.turn_cache.put(list(ids) + tokens[:len(cached_cols) - len(ids)], out.past_key_values, row,
+                                    cached_cols)
             gens.append(
                 Generation(
                     text=self.tokenizer.decode(tokens, skip_special_tokens=True),
@@ -163,6 +195,42 @@ class TransformersPolicy:
             )
         return gens
 
+    def _with_cache(self, batch: list[list[int]], hits: list[tuple[int, Any]]):
+        """A batch whose cached prefixes come from earlier turns: each row is
+        [pad..., cached prefix | pad..., new tokens], with a batched cache of the cached parts
+        (left-padded with zeros, masked). Rows without a hit have an empty cached part."""
+        import torch
+        from transformers import DynamicCache
+
+        pad = self.tokenizer.pad_token_id
+        lc = max(n for n, _ in hits)
+        ln = max(len(ids) - n for ids, (n, _) in zip(batch, hits))
+        input_ids = torch.full((len(batch), lc + ln), pad, dtype=torch.long)
+        attention = torch.zeros((len(batch), lc + ln), dtype=torch.long)
+        layers = []
+        ref = next(layer for n, layer in hits if n)
+        for li in range(len(ref)):
+            keys, values = [], []
+            for n, cached in hits:
+                k0, v0 = ref[li]
+                shape = (1, k0.shape[1], lc, k0.shape[3])
+                k = torch.zeros(shape, dtype=k0.dtype, device=k0.device)
+                v = torch.zeros(shape, dtype=v0.dtype, device=v0.device)
+                if n:
+                    k[:, :, lc - n:] = cached[li][0][:, :, :n]
+                    v[:, :, lc - n:] = cached[li][1][:, :, :n]
+                keys.append(k)
+                values.append(v)
+            layers.append((torch.cat(keys), torch.cat(values)))
+        for row, (ids, (n, _)) in enumerate(zip(batch, hits)):
+            if n:
+                input_ids[row, lc - n:lc] = torch.tensor(ids[:n])
+                attention[row, lc - n:lc] = 1
+            new = ids[n:]
+            input_ids[row, lc + ln - len(new):] = torch.tensor(new)
+            attention[row, lc + ln - len(new):] = 1
+        return input_ids, attention, DynamicCache(ddp_cache_data=layers, config=self.model.config)
+
     def _logprobs(self, logits: tuple, completions) -> list[list[float]]:
         import torch
 
@@ -172,6 +240,69 @@ class TransformersPolicy:
             logp = torch.log_softmax(step_logits.float().cpu() / scale, dim=-1)
             steps.append(logp.gather(1, completions[:, t : t + 1]).squeeze(1))
         return torch.stack(steps, dim=1).tolist()
+
+
+class _TurnCache:
+    """KV caches of conversations from earlier calls, found again by their token ids.
+
+    An agent conversation only grows: next turn's prompt starts with this turn's prompt and
+    completion (up to how the chat template re-renders the completion). `take(ids)` returns
+    the entry sharing the longest prefix with `ids` and that length (at least one token is left
+    to compute); a conversation whose prefix changed (context truncation) shares only what is
+    really common, down to nothing: a full prefill. Entries are never modified (a batch copies
+    what it needs), so episodes that share a prefix (the system prompt, G rollouts of one task)
+    can all start from one entry; an entry is dropped when a longer one extends it, or when
+    more than `max_entries` are kept (least recently used first). transformers' own
+    `generate(cache=...)` does the continuation; this class only keeps one batch-1 cache per
+    conversation between calls and batches them (why not `generate_batch`: its paged cache
+    does not persist across calls)."""
+
+    MIN_REUSE = 16  # a shorter common prefix is not worth a cache lookup
+
+    def __init__(self, max_entries: int):
+        self.max_entries = max_entries
+        self.entries: list[tuple[Any, list[tuple[Any, Any]]]] = []  # (token ids as a numpy array, layers)
+
+    def take(self, ids: list[int]) -> tuple[int, list[tuple[Any, Any]] | None]:
+        import numpy as np
+
+        query = np.asarray(ids)
+        best, best_n = None, 0
+        for i, (cached, _) in enumerate(self.entries):
+            n = _common_prefix(cached, query)
+            if n > best_n:
+                best, best_n = i, n
+        best_n = min(best_n, len(ids) - 1)
+        if best is None or best_n < self.MIN_REUSE:
+            return 0, None
+        entry = self.entries.pop(best)
+        self.entries.append(entry)  # most recently used last
+        return best_n, entry[1]
+
+    def put(self, ids: list[int], cache: Any, row: int, cols: list[int]) -> None:
+        import numpy as np
+        import torch
+
+        index = torch.tensor(cols, dtype=torch.long)
+        layers = [(layer.keys[row:row + 1].index_select(2, index.to(layer.keys.device)).clone(),
+                   layer.values[row:row + 1].index_select(2, index.to(layer.values.device)).clone())
+                  for layer in cache.layers]
+        new = np.asarray(ids[:len(cols)])
+        self.entries = [(c, lay) for c, lay in self.entries if not (len(c) <= len(new) and _common_prefix(c, new) == len(c))]
+        self.entries.append((new, layers))
+        del self.entries[:-self.max_entries]
+
+
+def _common_prefix(a, b) -> int:
+    """Length of the common prefix of two 1-d integer arrays.
+
+    >>> import numpy as np
+    >>> _common_prefix(np.array([1, 2, 3]), np.array([1, 2, 4, 5])), _common_prefix(np.array([1]), np.array([1, 2]))
+    (2, 1)
+    """
+    n = min(len(a), len(b))
+    diff = (a[:n] != b[:n]).nonzero()[0]
+    return int(diff[0]) if len(diff) else n
 
 
 def _api_key(env_name: str) -> str:

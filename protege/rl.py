@@ -82,6 +82,7 @@ from protege.rewards import (
     trl_reward_functions,
 )
 from protege.evaluate import parse_overrides  # the one `key=value` parser of the stage CLIs
+from protege.engine import dtype_policy
 from protege.tasks import Task, safe_name
 from protege.trajectory import Trajectory, atomic_write, read_jsonl, to_json
 
@@ -128,6 +129,10 @@ class RLRunConfig:
     merge_lora_for_rollouts: bool = True
     save_trajectories: bool = True  # keep every rollout trajectory under trajectories/
     report_to: str = "tensorboard"  # TRL tracker(s): tensorboard (local, offline) | trackio | none | a comma list
+    # autocast dtype of the GRPO forward/backward on a CPU: "auto" = protege.engine.dtype_policy (bfloat16 with
+    # AMX/AVX512-BF16) | "float32" | "bfloat16". Rollouts keep fp32 weights; the importance ratio absorbs the
+    # bf16 rounding of the recomputed log-probs (~1e-2 nats), well inside the clip range.
+    cpu_train_dtype: str = "auto"
     # --- reward
     reward_preset: str = "simple"  # simple (popular variant) | paper (METHOD.md composite)
     lambda_loop: float | None = None  # None = the reward preset's default (simple 0.1, paper 0.5)
@@ -731,7 +736,9 @@ def train(config: RLRunConfig, out_dir: str | Path, resume: bool = True,
         num_generations=config.num_generations, temperature=config.temperature, top_p=1.0,
         epsilon=config.epsilon, epsilon_high=config.epsilon_high, beta=config.beta, loss_type=config.loss_type,
         scale_rewards=config.scale_rewards, max_completion_length=config.max_seq_tokens,
-        gradient_checkpointing=config.gradient_checkpointing, use_cpu=device == "cpu", bf16=device != "cpu",
+        gradient_checkpointing=config.gradient_checkpointing, use_cpu=device == "cpu",
+        bf16=device != "cpu" or (config.cpu_train_dtype if config.cpu_train_dtype != "auto"
+                                 else dtype_policy("cpu")["train"]) == "bfloat16",
         logging_steps=1, save_strategy="steps", save_steps=config.save_steps,
         save_total_limit=config.save_total_limit,
         report_to=[t.strip() for t in config.report_to.split(",") if t.strip() and t.strip() != "none"],

@@ -92,6 +92,9 @@ class SFTRunConfig:
     max_length: int = 3072  # tokens per training sequence; longer conversations follow long_policy
     long_policy: str = "window"  # "window" | "drop" | "error" (module docstring)
     bf16: bool = False  # bfloat16 weights and compute; only on a GPU (always off on CPU)
+    # CPU autocast dtype of forward/backward (master weights stay fp32): "auto" = protege.engine.dtype_policy
+    # (bfloat16 where the CPU has AMX/AVX512-BF16, else float32) | "float32" | "bfloat16"
+    cpu_train_dtype: str = "auto"
     gradient_checkpointing: bool = False  # recompute activations in backward: less memory, ~30% slower
     device: str = "auto"  # "auto" (cuda if available, else cpu) | "cpu" | "cuda"
     optim: str = "adamw_torch"  # transformers optimizer name (e.g. "paged_adamw_8bit" for QLoRA on a GPU)
@@ -481,6 +484,15 @@ def quantization_config(config: SFTRunConfig, device: str):
                               bnb_4bit_compute_dtype=compute)
 
 
+def cpu_train_dtype(config: SFTRunConfig) -> str:
+    """The autocast dtype of training on a CPU (recorded in the run's config.json)."""
+    if config.cpu_train_dtype == "auto":
+        from protege.engine import dtype_policy
+
+        return dtype_policy("cpu")["train"]
+    return config.cpu_train_dtype
+
+
 def sft_kwargs(config: SFTRunConfig, output_dir: str | Path, device: str, has_eval: bool = True) -> dict[str, Any]:
     """Keyword arguments of TRL's SFTConfig for this run on `device`."""
     on_cpu = device == "cpu"
@@ -498,7 +510,7 @@ def sft_kwargs(config: SFTRunConfig, output_dir: str | Path, device: str, has_ev
         "per_device_eval_batch_size": config.per_device_batch,
         "gradient_accumulation_steps": config.grad_accum,
         "gradient_checkpointing": config.gradient_checkpointing,
-        "bf16": config.bf16 and not on_cpu,
+        "bf16": (config.bf16 and not on_cpu) or (on_cpu and cpu_train_dtype(config) == "bfloat16"),
         "use_cpu": on_cpu,
         "optim": config.optim,
         "max_length": config.max_length,  # a no-op on our windows (checked after preparation)
@@ -703,7 +715,11 @@ def train(config: SFTRunConfig, data_dir: str | Path, out_dir: str | Path, resum
                 "dataset_config": json.loads(dataset_config.read_text()) if dataset_config.exists() else None}
     prep = build_trainer(config, data_dir, ckpt_dir)
     trainer = prep.trainer
-    resolved.update(model_path=prep.model_path, device=prep.device)
+    from protege.engine import dtype_policy
+
+    resolved.update(model_path=prep.model_path, device=prep.device,
+                    train_dtype=cpu_train_dtype(config) if prep.device == "cpu" else ("bfloat16" if config.bf16 else "float32"),
+                    dtype_policy=dtype_policy(prep.device))
     atomic_write(out_dir / "config.json", json.dumps(resolved, indent=2) + "\n")
     data_stats = {"train": prep.train_stats.to_dict(), "validation": prep.eval_stats.to_dict()}
     atomic_write(out_dir / "data_stats.json", json.dumps(data_stats, indent=2) + "\n")

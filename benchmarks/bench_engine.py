@@ -1,0 +1,205 @@
+"""The engine before and after, side by side in one process on identical inputs.
+
+    python benchmarks/bench_engine.py [--model smollm2-135m] [--turns 4] [--batches 8,16] [--sft-steps 4]
+
+Rollouts: a fixed replay of agent conversations (the scripted ORACLE policy on bundled train
+tasks, so both paths see the same tokens at every turn): at turn t each path generates for
+every episode's conversation up to its t-th assistant turn, greedy, `--new-tokens` at most.
+Today's path is `protege/policies.py` at the baseline commit (the whole conversation rendered
+and prefilled every turn, fp32); the new one keeps each conversation's KV cache between turns.
+SFT: tokens/s of today's `small` SFT config (LoRA r16, fp32) and of the new one (full
+fine-tuning, bf16 autocast where the CPU has AMX/AVX512-BF16) through TRL's SFTTrainer, and of
+a plain-torch forward/backward/AdamW loop over the same batches in the new dtype.
+
+The last two lines are `engine rollout speedup: N.NNx` and `engine sft speedup: N.NNx`
+(new / today's; rollouts at the first batch size)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import tempfile
+import time
+from dataclasses import replace
+from functools import partial
+from pathlib import Path
+
+from _baseline import baseline_module
+
+from protege.agent import AgentConfig, run_episodes
+from protege.benchmark.build import load_bundled
+from protege.dataset import row_from_trajectory, save_dataset
+from protege.engine import cpu_flags, cpu_has_fast_bf16, dtype_policy
+from protege.environment import EnvConfig, make_environment
+from protege.experts import ReferenceExpert
+from protege.models import resolve_model
+from protege.policies import TransformersPolicy
+from protege.scripted import ScriptedPolicy
+from protege.tools import tool_schemas
+
+
+def replay(n: int, work: Path) -> list[list[dict]]:
+    """Full message lists of `n` scripted-oracle episodes on bundled train tasks."""
+    tasks = [t for t in load_bundled("train")][:n]
+    trajs = run_episodes(tasks, ScriptedPolicy(tasks), ReferenceExpert(), partial(make_environment, config=EnvConfig()),
+                         replace(AgentConfig.preset("small"), max_parallel=4))
+    (work / "trajs.json").write_text(json.dumps([t.to_dict() for t in trajs]))
+    return [t.messages for t in trajs]
+
+
+def turn_prefix(messages: list[dict], turn: int) -> list[dict]:
+    """The conversation up to (not including) its `turn`-th assistant message (1-based)."""
+    seen = 0
+    for i, m in enumerate(messages):
+        if m["role"] == "assistant":
+            seen += 1
+            if seen == turn:
+                return messages[:i]
+    return messages
+
+
+def rollout(policy, convs: list[list[dict]], turns: int, tools) -> dict:
+    gen_tokens = prompt_tokens = 0
+    texts = []
+    start = time.perf_counter()
+    for t in range(1, turns + 1):
+        gens = policy.generate([turn_prefix(c, t) for c in convs], tools)
+        gen_tokens += sum(g.completion_tokens for g in gens)
+        prompt_tokens += sum(g.prompt_tokens for g in gens)
+        texts += [g.text for g in gens]
+    wall = time.perf_counter() - start
+    stats = getattr(policy, "stats", None)
+    prefill = stats["prefill_tokens"] if stats else prompt_tokens
+    return {"wall_s": wall, "gen_tok_s": gen_tokens / wall, "prefill_per_turn": prefill / turns,
+            "s_per_episode_turn": wall / (turns * len(convs)), "texts": texts, "gen_tokens": gen_tokens}
+
+
+def sft_speed(config_overrides: dict, data_dir: Path, out: Path, steps: int) -> tuple[float, float]:
+    """tokens/s of TRL's SFTTrainer (protege.sft) with the `small` preset and these overrides, and
+    the peak resident memory of the process (each measurement runs in a fresh process)."""
+    from protege.sft import SFTRunConfig, build_trainer
+
+    config = SFTRunConfig.preset("small", max_steps=steps, save_steps=-1, eval_steps=-1, report_to="none",
+                                 **config_overrides)
+    prep = build_trainer(config, data_dir, out)
+    start = time.perf_counter()
+    prep.trainer.train()
+    wall = time.perf_counter() - start
+    return prep.trainer.state.num_input_tokens_seen / wall, _peak_gib()
+
+
+def _peak_gib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def plain_torch_speed(model_path: str, data_dir: Path, steps: int, accum: int, max_length: int,
+                      dtype: str) -> tuple[float, float]:
+    """The same windows through a bare loop, as the trainer runs them (one window per forward,
+    `accum` per AdamW step, the LM head only on trained positions): the reference the trainer
+    should come close to."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from protege.dataset import load_split
+    from protege.sft import load_tokenizer, tokenize_rows
+
+    tok = load_tokenizer(model_path)
+    examples, _ = tokenize_rows(load_split(data_dir, "train"), tok, max_length, "window")
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-5)
+    seen, start = 0, time.perf_counter()
+    for step in range(steps):
+        for i in range(accum):
+            e = examples[(step * accum + i) % len(examples)]
+            ids = torch.tensor([e["input_ids"]])
+            trained = torch.tensor(e["assistant_masks"][1:]).bool()  # position t predicts token t + 1
+            with torch.autocast("cpu", dtype=getattr(torch, dtype), enabled=dtype == "bfloat16"):
+                hidden = model.model(input_ids=ids).last_hidden_state[0, :-1][trained]
+                logits = model.lm_head(hidden).float()
+            loss = torch.nn.functional.cross_entropy(logits, ids[0, 1:][trained]) / accum
+            loss.backward()
+            seen += ids.shape[1]
+        opt.step()
+        opt.zero_grad()
+    return seen / (time.perf_counter() - start), _peak_gib()
+
+
+def in_fresh_process(fn, *args):
+    """Run fn(*args) in a spawned process: its own peak memory, nothing shared with the others."""
+    import multiprocessing as mp
+
+    with mp.get_context("spawn").Pool(1) as pool:
+        return pool.apply(fn, args)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--turns", type=int, default=4)
+    parser.add_argument("--batches", default="8,16")
+    parser.add_argument("--new-tokens", type=int, default=48)
+    parser.add_argument("--sft-steps", type=int, default=4)
+    parser.add_argument("--new-dtype", default="", help="rollout weights of the new path (default: the dtype policy)")
+    parser.add_argument("--skip-sft", action="store_true")
+    args = parser.parse_args()
+    import torch
+
+    batches = [int(b) for b in args.batches.split(",")]
+    work = Path(tempfile.mkdtemp(prefix="bench-engine-"))
+    model_path = str(resolve_model(args.model))
+    convs = replay(max(batches), work)
+    tools = tool_schemas(True)
+    old = baseline_module("protege/policies.py")
+    fresh = TransformersPolicy(model_path, max_new_tokens=args.new_tokens, temperature=0, dtype="float32")
+    shared = {"model": fresh.model, "tokenizer": fresh.tokenizer}
+    rollout_dtype = args.new_dtype or dtype_policy("cpu")["rollout"]
+    new_shared = shared if rollout_dtype == "float32" else {
+        "model": TransformersPolicy(model_path, dtype=rollout_dtype).model, "tokenizer": fresh.tokenizer}
+    lines, ratios = [], {}
+    for b in batches:
+        today = rollout(old.TransformersPolicy(model_path, max_new_tokens=args.new_tokens, temperature=0,
+                                               batch_size=b, **shared), convs[:b], args.turns, tools)
+        new = rollout(TransformersPolicy(model_path, max_new_tokens=args.new_tokens, temperature=0, batch_size=b,
+                                         **new_shared), convs[:b], args.turns, tools)
+        same = sum(a == c for a, c in zip(today["texts"], new["texts"]))
+        for name, r in (("today", today), ("new", new)):
+            lines.append(f"rollout batch {b:2d} {name:5s}: {r['gen_tok_s']:7.1f} generated tok/s, "
+                         f"{r['prefill_per_turn']:8.0f} prefill tokens computed per turn, "
+                         f"{r['s_per_episode_turn']:.2f} s per episode-turn ({r['gen_tokens']} tokens, {r['wall_s']:.0f} s)")
+        lines.append(f"rollout batch {b:2d}: new path in {rollout_dtype}; identical greedy outputs {same}/{len(today['texts'])}; "
+                     f"speedup {today['wall_s'] / new['wall_s']:.2f}x (wall)")
+        ratios[b] = today["wall_s"] / new["wall_s"]
+    for line in lines:
+        print(line, flush=True)
+    if args.skip_sft:
+        print(f"engine rollout speedup: {ratios[batches[0]]:.2f}x")
+        return
+    rows = [row_from_trajectory(t, "bench", "live") for t in json.loads((work / "trajs.json").read_text())]
+    data_dir = work / "data"
+    save_dataset(rows, data_dir, "bench", val_fraction=0.0, seed=0)
+    policy = dtype_policy("cpu")
+    today_sft, today_mem = in_fresh_process(sft_speed, {"cpu_train_dtype": "float32"}, data_dir, work / "sft-today",
+                                            args.sft_steps)
+    new_sft, new_mem = in_fresh_process(sft_speed, {"mode": "full", "learning_rate": 1e-5,
+                                                    "cpu_train_dtype": policy["train"]},
+                                        data_dir, work / "sft-new", args.sft_steps)
+    plain, plain_mem = in_fresh_process(plain_torch_speed, model_path, data_dir, args.sft_steps, 4, 2048,
+                                        policy["train"])
+    print(f"sft today (LoRA r16, fp32, batch 1 x 4):        {today_sft:7.1f} tokens/s, peak RSS {today_mem:.1f} GiB")
+    print(f"sft new   (full, {policy['train']} autocast, batch 1 x 4): {new_sft:7.1f} tokens/s, peak RSS "
+          f"{new_mem:.1f} GiB ({new_sft / plain:.2f}x the plain-torch loop)")
+    print(f"plain torch loop ({policy['train']} autocast, same windows, 1 x 4): {plain:7.1f} tokens/s, "
+          f"peak RSS {plain_mem:.1f} GiB")
+    print(f"cpu flags: bf16-capable {cpu_has_fast_bf16()} ({', '.join(f for f in sorted(cpu_flags()) if 'bf16' in f or f.startswith('amx')) or 'none'}); "
+          f"threads {torch.get_num_threads()}; dtype policy {policy}; load {os.getloadavg()[0]:.2f}")
+    shutil.rmtree(work, ignore_errors=True)
+    print(f"engine rollout speedup: {ratios[batches[0]]:.2f}x")
+    print(f"engine sft speedup: {new_sft / today_sft:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
