@@ -187,11 +187,15 @@ def main() -> None:
     new_sft, new_mem = in_fresh_process(sft_speed, {"mode": "full", "learning_rate": 1e-5,
                                                     "cpu_train_dtype": policy["train"]},
                                         data_dir, work / "sft-new", args.sft_steps)
+    lora_sft, lora_mem = in_fresh_process(sft_speed, {"cpu_train_dtype": policy["train"]}, data_dir,
+                                          work / "sft-lora", args.sft_steps)
     plain, plain_mem = in_fresh_process(plain_torch_speed, model_path, data_dir, args.sft_steps, 4, 2048,
                                         policy["train"])
     print(f"sft today (LoRA r16, fp32, batch 1 x 4):        {today_sft:7.1f} tokens/s, peak RSS {today_mem:.1f} GiB")
     print(f"sft new   (full, {policy['train']} autocast, batch 1 x 4): {new_sft:7.1f} tokens/s, peak RSS "
           f"{new_mem:.1f} GiB ({new_sft / plain:.2f}x the plain-torch loop)")
+    print(f"sft LoRA r16 in {policy['train']} autocast, batch 1 x 4: {lora_sft:7.1f} tokens/s, peak RSS {lora_mem:.1f} GiB "
+          f"({lora_sft / today_sft:.2f}x today's)")
     print(f"plain torch loop ({policy['train']} autocast, same windows, 1 x 4): {plain:7.1f} tokens/s, "
           f"peak RSS {plain_mem:.1f} GiB")
     print(f"cpu flags: bf16-capable {cpu_has_fast_bf16()} ({', '.join(f for f in sorted(cpu_flags()) if 'bf16' in f or f.startswith('amx')) or 'none'}); "

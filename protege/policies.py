@@ -59,7 +59,7 @@ class TransformersPolicy:
     # Keep each conversation's KV cache between calls and compute only the tokens added since
     # (see _TurnCache); False re-prefills the whole conversation every turn.
     cache_turns: bool = True
-    max_cached: int = 64  # conversations whose caches are kept (least recently used dropped first)
+    max_cache_mb: int = 4096  # memory the kept caches may use; least recently used dropped first
     name: str = ""
     model: Any = field(default=None, repr=False)  # pass a loaded model/tokenizer to share them
     tokenizer: Any = field(default=None, repr=False)
@@ -85,12 +85,12 @@ class TransformersPolicy:
         self.eos_ids = sorted({tok.convert_tokens_to_ids(t) for t in ends} | {tok.eos_token_id} - {None})
         self.context_len = getattr(self.model.config, "max_position_embeddings", None) or 10**9
         self._calls = 0
-        self.turn_cache = _TurnCache(self.max_cached)
+        self.turn_cache = _TurnCache(self.max_cache_mb)
         self.stats = {"prompt_tokens": 0, "prefill_tokens": 0, "full_prefills": 0, "generated_tokens": 0}
 
     def clear_cache(self) -> None:
         """Forget every cached conversation (after the weights changed)."""
-        self.turn_cache = _TurnCache(self.max_cached)
+        self.turn_cache = _TurnCache(self.max_cache_mb)
 
     def generate(self, conversations: list[list[Message]], tools: list[dict[str, Any]]) -> list[Generation]:
         prompts = [
@@ -252,15 +252,15 @@ class _TurnCache:
     really common, down to nothing: a full prefill. Entries are never modified (a batch copies
     what it needs), so episodes that share a prefix (the system prompt, G rollouts of one task)
     can all start from one entry; an entry is dropped when a longer one extends it, or when
-    more than `max_entries` are kept (least recently used first). transformers' own
+    the entries hold more than `max_mb` (least recently used first). transformers' own
     `generate(cache=...)` does the continuation; this class only keeps one batch-1 cache per
     conversation between calls and batches them (why not `generate_batch`: its paged cache
     does not persist across calls)."""
 
     MIN_REUSE = 16  # a shorter common prefix is not worth a cache lookup
 
-    def __init__(self, max_entries: int):
-        self.max_entries = max_entries
+    def __init__(self, max_mb: int):
+        self.max_bytes = max_mb * 2**20
         self.entries: list[tuple[Any, list[tuple[Any, Any]]]] = []  # (token ids as a numpy array, layers)
 
     def take(self, ids: list[int]) -> tuple[int, list[tuple[Any, Any]] | None]:
@@ -290,7 +290,10 @@ class _TurnCache:
         new = np.asarray(ids[:len(cols)])
         self.entries = [(c, lay) for c, lay in self.entries if not (len(c) <= len(new) and _common_prefix(c, new) == len(c))]
         self.entries.append((new, layers))
-        del self.entries[:-self.max_entries]
+        sizes = [sum(k.nbytes + v.nbytes for k, v in lay) for _, lay in self.entries]
+        while len(self.entries) > 1 and sum(sizes) > self.max_bytes:
+            self.entries.pop(0)
+            sizes.pop(0)
 
 
 def _common_prefix(a, b) -> int:
