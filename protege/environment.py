@@ -191,20 +191,19 @@ def _close_open() -> None:
         env.close()
 
 
-def _alive(pid: int, start_ticks: int | None) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return start_ticks is None or int(fh.read().rsplit(")", 1)[-1].split()[19]) == start_ticks
-    except (OSError, IndexError, ValueError):
-        return False
-
-
 def _start_ticks(pid: int) -> int | None:
+    """When process `pid` started (clock ticks after boot), or None when it is gone."""
     try:
         with open(f"/proc/{pid}/stat") as fh:
             return int(fh.read().rsplit(")", 1)[-1].split()[19])
     except (OSError, IndexError, ValueError):
         return None
+
+
+def _alive(pid: int, start_ticks: int | None) -> bool:
+    """`pid` still runs and is the same process (pids are reused)."""
+    now = _start_ticks(pid)
+    return now is not None and (start_ticks is None or now == start_ticks)
 
 
 def sweep_stale_workspaces(parent: str | Path) -> list[str]:
