@@ -508,8 +508,8 @@ class AgentRollout:
                                       "completion_tokens": len(seq.completion_ids),
                                       "trained_tokens": seq.trained_tokens}})
             if self.config.save_trajectories:
-                path = self.out_dir / "trajectories" / f"step-{step:06d}" / f"{k:03d}-{task.instance_id}.json"
-                atomic_write(path.with_name(f"{k:03d}-{safe_name(task.instance_id)}.json"), to_json(traj.to_dict()))
+                path = self.out_dir / "trajectories" / f"step-{step:06d}" / f"{k:03d}-{safe_name(task.instance_id)}.json"
+                atomic_write(path, to_json(traj.to_dict()))
         with (self.out_dir / "rollouts.jsonl").open("a", encoding="utf-8") as fh:
             fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
 
