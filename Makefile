@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # On machines without a GPU the constraints file pins the CPU build of torch.
 CONSTRAINTS ?= constraints-cpu.txt
 
-.PHONY: install small test test-slow test-docker test-browser validate-bench docker-engine docker-image lint clean pipeline figures sweep
+.PHONY: install small test test-slow test-docker test-browser validate-bench docker-engine docker-image lint clean pipeline figures sweep ablations
 
 $(BIN)/protege: pyproject.toml $(CONSTRAINTS)
 	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null) || echo "note: install bubblewrap for filesystem/network isolation of model commands"; }
@@ -34,11 +34,29 @@ pipeline: install
 figures: install
 	$(BIN)/protege pipeline figures
 
-# A lambda grid over RL + evaluation, reusing stages 01-03 of run $(BASE_RUN).
+# A 3 x 3 lambda grid over RL + evaluation, reusing stages 01-03 of run $(BASE_RUN) (run `make small`
+# or `make pipeline` first). At `small` each point is an RL run and an evaluation: hours on 2 cores.
 BASE_RUN ?= $(PRESET)
+LAMBDA_LOOP ?= 0,0.1,0.3
+LAMBDA_COLLAB ?= 0,0.1,0.3
 sweep: install
 	$(BIN)/protege pipeline sweep --preset $(PRESET) --sweep-id $(PRESET)-lambda-sweep --reuse-from $(BASE_RUN) \
-	  --grid lambda_loop=0,0.2 --grid lambda_collab=0,0.2
+	  --grid lambda_loop=$(LAMBDA_LOOP) --grid lambda_collab=$(LAMBDA_COLLAB)
+
+# The ablations on run $(BASE_RUN) (after `make small`): invocation (learned vs never / every 5 steps /
+# random), the protégé as its own expert, the noisy expert, and live vs post-hoc inserted SFT data.
+# Results in runs/$(BASE_RUN)/05_ablations and papermill_runs/$(BASE_RUN)/results/05_ablations; prints its time.
+ABLATIONS ?= ["base+expert","ablate-learned","ablate-never","ablate-every5","ablate-random0.2","self-expert","noisy-expert","sft-inserted+expert"]
+ablations: install
+	@start=$$(date +%s); \
+	test -d runs/$(BASE_RUN)/03_sft_inserted/merged || $(BIN)/python -m protege.sft --preset $(PRESET) \
+	  --data runs/$(BASE_RUN)/02_insert/datasets/inserted-stall --out runs/$(BASE_RUN)/03_sft_inserted && \
+	$(BIN)/python -m protege.evaluate --preset $(PRESET) --run-dir runs/$(BASE_RUN) --out runs/$(BASE_RUN)/05_ablations \
+	  --set 'conditions=$(ABLATIONS)' && \
+	$(BIN)/python -c "from protege.pipeline import collect_results; \
+	  collect_results('runs/$(BASE_RUN)', 'papermill_runs/$(BASE_RUN)/results')" && \
+	$(BIN)/python -m protege.pipeline figures && \
+	echo "ablations ($(BASE_RUN)): $$(( $$(date +%s) - start )) s"
 
 test: install
 	$(BIN)/python -m pytest -q

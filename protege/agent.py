@@ -19,8 +19,9 @@ from typing import Any, Callable
 from protege.environment import Environment, PatchTooLarge
 from protege.protocols import Expert, ExpertReply, ExpertRequest, Generation, Message, Policy
 from protege.tasks import Task
-from protege.tools import (FORMAT_HELP, Action, FormatError, clean_text, execute, format_tool_call,
-                           parse_generation, tool_schemas)
+from protege.tools import (FORMAT_HELP, SHORT_DESCRIPTIONS, Action, EditorOptions, FormatError, clean_text,
+                           execute, format_tool_call, parse_generation, template_schemas, tool_schemas,
+                           trim_observation)
 from protege.trajectory import ExpertCall, Step, Trajectory, TrajectoryWriter, completed_ids, load_trajectory
 
 EXIT_STATUSES = ("submitted", "step_limit", "cost_limit", "wall_time", "format_errors", "policy_error",
@@ -41,6 +42,14 @@ EXPERT_NOTE = """
 When you are stuck, call ask_expert with a specific question. The expert sees only your last
 few messages; its advice comes back inside <expert_guidance> tags. Follow it. Do not repeat
 the same command over and over."""
+# The compact prompt of the `small` preset (~70 tokens with short tool descriptions): a 135M
+# protégé on a CPU pays for every prompt token at every step.
+SHORT_SYSTEM_PROMPT = """\
+Fix the issue in this Python repository. Tools:
+{tool_descriptions}
+{format_help}{expert_note}"""
+SHORT_FORMAT_HELP = 'One tool call per turn: <tool_call>{"name": ..., "arguments": {...}}</tool_call>'
+SHORT_EXPERT_NOTE = "\nAsk the expert when you cannot find or fix the bug yourself; follow its <expert_guidance>."
 INSTANCE_TEMPLATE = """\
 <issue>
 {problem_statement}
@@ -89,6 +98,11 @@ class AgentConfig:
     enable_ask_expert: bool = True  # offer the ask_expert tool (False: the no-expert ablation)
     prices: PriceTable = field(default_factory=PriceTable)
     system_prompt: str = SYSTEM_PROMPT  # {tool_descriptions}, {format_help}, {expert_note}
+    tool_text: str = "full"  # full: each tool's whole description | short: one line each, short format help
+    view_window: int = -1  # lines a file `view` shows without view_range (SWE-agent's window); -1 = all
+    indent_tolerant: bool = True  # str_replace accepts a unique match up to indentation (and says so)
+    edit_context: int = 4  # lines shown above and below an edit in the editor's confirmation
+    max_observation_chars: int = -1  # longer tool output keeps its head and tail; -1 = no limit
     instance_template: str = INSTANCE_TEMPLATE  # {problem_statement}, {instance_id}, {repo}
 
     @classmethod
@@ -114,16 +128,30 @@ class AgentConfig:
 
 PRESETS: dict[str, dict[str, Any]] = {
     "smoke": dict(step_limit=20, cost_budget_usd=-1, wall_time_s=300, max_context_tokens=4096, max_parallel=4),
-    "small": dict(step_limit=30, cost_budget_usd=-1, wall_time_s=1800, max_context_tokens=6144, max_parallel=8),
+    "small": dict(step_limit=30, cost_budget_usd=-1, wall_time_s=1800, max_context_tokens=6144, max_parallel=8,
+                  system_prompt=SHORT_SYSTEM_PROMPT, tool_text="short", view_window=12, max_observation_chars=1200,
+                  edit_context=1),
     "full": dict(step_limit=75, cost_budget_usd=2.0, wall_time_s=3600, max_context_tokens=32_768, max_parallel=32),
 }
 
 
 def system_message(config: AgentConfig, ask_expert: bool) -> str:
-    described = "\n".join(f"- {t['function']['name']}: {t['function']['description']}"
+    """The system prompt: tools described in full or in one line each (config.tool_text).
+
+    >>> print(system_message(AgentConfig.preset("small"), ask_expert=False))  # doctest: +NORMALIZE_WHITESPACE
+    Fix the issue in this Python repository. Tools:
+    - bash: run a shell command in the repository
+    - str_replace_editor: view (path, view_range) or edit (str_replace: path, old_str, new_str) a file
+    - submit: finish; your changes are the solution
+    One tool call per turn: <tool_call>{"name": ..., "arguments": {...}}</tool_call>
+    """
+    short = config.tool_text == "short"
+    described = "\n".join(f"- {t['function']['name']}: "
+                          f"{SHORT_DESCRIPTIONS[t['function']['name']] if short else t['function']['description']}"
                           for t in tool_schemas(ask_expert))
-    return config.system_prompt.format(tool_descriptions=described, format_help=FORMAT_HELP,
-                                       expert_note=EXPERT_NOTE if ask_expert else "")
+    note = (SHORT_EXPERT_NOTE if short else EXPERT_NOTE) if ask_expert else ""
+    return config.system_prompt.format(tool_descriptions=described,
+                                       format_help=SHORT_FORMAT_HELP if short else FORMAT_HELP, expert_note=note)
 
 
 def _tokens(message: Message) -> int:
@@ -312,7 +340,9 @@ def _step(episode: Episode, gen: Generation | None, forced_question: str | None,
                            block_policy_asks and forced_question is None)
     else:
         try:
-            observation = execute(episode.env, parsed, config.command_timeout_s if config.command_timeout_s > 0 else None)
+            observation = trim_observation(
+                execute(episode.env, parsed, config.command_timeout_s if config.command_timeout_s > 0 else None,
+                        EditorOptions(config.view_window, config.indent_tolerant, config.edit_context)), config.max_observation_chars)
         except Exception as exc:  # the environment broke (container gone, disk full): end this episode
             traj.exit_status, traj.error = "env_error", f"{type(exc).__name__}: {exc}"
             observation = f"[environment error: {traj.error}]"
@@ -398,7 +428,7 @@ def run_episodes(tasks: list[Task], policy: Policy, expert: Expert | None,
     """
     config = config or AgentConfig()
     ask_expert = expert is not None and config.enable_ask_expert
-    tools = tool_schemas(ask_expert)
+    tools = template_schemas(ask_expert, config.tool_text)
     block = bool(getattr(invocation, "block_policy_asks", False))
     results: dict[int, Trajectory] = {}
     done = completed_ids(writer.run_dir) if writer else set()

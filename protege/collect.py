@@ -119,15 +119,21 @@ def _wrong_edit(fp: FilePatch, rng: random.Random) -> tuple[str, str, str] | Non
     return old, wrong, lines[i].strip()
 
 
-def _trim(old: str, new: str, rng: random.Random) -> tuple[str, str]:
-    """Drop some leading/trailing context lines common to both sides (at least one kept each side)."""
-    a, b = old.splitlines(keepends=True), new.splitlines(keepends=True)
+def _common_ends(a: list[str], b: list[str]) -> tuple[int, int]:
+    """How many leading and trailing lines two hunk sides share (not overlapping)."""
     lead = 0
     while lead < min(len(a), len(b)) and a[lead] == b[lead]:
         lead += 1
     trail = 0
     while trail < min(len(a), len(b)) - lead and a[-1 - trail] == b[-1 - trail]:
         trail += 1
+    return lead, trail
+
+
+def _trim(old: str, new: str, rng: random.Random) -> tuple[str, str]:
+    """Drop some leading/trailing context lines common to both sides (at least one kept each side)."""
+    a, b = old.splitlines(keepends=True), new.splitlines(keepends=True)
+    lead, trail = _common_ends(a, b)
     cut_l = rng.randint(0, max(0, lead - 1))
     cut_t = rng.randint(0, max(0, trail - 1))
     a, b = a[cut_l:len(a) - cut_t], b[cut_l:len(b) - cut_t]
@@ -235,6 +241,83 @@ def build_plan(task: Task, seed: int, ask_expert: bool = True, p_wrong: float = 
     return steps
 
 
+def compact_plan(task: Task, seed: int, ask_expert: bool = True) -> list[PlanStep]:
+    """The short plan of the compact demonstrations (CollectConfig.plan = "compact"): when the
+    issue pinpoints the bug (tier "pinpointed"), view the line and fix it alone; otherwise ask the
+    expert first, view the line it names unless its guidance holds the exact edit, fix, submit.
+    No exploration and no test runs: each conversation stays a few hundred tokens, so a 135M
+    protégé can be trained on whole episodes in minutes (docs/LOG.md 2026-12-02).
+
+    >>> from protege.benchmark.build import load_bundled
+    >>> t = next(t for t in load_bundled("train") if t.difficulty == "pinpointed")
+    >>> [s.tool for s in compact_plan(t, 0)]
+    ['str_replace_editor', 'str_replace_editor', 'submit']
+    >>> t = next(t for t in load_bundled("train") if t.difficulty == "hard")
+    >>> [s.tag for s in compact_plan(t, 0)]
+    ['ask', 'view_if_needed', 'edit:...', '']
+    """
+    from protege.benchmark.build import PINPOINTED
+    from protege.experts import parse_patch
+
+    rng = random.Random(f"demonstrator|{seed}|{task.instance_id}")
+    files = split_patch(task.patch)
+    changes = parse_patch(task.patch)
+    first = changes[0] if changes else None
+    called = _called_function(task)
+    steps: list[PlanStep] = []
+    alone = task.difficulty == PINPOINTED or not ask_expert
+    if not alone:
+        question = rng.choice(["Where is the bug{c}, and what is the fix?", "I cannot find the bug{c}. Where is it?",
+                               "Which line is wrong{c}?"]).format(c=f" in `{called}`" if called else "")
+        steps.append(PlanStep(rng.choice(["I cannot locate the bug myself; ask the expert.",
+                                          "The issue does not say where the bug is; ask."]),
+                              "ask_expert", {"question": question}, "ask"))
+    if first:
+        view = {"command": "view", "path": first.path, "view_range": [max(1, first.line - 2), first.line + 2]}
+        thought = "The issue names the line; look at it." if alone else "Look at the line the expert names."
+        steps.append(PlanStep(thought, "str_replace_editor", view, "view" if alone else "view_if_needed"))
+    for fp in files:
+        if fp.kind == "modify":
+            for old, new in fp.hunks:
+                old, new = _minimal(old, new)
+                steps.append(PlanStep("Fix it.", "str_replace_editor",
+                                      {"command": "str_replace", "path": fp.path, "old_str": old, "new_str": new},
+                                      "edit:..."))
+        elif fp.kind == "new":
+            steps.append(PlanStep(f"Create {fp.path}.", "str_replace_editor",
+                                  {"command": "create", "path": fp.path, "file_text": fp.new_content}, "edit:..."))
+        else:
+            steps.append(PlanStep(f"Apply the change to {fp.path} with git.", "bash", {"command": _git_apply(fp)},
+                                  "edit:..."))
+    steps.append(PlanStep("Done.", "submit", {}))
+    for st in steps:  # the tag names the file, as build_plan's edit tags do
+        if st.tag == "edit:...":
+            st.tag = "edit:" + str(st.args.get("path") or files[0].path)
+    return steps
+
+
+def _minimal(old: str, new: str) -> tuple[str, str]:
+    """A hunk reduced to its changed lines (one context line kept when it only inserts), without
+    the final newline: the smallest edit a model has to copy.
+
+    >>> _minimal("a\\nb\\nc\\n", "a\\nB\\nc\\n")
+    ('b', 'B')
+    >>> _minimal("a\\nc\\n", "a\\nb\\nc\\n")
+    ('a', 'a\\nb')
+    """
+    a, b = old.splitlines(), new.splitlines()
+    lead, trail = _common_ends(a, b)
+    lo = lead if lead < len(a) - trail else max(0, lead - 1)  # pure insertion: keep the line above
+    a, b = a[lo:len(a) - trail], b[lo:len(b) - trail]
+    if not "\n".join(a).strip():
+        return old.rstrip("\n"), new.rstrip("\n")
+    return "\n".join(a), "\n".join(b)
+
+
+def _latest_guidance(conversation: list[Message]) -> str | None:
+    return next((_content(m) for m in reversed(conversation) if _content(m).startswith(GUIDANCE_OPEN)), None)
+
+
 def _guidance_target(conversation: list[Message]) -> str | None:
     for msg in reversed(conversation):
         text = _content(msg)
@@ -255,6 +338,7 @@ class ReferenceDemonstrator(StatelessOraclePolicy):
     tasks: list[Task]
     seed: int = 0
     p_wrong: float = 0.5  # probability of a wrong first edit that is tested and reverted
+    plan: str = "full"  # full: explore, reproduce, maybe a wrong edit, ask, fix, test | compact: compact_plan
     name: str = "reference-demonstrator(oracle)"
     oracle: bool = True
 
@@ -263,7 +347,8 @@ class ReferenceDemonstrator(StatelessOraclePolicy):
         task = self._task(conversation)
         if task is None:
             return Generation("", prompt_tokens, error="demonstrator: the conversation matches no known task")
-        steps = build_plan(task, self.seed, ask_offered, self.p_wrong)
+        steps = (compact_plan(task, self.seed, ask_offered) if self.plan == "compact" else
+                 build_plan(task, self.seed, ask_offered, self.p_wrong))
         k, observation = 0, ""
         for i in range(len(conversation) - 1, 1, -1):
             msg = conversation[i]
@@ -282,6 +367,8 @@ class ReferenceDemonstrator(StatelessOraclePolicy):
                                       "bash", {"command": _git_apply(fp)}, prompt_tokens)
                 break
         k = min(k, len(steps) - 1)  # past the plan: submit
+        if steps[k].tag == "view_if_needed" and "old_str:" in (_latest_guidance(conversation) or ""):
+            k += 1  # the guidance holds the exact edit: nothing to look up
         step = steps[k]
         thought = step.thought
         if step.tag == "revert":
@@ -402,9 +489,10 @@ class CollectConfig:
     live_seed: int = 0  # demonstrator seed of the live-collaboration collection
     expert_only_seed: int = 1  # seed of the expert-only collection (stage 02's input); -1 = skip it
     demonstrator: str = "reference"  # reference (ORACLE, reads the gold patch) | openai:MODEL
-    expert: str = "reference"  # reference (ORACLE) | openai:MODEL (shown the gold patch: Phase I)
+    expert: str = "reference"  # reference[:LEVEL[+LEVEL]] (ORACLE) | openai:MODEL (shown the gold patch: Phase I)
     base_url: str = "https://api.openai.com/v1"  # endpoint of openai: demonstrators and experts
     p_wrong: float = 0.5  # reference demonstrator: probability of a wrong first edit
+    plan: str = "full"  # reference demonstrator: full (explores, tests) | compact (collect.compact_plan)
     agent_preset: str = "small"  # AgentConfig preset of the collection episodes
     max_parallel: int = 4  # episodes stepped together
 
@@ -422,7 +510,9 @@ class CollectConfig:
 
 COLLECT_PRESETS: dict[str, dict[str, Any]] = {
     "smoke": {"limit": 6, "agent_preset": "smoke"},
-    "small": {"limit": -1, "agent_preset": "small"},
+    # Compact demonstrations, and an expert whose hint level (exact edit or description) is drawn per
+    # task, so the protégé learns to follow both kinds of advice.
+    "small": {"limit": -1, "agent_preset": "small", "plan": "compact", "expert": "reference:exact_edit+description"},
     # Full scale: an OpenAI-compatible demonstrator on SWE-Gym / SWE-smith style training tasks.
     "full": {"tasks": "swe-gym-train.jsonl", "demonstrator": "openai:gpt-4.1", "expert": "openai:gpt-4.1",
                  "agent_preset": "full", "max_parallel": 16},
@@ -431,7 +521,7 @@ COLLECT_PRESETS: dict[str, dict[str, Any]] = {
 
 def _make_demonstrator(config: CollectConfig, tasks: list[Task], seed: int) -> Policy:
     if config.demonstrator == "reference":
-        return ReferenceDemonstrator(tasks, seed=seed, p_wrong=config.p_wrong)
+        return ReferenceDemonstrator(tasks, seed=seed, p_wrong=config.p_wrong, plan=config.plan)
     kind, _, model = config.demonstrator.partition(":")
     if kind == "openai" and model:
         from protege.policies import OpenAIPolicy
@@ -441,8 +531,8 @@ def _make_demonstrator(config: CollectConfig, tasks: list[Task], seed: int) -> P
 
 
 def _make_expert(config: CollectConfig, seed: int) -> Expert:
-    if config.expert == "reference":
-        return ReferenceExpert(seed=seed)
+    if config.expert.partition(":")[0] == "reference":
+        return ReferenceExpert(hint_level=config.expert.partition(":")[2] or "description", seed=seed)
     kind, _, model = config.expert.partition(":")
     if kind == "openai" and model:
         from protege.experts import OpenAIExpert

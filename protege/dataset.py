@@ -37,9 +37,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from protege.agent import GUIDANCE_OPEN
+from protege.agent import GUIDANCE_OPEN, SHORT_FORMAT_HELP
 from protege.protocols import Message
-from protege.tools import FormatError, format_tool_call, parse_text, tool_schemas
+from protege.tools import FormatError, format_tool_call, parse_text, template_schemas
 from protege.trajectory import atomic_write, read_jsonl
 
 STEP_PREFIX = re.compile(r"^Step \d+:[ \t]*")
@@ -144,9 +144,12 @@ def row_from_trajectory(traj: dict[str, Any], source: str, strategy: str) -> dic
         raise ValueError(f"trajectory {iid!r}: field 'messages' must start with a system prompt and a task")
     ask = any(m.get("tool_calls") and m["tool_calls"][0]["function"]["name"] == "ask_expert" for m in messages)
     ask = ask or "ask_expert" in str(messages[0].get("content"))
+    # The template got the schemas unless the system prompt described the tools itself (the
+    # compact prompt, AgentConfig.tool_text = "short"): train on what the policy was shown.
+    short = SHORT_FORMAT_HELP in str(messages[0].get("content"))
     return {
         "messages": messages,
-        "tools": json.dumps(tool_schemas(ask_expert=ask)),
+        "tools": json.dumps(template_schemas(ask, "short" if short else "full")),
         "instance_id": iid,
         "package": traj.get("package") or str(iid).split("__")[-1].rsplit("-", 1)[0],
         "source": source,

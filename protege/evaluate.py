@@ -71,8 +71,11 @@ from protege.trajectory import atomic_write
 PER_INSTANCE_COLUMNS = (
     "condition", "seed", "instance_id", "resolved", "exit_status", "steps", "expert_calls", "format_errors",
     "protege_prompt_tokens", "protege_completion_tokens", "expert_input_tokens", "expert_output_tokens",
-    "expert_token_share", "cost_usd", "loop", "oracle",
+    "expert_token_share", "cost_usd", "loop", "oracle", "tier", "mutation",
 )
+# metrics_by_tier.csv / metrics_by_mutation.csv: one row per condition x tier (x mutation kind)
+GROUP_COLUMNS = ("condition", "group", "n_tasks", "pass1_mean", "pass1_lo", "pass1_hi", "expert_calls_per_task",
+                 "expert_token_share", "loop_rate", "steps_per_task", "oracle")
 METRICS_COLUMNS = (
     "condition", "policy", "expert", "invocation", "n_tasks", "n_seeds", "pass1_mean", "pass1_lo", "pass1_hi",
     "expert_calls_per_task", "expert_token_share", "loop_rate", "steps_per_task", "cost_per_task",
@@ -130,6 +133,8 @@ class EvalConfig:
     expert_agent_policy: str = "scripted"  # the expert acting alone; scripted = ORACLE stand-in
     expert: str = "reference"  # the expert of the "+expert" conditions; reference = ORACLE
     invocation_ablations: list[str] = field(default_factory=lambda: ["never", "every:5", "random:0.2", "learned"])
+    expert_levels: list[str] = field(default_factory=list)  # reference-expert hint levels of the SFT protégé's
+    # expert-strength curve: a condition sft+expert-<level> each (sft+expert itself uses `expert`)
     noisy_p: float = 0.3  # noisy-expert condition: probability that a reply misleads; -1 = no such condition
     conditions: list[Any] = field(default_factory=list)  # [] = default_conditions; names of defaults and/or Condition dicts
     policy_base_url: str = "http://127.0.0.1:8000/v1"  # endpoint of openai: policies (e.g. vLLM)
@@ -165,15 +170,16 @@ PRESETS: dict[str, dict[str, Any]] = {
     # tests / CI: a tiny random model, 2 tasks, 1 seed, minutes on a laptop CPU
     "smoke": {"limit": 2, "seeds": [0], "agent_preset": "smoke", "step_limit": 10, "max_parallel": 4,
               "max_new_tokens": 64, "base_policy": "transformers:tiny"},
-    # laptop CPU: SmolLM2-135M-Instruct on 16 held-out bundled tasks, 3 seeds
-    # SmolLM2 on a 2-core CPU: a model condition costs 10-30 min even at this size (prompts of
-    # ~5k tokens re-read every step; docs/LOG.md), so 4 tasks, one seed, and the main conditions
-    # only. The invocation ablations and the noisy expert are 4 more model conditions: add them by
-    # name (`-p '05:conditions=[...]'`), with `-p 05:limit=16 -p 05:seeds=[0,1,2]` where there is time or a GPU.
-    "small": {"limit": 4, "seeds": [0], "agent_preset": "small", "step_limit": 10, "max_parallel": 4,
-              "max_new_tokens": 160, "base_policy": "transformers:smollm2-135m",
-              "conditions": ["base", "base+expert", "sft+expert", "sft+rl+expert", "expert-as-agent",
-                             "sft-inserted+expert"]},
+    # laptop CPU: SmolLM2-135M-Instruct on all 52 held-out bundled tasks (2 held-out packages), one
+    # greedy seed, the compact agent interface (episodes of ~1k tokens), all 52 episodes stepped as one
+    # batch (2 s per episode-turn against 3.6 s at batch 16, docs/LOG.md 2026-12-02). The base model,
+    # the SFT protégé alone, with the expert at each hint level (the expert-strength curve), after RL.
+    # A model condition takes ~6 min here; base+expert and the ablations are `make ablations`.
+    "small": {"limit": -1, "seeds": [0], "agent_preset": "small", "step_limit": 8, "max_parallel": 52,
+              "max_new_tokens": 128, "temperature": 0.0, "base_policy": "transformers:smollm2-135m",
+              "expert_levels": ["location", "exact_edit"],
+              "conditions": ["base", "sft", "sft+expert", "sft+expert-location", "sft+expert-exact_edit",
+                             "sft+rl+expert", "expert-as-agent"]},
     # GPU box: Qwen2.5-Coder-7B-Instruct on all of SWE-bench Verified, an API expert, swebench's harness.
     # The paper's budget: 75 steps, $2 per task (agent preset "full").
     "full": {"tasks": "princeton-nlp/SWE-bench_Verified", "limit": -1, "seeds": [0, 1, 2], "agent_preset": "full",
@@ -215,8 +221,9 @@ def default_conditions(config: EvalConfig) -> list[Condition]:
     """The preset's condition list (see the module docstring), before resolution.
 
     >>> [c.name for c in default_conditions(EvalConfig.preset("small"))]  # doctest: +NORMALIZE_WHITESPACE
-    ['base', 'base+expert', 'sft+expert', 'sft+rl+expert', 'expert-as-agent', 'ablate-never', 'ablate-every5',
-     'ablate-random0.2', 'ablate-learned', 'sft-inserted+expert', 'noisy-expert']
+    ['base', 'base+expert', 'sft', 'sft+expert', 'sft+rl+expert', 'expert-as-agent', 'ablate-never', 'ablate-every5',
+     'ablate-random0.2', 'ablate-learned', 'sft+expert-location', 'sft+expert-exact_edit', 'sft-inserted+expert',
+     'self-expert', 'noisy-expert']
     """
     ex = config.expert
     agent_note = ("ORACLE: the scripted policy reads the gold patch (an upper reference, not a model)"
@@ -224,6 +231,7 @@ def default_conditions(config: EvalConfig) -> list[Condition]:
     conds = [
         Condition("base", config.base_policy, "none", notes="the protégé before training, alone (no ask_expert)"),
         Condition("base+expert", config.base_policy, ex, notes="the untrained protégé with the expert"),
+        Condition("sft", config.sft_policy, "none", notes="the SFT protégé alone (no ask_expert)"),
         Condition("sft+expert", config.sft_policy, ex, notes="after SFT on live-collaboration data"),
         Condition("sft+rl+expert", config.rl_policy, ex, notes="after SFT and RL"),
         Condition("expert-as-agent", config.expert_agent_policy, "none", notes=agent_note),
@@ -234,8 +242,14 @@ def default_conditions(config: EvalConfig) -> list[Condition]:
             f"baseline {inv} decides alone (the policy's own asks are refused)"
         conds.append(Condition(ablation_name(inv), "{best}", ex, inv, block, f"best trained model; {who}",
                                "invocation"))
+    for level in config.expert_levels:
+        conds.append(Condition(f"sft+expert-{level}", config.sft_policy, f"reference:{level}",
+                               notes=f"after SFT; ORACLE reference expert at hint level {level}", group="strength"))
     conds.append(Condition("sft-inserted+expert", config.sft_inserted_policy, ex,
                            notes="after SFT on post-hoc inserted expert calls (compare sft+expert)", group="data"))
+    conds.append(Condition("self-expert", "{best}", "policy:" + config.sft_policy.partition(":")[2],
+                           notes="best trained model; the SFT protégé itself answers as the expert (not an oracle)",
+                           group="expert"))
     if config.noisy_p >= 0:
         conds.append(Condition("noisy-expert", "{best}", f"noisy:{config.noisy_p}",
                                notes=f"best trained model; the expert misleads with p = {config.noisy_p}",
@@ -257,7 +271,7 @@ def is_oracle(policy: str, expert: str) -> bool:
     inner = expert
     while inner.startswith("noisy:"):
         inner = inner.split(":", 2)[2] if inner.count(":") >= 2 else "reference"
-    return policy.partition(":")[0] in ORACLE_POLICIES or inner == "reference"
+    return policy.partition(":")[0] in ORACLE_POLICIES or inner.partition(":")[0] == "reference"
 
 
 def model_missing(policy: str) -> str:
@@ -318,6 +332,8 @@ def resolve_conditions(config: EvalConfig, run_dir: str | Path) -> list[Conditio
         if c.expert.startswith("noisy:") and c.expert.count(":") == 1:
             c.expert = f"{c.expert}:{config.expert}"
         c.skipped = c.skipped or (best_reason if c.policy == "{best}" else model_missing(c.policy))
+        if c.expert.startswith("policy:"):  # a local model as the expert: its folder must exist too
+            c.skipped = c.skipped or model_missing("transformers:" + c.expert.partition(":")[2])
         if not c.skipped:
             if c.key() in seen:
                 c.run_as = seen[c.key()]
@@ -454,20 +470,29 @@ def instance_row(condition: str, seed: int, traj: Any, resolved: bool | None, or
 
 
 def make_expert(spec: str, seed: int = 0, base_url: str | None = None):
-    """none | reference (ORACLE) | noisy:P[:INNER] (INNER defaults to reference) | openai:MODEL."""
+    """none | reference[:LEVEL] (ORACLE; LEVEL location | description | exact_edit, default
+    description) | noisy:P[:INNER] (INNER defaults to reference) | openai:MODEL | policy:MODEL (a
+    local transformers model answering as the expert: `{run_dir}/03_sft/merged` = the protégé itself)."""
     from protege import experts
 
     kind, _, rest = spec.partition(":")
     if spec == "none":
         return None
-    if spec == "reference":
-        return experts.ReferenceExpert(seed=seed)
+    if kind == "reference":
+        return experts.ReferenceExpert(hint_level=rest or "description", seed=seed)
     if kind == "noisy" and rest:
         p, _, inner = rest.partition(":")
         return experts.NoisyExpert(make_expert(inner or "reference", seed, base_url), p=float(p), seed=seed)
     if kind == "openai" and rest:
         return experts.OpenAIExpert(base_url=base_url, model=rest)
-    raise ValueError(f"unknown expert {spec!r} (use none, reference, noisy:P[:INNER] or openai:MODEL)")
+    if kind == "policy" and rest:  # a local model as the expert, e.g. the protégé itself
+        from protege.models import resolve_model
+        from protege.policies import TransformersPolicy
+
+        return experts.PolicyExpert(TransformersPolicy(resolve_model(rest), max_new_tokens=256, temperature=0.0,
+                                                       seed=seed, batch_size=1))
+    raise ValueError(f"unknown expert {spec!r} (use none, reference[:LEVEL], noisy:P[:INNER], openai:MODEL "
+                     "or policy:MODEL)")
 
 
 def make_policy(spec: str, tasks: list, config: EvalConfig, seed: int, cache: dict[str, Any]):
@@ -668,9 +693,38 @@ def run_evaluation(config: EvalConfig, run_dir: str | Path, out_dir: str | Path,
                         "expert": _unfill(c.expert, run_dir), "invocation": c.invocation,
                         "oracle": int(is_oracle(c.policy, c.expert)), "skipped": _unfill(c.skipped, run_dir),
                         **({"n_tasks": 0, "n_seeds": 0} if c.skipped else {})})
+    by_id = {t.instance_id: t for t in tasks}
+    for r in per_instance:
+        task = by_id.get(r["instance_id"])
+        r["tier"] = (task.difficulty or "-") if task else "-"
+        r["mutation"] = str(((task.extra.get("mutation") or {}).get("kind")) or "-") if task else "-"
     write_csv(out_dir / "per_instance.csv", per_instance, PER_INSTANCE_COLUMNS)
     write_csv(out_dir / "metrics.csv", metrics, METRICS_COLUMNS)
+    for key in ("tier", "mutation"):
+        write_csv(out_dir / f"metrics_by_{key}.csv", group_metrics(per_instance, key, config.n_boot), GROUP_COLUMNS)
     return EvalResult(out_dir, conds, per_instance, metrics)
+
+
+def group_metrics(per_instance: Sequence[dict[str, Any]], key: str, n_boot: int = 2000) -> list[dict[str, Any]]:
+    """`summarize` per condition and value of `key` (tier, mutation kind): where each condition
+    succeeds, and where it asks (selectivity: calls per task by tier).
+
+    >>> rows = [dict(condition="c", seed=0, instance_id=i, resolved=int(i == "a"), steps=4, expert_calls=int(i != "a"),
+    ...              format_errors=0, protege_prompt_tokens=90, protege_completion_tokens=0, expert_input_tokens=0,
+    ...              expert_output_tokens=0, cost_usd=0, loop=0, oracle=0, tier="easy" if i == "a" else "hard")
+    ...         for i in "abc"]
+    >>> [(m["group"], m["n_tasks"], m["pass1_mean"], m["expert_calls_per_task"]) for m in group_metrics(rows, "tier")]
+    [('easy', 1, 1.0, 0.0), ('hard', 2, 0.0, 1.0)]
+    """
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in per_instance:
+        groups.setdefault((r["condition"], str(r.get(key, "-"))), []).append(r)
+    out = []
+    for (cond, value), rows in groups.items():
+        m = summarize(rows, n_boot)
+        out.append({"condition": cond, "group": value, "oracle": rows[0].get("oracle", 0),
+                    **{k: m[k] for k in GROUP_COLUMNS if k in m}})
+    return out
 
 
 def _cell(value: Any) -> Any:

@@ -228,6 +228,32 @@ def parse_patch(patch: str) -> list[Change]:
     return changes
 
 
+@dataclass
+class PolicyExpert:
+    """Any `Policy` answering as the expert, with the prompt an `OpenAIExpert` sends (issue,
+    last K messages, question) and no gold patch: e.g. the protégé as its own expert (the
+    paper's "expert choice" ablation), never an oracle."""
+
+    policy: Any  # a protege.protocols.Policy (TransformersPolicy, OpenAIPolicy, ...)
+    context_messages: int = 5
+    name: str = ""
+    oracle: bool = False
+
+    def __post_init__(self) -> None:
+        self.name = self.name or f"policy-expert:{getattr(self.policy, 'name', type(self.policy).__name__)}"
+
+    def advise(self, request: ExpertRequest) -> ExpertReply:
+        prompt = OpenAIExpert.messages(self, request)  # type: ignore[arg-type]  # same prompt, no client
+        gen = self.policy.generate([prompt], [])[0]
+        if gen.error:
+            return ExpertReply(text="", failed=True, error=gen.error)
+        return ExpertReply(text=gen.text.strip() or "(no advice)", input_tokens=gen.prompt_tokens,
+                           output_tokens=gen.completion_tokens, meta={"expert_policy": self.name})
+
+    system_prompt = EXPERT_SYSTEM_PROMPT
+    show_gold_patch = False
+
+
 # ---------------------------------------------------------------------------- offline experts
 
 _PATH = re.compile(r"(?<![\w/.-])(/?(?:[\w.-]+/)*[\w-]+\.(?:py|pyi|cfg|toml|ini|txt|rst|md|json|yaml|yml|c|h|js|ts))\b")
@@ -275,8 +301,70 @@ def _names(lines: list[str]) -> set[str]:
     return set(re.findall(r"[A-Za-z_][\w.]*", "\n".join(lines))) - _KEYWORDS
 
 
+_TOKEN = re.compile(r"\w+|==|!=|<=|>=|//|\*\*|->|[^\w\s]")
+
+
+def token_diff(removed: str, added: str) -> tuple[list[str], list[str]]:
+    """The tokens of a one-line change that differ: (only in the old line, only in the new).
+
+    >>> token_diff("return a - b", "return a + b")
+    (['-'], ['+'])
+    >>> token_diff("x = f(a)-1", "x = f(a)+1")
+    (['-'], ['+'])
+    """
+    import difflib
+
+    old, new = _TOKEN.findall(removed), _TOKEN.findall(added)
+    gone, came = [], []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=old, b=new, autojunk=False).get_opcodes():
+        if tag != "equal":
+            gone += old[i1:i2]
+            came += new[j1:j2]
+    return gone, came
+
+
+def _token_hint(removed: str, added: str) -> str:
+    """What is wrong in a one-line change, naming the wrong tokens but not the fix's code.
+
+    >>> _token_hint("return a - b", "return a + b")
+    'In that line, `-` is the wrong operator.'
+    >>> _token_hint("a + b + c", "a + b - c")
+    'In that line, `+` after `b` is the wrong operator.'
+    >>> _token_hint("if n < 0:", "if n <= 0:")
+    'In that line, `<` is the wrong operator.'
+    >>> _token_hint("y = g(a, b)", "y = g(b, a)")
+    'In that line, `a`, `b` are in the wrong order.'
+    >>> _token_hint("t = x", "t = x + 1")
+    'That line is missing a part after `x` (an operator and a number).'
+    """
+    gone, came = token_diff(removed, added)
+    if not gone and not came:
+        return ""
+    old, new = _TOKEN.findall(removed), _TOKEN.findall(added)
+    if sorted(old) == sorted(new):
+        moved = [a for a, b in zip(old, new) if a != b and re.match(r"\w", a)]
+        return f"In that line, {', '.join(f'`{t}`' for t in dict.fromkeys(moved))} are in the wrong order."
+    words = [t for t in gone if re.match(r"\w", t)]
+    if gone:
+        kw = ("and", "or", "not", "is", "in", "True", "False", "None")
+        what = ("operator" if not words else "part" if len(words) < len(gone) else
+                "number" if all(t.isdigit() for t in words) else
+                "keyword" if all(t in kw for t in words) else "name" if len(words) == 1 else "part")
+        k = next((i for i, (a, b) in enumerate(zip(old, new)) if a != b), 0)
+        which = f" after `{old[k - 1]}`" if k and old.count(gone[0]) > 1 else ""
+        return f"In that line, {' '.join(f'`{t}`' for t in gone)}{which} is the wrong {what}."
+    k = next((i for i, (a, b) in enumerate(zip(old, new)) if a != b), len(old))
+    after = f" after `{old[k - 1]}`" if k else ""
+    kinds = ["an operator" if not re.match(r"\w", t) else "a number" if t.isdigit() else "a name" for t in came]
+    return f"That line is missing a part{after} ({' and '.join(dict.fromkeys(kinds))})."
+
+
 def _what(change: Change, rng: random.Random) -> str:
     """The idea of the change without its code: what is wrong now and what the fix adds."""
+    removed_code = [ln for ln in change.removed if ln.strip()]
+    added_code = [ln for ln in change.added if ln.strip()]
+    if len(removed_code) == 1 and len(added_code) == 1 and (hint := _token_hint(removed_code[0], added_code[0])):
+        return f"The line `{removed_code[0].strip()}` is the culprit. {hint}"
     new_names = sorted(_names(change.added) - _names(change.removed))[:3]
     kinds = {"if": "a condition", "elif": "a condition", "return": "the returned value", "raise": "an exception",
              "for": "a loop", "while": "a loop", "def": "a new function", "import": "an import", "from": "an import",
@@ -339,19 +427,31 @@ class ReferenceExpert:
     hint_level: "location" (file, function, line), "description" (plus what is wrong and
     what the fix adds, without its code) or "exact_edit" (the edit itself)."""
 
-    hint_level: str = "description"
+    hint_level: str = "description"  # one level, or levels joined by "+": each task gets one (seeded)
     seed: int = 0
     name: str = ""
     oracle: bool = True
     LEVELS = ("location", "description", "exact_edit")
 
     def __post_init__(self) -> None:
-        if self.hint_level not in self.LEVELS:
-            raise ValueError(f"hint_level must be one of {self.LEVELS}, not {self.hint_level!r}")
+        if not self.hint_level or any(lv not in self.LEVELS for lv in self.hint_level.split("+")):
+            raise ValueError(f"hint_level must be one of {self.LEVELS} or several joined by '+', "
+                             f"not {self.hint_level!r}")
         self.name = self.name or f"reference-expert({self.hint_level})"
 
+    def level_for(self, instance_id: str) -> str:
+        """The hint level of one task: fixed per (seed, task), so all its calls agree.
+
+        >>> e = ReferenceExpert("exact_edit+description")
+        >>> sorted({e.level_for(f"t{i}") for i in range(20)})
+        ['description', 'exact_edit']
+        """
+        levels = self.hint_level.split("+")
+        return levels[random.Random(f"{self.seed}|{instance_id}|level").randrange(len(levels))]
+
     def advise(self, request: ExpertRequest) -> ExpertReply:
-        meta = {"oracle": "reference-expert(gold patch)", "hint_level": self.hint_level}
+        level = self.level_for(request.instance_id)
+        meta = {"oracle": "reference-expert(gold patch)", "hint_level": level}
         changes = parse_patch(request.gold_patch or "")
         if not changes:
             return ExpertReply(text="The reference expert has no gold patch for this task.", failed=True,
@@ -364,10 +464,10 @@ class ReferenceExpert:
             parts.append(f"The fix also touches {', '.join(f'`{f}`' for f in files[1:])}.")
         elif len(changes) > 1:
             parts.append(f"There are {len(changes)} places to change in that file; start with this one.")
-        if self.hint_level == "description":
+        if level == "description":
             parts.append(_what(changes[0], rng))
         text, closing = " ".join(p for p in parts if p), rng.choice(_CLOSINGS)
-        if self.hint_level == "exact_edit":
+        if level == "exact_edit":
             text += "\n\n" + "\n\n".join(_edit(c) for c in changes[:3]) + "\n\n" + closing
         else:
             text += " " + closing

@@ -518,6 +518,96 @@ def _stage_hash(stage_dir: Path) -> str:
     return config_hash(path) if path.exists() else "no-config"
 
 
+HINT_LEVELS = ("location", "description", "exact_edit")  # protege.experts.ReferenceExpert.LEVELS
+
+
+def strength_rows(metrics: Any):
+    """The expert-strength curve's points: the SFT protégé alone, then with the reference expert at
+    each hint level (sft+expert is the default "description" level); [] without two points.
+
+    >>> import pandas as pd
+    >>> m = pd.DataFrame({"condition": ["sft", "sft+expert", "sft+expert-exact_edit"], "pass1_mean": [.1, .4, .9],
+    ...                   "expert": ["none", "reference", "reference:exact_edit"], "skipped": [None] * 3})
+    >>> strength_rows(m)["level"].tolist()
+    ['alone', 'description', 'exact_edit']
+    """
+    import pandas as pd
+
+    df = ran(metrics)
+    picked = []
+    for _, r in df.iterrows():
+        cond, expert = str(r["condition"]), str(r.get("expert", ""))
+        if cond == "sft":
+            level = "alone"
+        elif cond == "sft+expert" or cond.startswith("sft+expert-"):
+            kind, _, lv = expert.partition(":")
+            if kind != "reference":
+                continue
+            level = lv or "description"
+        else:
+            continue
+        picked.append({**r.to_dict(), "level": level})
+    order = ["alone", *HINT_LEVELS]
+    rows = sorted(picked, key=lambda r: order.index(r["level"]) if r["level"] in order else 99)
+    return pd.DataFrame(rows) if len(rows) >= 2 else pd.DataFrame()
+
+
+def expert_strength(metrics: Any, out: str | Path, run_id: str, chash: str) -> Path:
+    """Pass@1 of the SFT protégé alone and with the ORACLE reference expert at each hint level
+    (location < description < exact edit), with 95% intervals."""
+    import numpy as np
+
+    plt, _ = _setup()
+    rows = strength_rows(metrics)
+    x = np.arange(len(rows))
+    mean = rows["pass1_mean"].astype(float).to_numpy()
+    lo = rows["pass1_lo"].astype(float).fillna(rows["pass1_mean"]).to_numpy()
+    hi = rows["pass1_hi"].astype(float).fillna(rows["pass1_mean"]).to_numpy()
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    ax.errorbar(x, mean, yerr=np.clip(np.vstack([mean - lo, hi - mean]), 0, None), marker="o", capsize=4,
+                color=ORACLE_COLOR)
+    for i, m in enumerate(mean):
+        ax.annotate(f"{m:.0%}", (x[i], m), textcoords="offset points", xytext=(8, -4), fontsize=9)
+    ax.set_xticks(x, [lv if lv == "alone" else f"{lv}\nORACLE" for lv in rows["level"]])
+    ax.set_ylim(0, 1.05)
+    ax.yaxis.set_major_formatter(plt.matplotlib.ticker.PercentFormatter(1.0))
+    ax.set(xlabel="the SFT protégé alone, then with the reference expert's hint level",
+           ylabel="Pass@1 (95% interval)", title="Expert strength: what the protégé makes of each kind of advice")
+    return _save(fig, out, run_id, chash)
+
+
+def selectivity_by_tier(by_tier: Any, out: str | Path, run_id: str, chash: str) -> Path:
+    """Per tier and model condition with the expert: Pass@1 and expert calls per task. A selective
+    protégé asks where the issue leaves the bug unknown and not where it pinpoints it."""
+    import numpy as np
+
+    plt, sns = _setup()
+    df = _read(by_tier)
+    df = df[df["condition"].astype(str).str.contains(r"\+expert|^sft$|^base$", regex=True)
+            & ~df["condition"].astype(str).str.startswith(("expert-as-agent", "ablate-"))]
+    tiers = [t for t in ("pinpointed", "easy", "medium", "hard") if t in set(df["group"])] or sorted(set(df["group"]))
+    conds = _order(df)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 0.35 * len(conds) + 2.4), sharey=True)
+    width = 0.8 / max(1, len(tiers))
+    y = np.arange(len(conds))
+    palette = sns.color_palette("crest", len(tiers))
+    for k, tier in enumerate(tiers):
+        sub = df[df["group"] == tier].set_index("condition")
+        for ax, col in zip(axes, ("pass1_mean", "expert_calls_per_task")):
+            vals = [float(sub[col].get(c, np.nan)) if c in sub.index else np.nan for c in conds]
+            ax.barh(y + k * width - 0.4 + width / 2, vals, height=width, color=palette[k],
+                    label=f"{tier} (n={int(sub['n_tasks'].max()) if len(sub) else 0})")
+    labels = [_label(c, df[df["condition"] == c]["oracle"].max()) for c in conds]
+    axes[0].set_yticks(y, labels)
+    _mark_oracle_ticks(axes[0], labels)
+    axes[0].invert_yaxis()
+    axes[0].xaxis.set_major_formatter(plt.matplotlib.ticker.PercentFormatter(1.0))
+    axes[0].set(xlabel="Pass@1", title="Pass@1 by tier")
+    axes[1].set(xlabel="expert calls per task", title="Selectivity: expert calls by tier")
+    axes[1].legend(title="tier", fontsize=8, loc="lower right")
+    return _save(fig, out, run_id, chash)
+
+
 def figures_for_run(results_dir: str | Path, figures_dir: str | Path, run_id: str) -> list[Path]:
     """Every figure of one run whose input exists under results_dir (a run folder, or its copy
     papermill_runs/<run>/results), written as <figures_dir>/<run_id>_<figure>.png; others skipped."""
@@ -560,6 +650,19 @@ def figures_for_run(results_dir: str | Path, figures_dir: str | Path, run_id: st
             made.append(loop_rate_before_after(metrics, out("05_loop_rate"), run_id, chash))
         if len(ablation_rows(metrics)):
             made.append(invocation_ablation(metrics, out("05_invocation_ablation"), run_id, chash))
+        if len(strength_rows(metrics)):
+            made.append(expert_strength(metrics, out("05_expert_strength"), run_id, chash))
+    abl = res / "05_ablations"  # `make ablations`: invocation, expert choice, noisy expert, inserted data
+    if (abl / "metrics.csv").exists():
+        ablations = pd.read_csv(abl / "metrics.csv")
+        if len(ran(ablations)):
+            made.append(pass1_table(ablations, out("05_ablations_pass1"), run_id, _stage_hash(abl)))
+        if len(ablation_rows(ablations)):
+            made.append(invocation_ablation(ablations, out("05_ablations_invocation"), run_id, _stage_hash(abl)))
+    if (ev / "metrics_by_tier.csv").exists():
+        by_tier = pd.read_csv(ev / "metrics_by_tier.csv")
+        if len(by_tier):
+            made.append(selectivity_by_tier(by_tier, out("05_selectivity_by_tier"), run_id, chash))
     if (ev / "per_instance.csv").exists():
         per = pd.read_csv(ev / "per_instance.csv")
         if len(per):

@@ -24,6 +24,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--notebooks", default=None, help="comma-separated numbers (default: all)")
     parser.add_argument("--root", type=Path, default=None, help="checkout holding notebooks/ (default: this one)")
     parser.add_argument("-p", "--param", action="append", default=[], help="key=value for the notebooks")
+    parser.add_argument("--reuse-records", action="store_true",
+                        help="skip notebooks recorded done in papermill_runs/ even when their artifacts were "
+                             "not made on this machine (default: such notebooks run again)")
     args = parser.parse_args(argv)
     from protege import pipeline
 
@@ -31,9 +34,11 @@ def main(argv: list[str] | None = None) -> dict:
     try:
         record = pipeline.run_pipeline(args.preset, args.run_id, pipeline.parse_assignments(args.param),
                                        args.notebooks.split(",") if args.notebooks else None,
-                                       root=args.root or project_root())
+                                       root=args.root or project_root(), reuse_records=args.reuse_records)
     except pipeline.PipelineError as exc:
         sys.exit(f"main job: {exc}")
+    for name, wall in record.get("wall_s", {}).items():
+        print(f"  {name:24s} {wall or 0:8.0f} s")
     print(f"main job ({args.preset}): {time.monotonic() - start:.0f} s; records in "
           f"papermill_runs/{record['run_id']}")
     return record

@@ -59,7 +59,8 @@ PRESETS = ("smoke", "small", "full")
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 # Small result files copied from runs/<run-id>/<stage>/ to papermill_runs/<run-id>/results/<stage>/.
 RESULT_FILES = ("config.json", "metrics.json", "metrics.csv", "per_instance.csv", "steps.csv", "stats.csv",
-                "stats_table.csv", "train_log.csv", "data_stats.json")
+                "stats_table.csv", "train_log.csv", "data_stats.json", "metrics_by_tier.csv", "metrics_by_mutation.csv",
+                "before_after.csv")
 MAX_RESULT_BYTES = 20 * 2**20  # a result file larger than this stays in runs/ only (listed in run.json)
 FIGURES_NOTEBOOK = "06"  # the figures notebook: run once per sweep, not per point
 UPSTREAM_STAGES = ("01", "02", "03")  # what sweep points share with --reuse-from
@@ -370,17 +371,34 @@ def plan(notebooks: list[Path], auto: dict[str, Any], params: dict[str, Any]) ->
     return out
 
 
+def stage_marker(run_dir: Path, notebook: str) -> Path:
+    """The file that says a notebook finished *on this machine*: it lives in the (gitignored) run
+    folder beside the stage's artifacts, so a committed papermill record never stands in for them."""
+    return run_dir / ".pipeline" / f"{notebook}.done"
+
+
 def execute(steps: list[tuple[Path, dict[str, Any]]], pm_dir: Path, root: Path, *, force: bool = False,
-            progress: bool = True, desc: str = "") -> dict[str, Any]:
+            progress: bool = True, desc: str = "", run_dir: Path | None = None,
+            reuse_records: bool = False) -> dict[str, Any]:
     """Execute the planned notebooks in order into pm_dir, resumably (pm_dir/status.json).
+    A notebook recorded done is skipped only when its marker is in `run_dir` (its artifacts
+    were made here), or with `reuse_records` (trust the record alone, e.g. a committed run).
     Raises PipelineError naming the notebook that failed; its executed copy keeps the error."""
     import papermill as pm
     from tqdm import tqdm
 
     status_path = pm_dir / "status.json"
     status = _read_json(status_path, {"notebooks": {}})
+
+    def finished_here(name: str) -> bool:
+        return reuse_records or run_dir is None or stage_marker(run_dir, name).exists()
+
     for nb, params in steps:
         entry = status["notebooks"].get(nb.name, {})
+        if entry.get("status") == "done" and not finished_here(nb.name):
+            # A record from elsewhere (e.g. the committed reference run): run the notebook again.
+            status["notebooks"][nb.name] = {**entry, "status": "recorded elsewhere"}
+            continue
         if entry.get("status") == "done" and entry.get("parameters") != _normal(params) and not force:
             raise PipelineError(f"{pm_dir / nb.name} finished with parameters {entry.get('parameters')}, now "
                                 f"{_normal(params)}: use another run id, or force to re-execute")
@@ -410,6 +428,11 @@ def execute(steps: list[tuple[Path, dict[str, Any]]], pm_dir: Path, root: Path, 
             entry.update(status="done", wall_s=round(time.monotonic() - start, 2), finished=_now())
             entry.pop("error", None)
             _write_json(status_path, status)
+            if run_dir is not None:
+                _write_json(stage_marker(run_dir, nb.name), {"parameters": entry["parameters"],
+                                                             "finished": entry["finished"]})
+            if progress:
+                tqdm.write(f"{desc or pm_dir.name}: {nb.name} done in {entry['wall_s']:.0f} s")
             bar.update()
     finally:
         bar.close()
@@ -433,14 +456,16 @@ def _write_run_json(pm_dir: Path, root: Path, run_id: str, preset: str, params: 
 
 def _one_run(root: Path, run_id: str, preset: str, notebooks: list[Path], params: dict[str, Any], pm_dir: Path,
              run_dir_rel: str, auto_extra: dict[str, Any], *, force: bool, progress: bool,
-             extra: dict[str, Any] | None = None, steps: list | None = None) -> dict[str, Any]:
+             extra: dict[str, Any] | None = None, steps: list | None = None,
+             reuse_records: bool = False) -> dict[str, Any]:
     steps = steps if steps is not None else plan(notebooks, {"preset": preset, "run_dir": run_dir_rel, **auto_extra},
                                                  params)
     pm_dir.mkdir(parents=True, exist_ok=True)
     _write_run_json(pm_dir, root, run_id, preset, params, run_dir_rel, "running", extra or {})
     state = "failed"
     try:
-        execute(steps, pm_dir, root, force=force, progress=progress, desc=run_id)
+        execute(steps, pm_dir, root, force=force, progress=progress, desc=run_id, run_dir=root / run_dir_rel,
+                reuse_records=reuse_records)
         state = "done"
     finally:
         copied, too_large = collect_results(root / run_dir_rel, pm_dir / "results")
@@ -451,11 +476,13 @@ def _one_run(root: Path, run_id: str, preset: str, notebooks: list[Path], params
 
 def run_pipeline(preset: str, run_id: str | None = None, params: dict[str, Any] | None = None,
                  notebooks: list[str] | None = None, root: str | Path = ".", *, force: bool = False,
-                 progress: bool = True, figures_dir: str | Path | None = "figures") -> dict[str, Any]:
+                 progress: bool = True, figures_dir: str | Path | None = "figures",
+                 reuse_records: bool = False) -> dict[str, Any]:
     """Execute the numbered notebooks (all, or those in `notebooks`) of root/notebooks in order
     into root/papermill_runs/<run-id>/, artifacts in root/runs/<run-id>/ (run id default: the
     preset), resumably; copy the small results and make the run's figures in root/<figures_dir>
-    (None: no figures). Returns the run record (run.json)."""
+    (None: no figures). A notebook is skipped only when it finished on this machine
+    (`stage_marker`), or with `reuse_records`. Returns the run record (run.json)."""
     if preset not in PRESETS:
         raise PipelineError(f"preset {preset!r}: one of {', '.join(PRESETS)}")
     root = Path(root)
@@ -465,7 +492,7 @@ def run_pipeline(preset: str, run_id: str | None = None, params: dict[str, Any] 
         raise PipelineError(f"no notebooks matching {NOTEBOOK_GLOB} in {root / 'notebooks'}")
     pm_dir = root / "papermill_runs" / run_id
     record = _one_run(root, run_id, preset, nbs, dict(params or {}), pm_dir, f"runs/{run_id}", {"run_id": run_id},
-                      force=force, progress=progress)
+                      force=force, progress=progress, reuse_records=reuse_records)
     if (root / "runs" / run_id).is_dir():  # the episodes of every stage, in the browser
         from protege.viewer import link_report
 
@@ -636,10 +663,13 @@ Force = Annotated[bool, typer.Option(help="re-execute finished notebooks too")]
 def run_cmd(preset: Preset = "smoke",
             run_id: Annotated[str | None, typer.Option(help="run folder name (default: the preset); "
                                                             "the same id resumes")] = None,
-            param: Params = None, notebooks: Notebooks = None, root: Root = Path("."), force: Force = False):
+            param: Params = None, notebooks: Notebooks = None, root: Root = Path("."), force: Force = False,
+            reuse_records: Annotated[bool, typer.Option(help="skip notebooks recorded done even when their "
+                                                             "artifacts were not made on this machine")] = False):
     """Run the numbered notebooks for one preset; resumable."""
     try:
-        record = run_pipeline(preset, run_id, parse_assignments(param), _split(notebooks), root, force=force)
+        record = run_pipeline(preset, run_id, parse_assignments(param), _split(notebooks), root, force=force,
+                              reuse_records=reuse_records)
     except PipelineError as exc:
         _fail(exc)
     typer.echo(f"run {record['run_id']}: {record['status']} in {record['total_wall_s']:.0f} s; "

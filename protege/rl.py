@@ -155,7 +155,7 @@ class RLRunConfig:
 
         >>> c = RLRunConfig.from_preset("small", lambda_loop=0.2, **{"reward.w_sim": 0.5})
         >>> c.model, c.num_generations, c.lambda_loop, c.reward_overrides
-        ('smollm2-135m', 4, 0.2, {'w_sim': 0.5})
+        ('smollm2-135m', 4, 0.2, {'charge_every_call': True, 'w_sim': 0.5})
         """
         if name not in PRESETS:
             raise ValueError(f"unknown RL preset {name!r} (use {', '.join(PRESETS)})")
@@ -213,12 +213,14 @@ PRESETS: dict[str, dict[str, Any]] = {
         "max_steps": 2, "learning_rate": 1e-4, "use_lora": True, "lora_r": 8, "max_new_tokens": 24,
         "step_limit": 4, "max_seq_tokens": 4096, "eval_limit": 2,
     },
-    # laptop CPU: SmolLM2-135M (pass the SFT merged model dir as `model`), LoRA; rollouts are bound by the
-    # prefill of ~1.5k-token agent prompts: a few minutes per step on 2 cores (docs/LOG.md)
+    # laptop CPU: SmolLM2-135M after SFT (notebook 04 passes 03_sft/merged), LoRA, compact episodes of
+    # ~1k tokens: 2 tasks x G=4 per step, 4 steps (~2 min a step). Every expert call costs lambda_collab (charge_every_call), so
+    # asking where the issue already pinpoints the bug is paid for, asking where it is needed still pays.
     "small": {
-        "model": "smollm2-135m", "task_limit": 32, "num_generations": 4, "tasks_per_step": 1, "micro_batch_size": 2,
-        "max_steps": 4, "learning_rate": 5e-5, "use_lora": True, "lora_r": 16, "lora_alpha": 32,
-        "max_new_tokens": 96, "step_limit": 8, "max_seq_tokens": 8192, "eval_limit": 4,
+        "model": "smollm2-135m", "task_limit": 48, "num_generations": 4, "tasks_per_step": 2, "micro_batch_size": 2,
+        "max_steps": 4, "learning_rate": 2e-4, "use_lora": True, "lora_r": 16, "lora_alpha": 32,
+        "max_new_tokens": 128, "temperature": 0.7, "step_limit": 6, "max_seq_tokens": 2048, "eval_limit": 2,
+        "reward_overrides": {"charge_every_call": True},
     },
     # GPU box: the paper's scale (100 tasks, 160 steps, G=6), full-parameter, KL to the SFT model
     "full": {
@@ -455,9 +457,10 @@ class AgentRollout:
     def _sequence(self, traj: Trajectory) -> EpisodeSequence:
         fallback = None
         if not any(g.completion_ids for g in traj.generations):
-            from protege.tools import tool_schemas
+            from protege.tools import template_schemas
 
-            text = self.tokenizer.apply_chat_template(traj.messages[:2], tools=tool_schemas(self.expert is not None),
+            tools = template_schemas(self.expert is not None, self.config.agent_config().tool_text)
+            text = self.tokenizer.apply_chat_template(traj.messages[:2], tools=tools or None,
                                                       tokenize=False, add_generation_prompt=True)
             fallback = self.tokenizer(text, add_special_tokens=False).input_ids
         end = self.tokenizer.eos_token_id if self.tokenizer.eos_token_id is not None else 0

@@ -128,6 +128,19 @@ def task_for(conversation: list[Message], tasks: list[Task]) -> Task | None:
     return next((t for t in tasks if t.problem_statement and t.problem_statement in prompt), None)
 
 
+def offered_tools(conversation: list[Message], tools: list[dict[str, Any]]) -> set[str]:
+    """The tools a policy was offered: the schemas when the template got them, else those the
+    system prompt lists ("- name: ..." lines, the compact prompt), as a model would read them.
+
+    >>> sorted(offered_tools([{"role": "system", "content": "Tools:\\n- bash: run\\n- submit: finish"}], []))
+    ['bash', 'submit']
+    """
+    if tools:
+        return {t["function"]["name"] for t in tools}
+    system = str(conversation[0].get("content") or "") if conversation else ""
+    return set(re.findall(r"^- (\w+):", system, re.M))
+
+
 class StatelessOraclePolicy:
     """Shared by the oracle policies: each conversation is answered on its own, from the task
     it names (subclasses give `tasks` and `_one(conversation, ask_offered)`)."""
@@ -135,8 +148,7 @@ class StatelessOraclePolicy:
     tasks: list[Task]
 
     def generate(self, conversations: list[list[Message]], tools: list[dict[str, Any]]) -> list[Generation]:
-        offered = {t["function"]["name"] for t in tools}
-        return [self._one(conv, "ask_expert" in offered) for conv in conversations]
+        return [self._one(conv, "ask_expert" in offered_tools(conv, tools)) for conv in conversations]
 
     def _task(self, conversation: list[Message]) -> Task | None:
         return task_for(conversation, self.tasks)

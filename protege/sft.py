@@ -75,6 +75,7 @@ class SFTRunConfig:
     """Stage 03 settings. Presets (`preset`) differ only in these knobs, never in logic."""
 
     preset_name: str = "smoke"  # the preset these values started from (informational)
+    dataset: str = "mixed"  # which dataset of stage 02 (live | mixed | inserted-<strategy>) notebook 03 trains on
     model: str = "tiny"  # protégé: "tiny" | "smollm2-135m" | local directory | hub id
     mode: str = "lora"  # "lora" | "qlora" (4-bit NF4 base + LoRA) | "full" (every weight trained)
     lora_r: int = 8  # LoRA rank (lora / qlora)
@@ -159,16 +160,15 @@ PRESETS: dict[str, dict[str, Any]] = {
     "smoke": {"model": "tiny", "mode": "lora", "lora_r": 8, "lora_alpha": 16, "learning_rate": 1e-3,
               "max_steps": 6, "per_device_batch": 2, "grad_accum": 1, "max_length": 3072, "save_steps": 3,
               "eval_steps": -1, "logging_steps": 1},
-    # SmolLM2-135M-Instruct on a 2-core CPU (LoRA), sized to finish in about an hour: 8 optimizer
-    # steps of 4 windows at 2048 tokens (~60k tokens at ~25 tokens/s), eval on 8 validation
-    # conversations (~12 min). At 2048 ~16% of the protégé turns (mostly the edits right after a
-    # whole-file view) fit in no window and are counted; 4096 keeps them all but costs twice the
-    # time and needs gradient checkpointing (~18 GB without). One epoch of the mixed data is
-    # ~350 such steps: a GPU job (`--set max_steps=-1 --set epochs=2`). docs/LOG.md 2026-11-24.
-    "small": {"model": "smollm2-135m", "mode": "lora", "lora_r": 16, "lora_alpha": 32, "learning_rate": 1e-3,
-              "warmup_ratio": 0.05, "epochs": 2.0, "max_steps": 8, "per_device_batch": 1, "grad_accum": 4,
-              "max_length": 2048, "gradient_checkpointing": False, "save_steps": 4, "eval_steps": 8,
-              "eval_limit": 8, "logging_steps": 1},
+    # SmolLM2-135M-Instruct on a 2-core CPU: full fine-tuning (the paper's choice; 135M fits) in bf16
+    # autocast on the compact live-collaboration episodes (~600-900 tokens each, so whole episodes fit
+    # 1024 tokens and need no windows), one epoch of ~140 conversations (~18 steps of 8, one at a time:
+    # padding a batch of 8 halved the tokens/s, docs/LOG.md 2026-12-02) at lr 2e-4: ~13 min.
+    # LoRA at lr 1e-3 for 8 steps on 5k-token windows taught nothing (docs/LOG.md 2026-11-24, 2026-12-02).
+    "small": {"model": "smollm2-135m", "dataset": "live", "mode": "full", "learning_rate": 2e-4,
+              "warmup_ratio": 0.05, "epochs": 1.0, "max_steps": -1, "per_device_batch": 1, "grad_accum": 8,
+              "max_length": 1024, "gradient_checkpointing": False, "save_steps": 20, "save_total_limit": 1,
+              "eval_steps": -1, "eval_limit": 16, "logging_steps": 2},
     # Qwen2.5-Coder-7B-Instruct on one 80 GB GPU (LoRA, bf16, gradient checkpointing); the paper
     # did full-parameter SFT at 32k context (`--set mode=full --set learning_rate=1e-5`, several GPUs).
     "full": {"model": "Qwen/Qwen2.5-Coder-7B-Instruct", "mode": "lora", "lora_r": 64, "lora_alpha": 128,

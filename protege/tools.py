@@ -23,6 +23,15 @@ EDITOR_COMMANDS = ("view", "create", "str_replace", "insert")
 VIEW_CHAR_LIMIT = 20_000  # a file view longer than this is cut; view_range shows the rest
 
 
+@dataclass(frozen=True)
+class EditorOptions:
+    """How the editor presents files and matches edits (set from AgentConfig)."""
+
+    view_window: int = -1  # lines a `view` without view_range shows (SWE-agent's window); -1 = whole file
+    indent_tolerant: bool = False  # str_replace: if old_str is not verbatim, accept a unique match up to indentation
+    edit_context: int = 4  # lines shown around an edit in the snippet that confirms it
+
+
 def _fn(name: str, description: str, properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
     return {"type": "function", "function": {"name": name, "description": description, "parameters": {
         "type": "object", "properties": properties, "required": required}}}
@@ -51,6 +60,14 @@ ASK_EXPERT = _fn("ask_expert", "Ask a senior engineer for advice when you are st
                  {"question": {"type": "string", "description": "A specific question."}}, ["question"])
 SUBMIT = _fn("submit", "Finish: your changes to the repository (git diff) are the solution.", {}, [])
 TOOL_NAMES = ("bash", "str_replace_editor", "ask_expert", "submit")
+# One-line descriptions for a compact system prompt (AgentConfig.tool_text = "short"): a 135M
+# protégé reads every prompt token at every step, so the prompt is ~60 tokens, not ~400.
+SHORT_DESCRIPTIONS = {
+    "bash": "run a shell command in the repository",
+    "str_replace_editor": "view (path, view_range) or edit (str_replace: path, old_str, new_str) a file",
+    "ask_expert": "ask a senior engineer a question when you are stuck",
+    "submit": "finish; your changes are the solution",
+}
 
 FORMAT_HELP = (
     "Reply with exactly one tool call per turn, in this format:\n"
@@ -67,6 +84,17 @@ def tool_schemas(ask_expert: bool = True) -> list[dict[str, Any]]:
     ['bash', 'str_replace_editor', 'submit']
     """
     return [BASH, EDITOR, *([ASK_EXPERT] if ask_expert else []), SUBMIT]
+
+
+def template_schemas(ask_expert: bool, tool_text: str = "full") -> list[dict[str, Any]]:
+    """The schemas handed to the chat template (`tools=`): none when the system prompt itself
+    describes the tools in one line each (tool_text "short"); SmolLM2's template otherwise adds
+    ~700 tokens of JSON schema to every prompt.
+
+    >>> len(template_schemas(True)), template_schemas(True, "short")
+    (4, [])
+    """
+    return [] if tool_text == "short" else tool_schemas(ask_expert)
 
 
 @dataclass
@@ -327,16 +355,58 @@ def _is_dir(env: Environment, path: str) -> bool:
     return env.run(f"test -d {shlex.quote(path)}", timeout_s=30).exit_code == 0
 
 
-def editor(env: Environment, args: dict[str, Any]) -> str:
+def editor(env: Environment, args: dict[str, Any], options: EditorOptions = EditorOptions()) -> str:
     """Run one validated str_replace_editor call; returns the observation (never raises for
     bad input: errors become the observation text)."""
     try:
-        return _editor(env, args)
+        return _editor(env, args, options)
     except EditorError as exc:
         return f"Error: {exc}"
 
 
-def _editor(env: Environment, args: dict[str, Any]) -> str:
+def _indent(line: str) -> str:
+    return line[: len(line) - len(line.lstrip())]
+
+
+def match_modulo_indent(content: str, old: str) -> tuple[int, int, str] | None:
+    """Where `old` occurs in `content` when leading whitespace is ignored line by line: the
+    (start, end) character span of the unique match and the indentation to add to each line
+    of a replacement; None when there is no match or more than one.
+
+    >>> match_modulo_indent("def f(x):\\n    return x + 1\\n", "return x + 1")
+    (10, 26, '    ')
+    >>> match_modulo_indent("a = 1\\n  a = 1\\n", "a = 1") is None  # two matches: ambiguous
+    True
+    """
+    want = [ln.strip() for ln in old.strip("\n").split("\n")]
+    if not any(want):
+        return None
+    lines = content.split("\n")
+    hits = [i for i in range(len(lines) - len(want) + 1)
+            if all(lines[i + j].strip() == w for j, w in enumerate(want))]
+    if len(hits) != 1:
+        return None
+    i = hits[0]
+    start = sum(len(ln) + 1 for ln in lines[:i])
+    end = start + sum(len(ln) + 1 for ln in lines[i:i + len(want)]) - 1
+    return start, end, _indent(lines[i])
+
+
+def _reindent(new: str, old_first: str, base: str) -> str:
+    """`new` moved from the indentation of old_str's first line to `base` (relative indents kept).
+
+    >>> _reindent("if x:\\n  y = 1", "if x:", "    ")
+    '    if x:\\n      y = 1'
+    """
+    drop = _indent(old_first)
+    out = []
+    for ln in new.strip("\n").split("\n"):
+        body = ln[len(drop):] if ln.startswith(drop) else ln.lstrip()
+        out.append(base + body if body.strip() else "")
+    return "\n".join(out)
+
+
+def _editor(env: Environment, args: dict[str, Any], options: EditorOptions = EditorOptions()) -> str:
     command, path = args["command"], args["path"]
     if command == "view":
         if _is_dir(env, path):
@@ -350,10 +420,15 @@ def _editor(env: Environment, args: dict[str, Any]) -> str:
                 raise EditorError(f"invalid view_range {[first, last]}: the file has {len(lines)} lines; "
                                   "use 1 <= first <= last, or last = -1 for the end.")
             start, lines = first, lines[first - 1:None if last == -1 else last]
+        more = ""
+        if not args.get("view_range") and 0 < options.view_window < len(lines):
+            more = (f"\n[lines 1-{options.view_window} of {len(lines)}: "
+                    "use view_range [first, last] to see the rest]")
+            lines = lines[:options.view_window]
         text = numbered("\n".join(lines), start)
         if len(text) > VIEW_CHAR_LIMIT:
             text = text[:VIEW_CHAR_LIMIT] + "\n[file view truncated: use view_range to see the rest]"
-        return f"Here is {path} (with line numbers):\n{text}"
+        return f"Here is {path} (with line numbers):\n{text}{more}"
     if command == "create":
         try:
             env.read_file(path)
@@ -374,8 +449,18 @@ def _editor(env: Environment, args: dict[str, Any]) -> str:
             raise EditorError("old_str is empty; give the exact text to replace.")
         count = content.count(old)
         if count == 0:
-            raise EditorError(f"No replacement was performed: old_str did not appear verbatim in {path}. "
-                              "Check whitespace and indentation (view the file first).")
+            loose = match_modulo_indent(content, old) if options.indent_tolerant else None
+            if loose is None:
+                raise EditorError(f"No replacement was performed: old_str did not appear verbatim in {path}"
+                                  f"{_why_no_match(content, old)}")
+            lo, hi, base = loose
+            old_first = old.strip("\n").split("\n")[0]
+            updated = content[:lo] + _reindent(new, old_first, base) + content[hi:]
+            _write(env, path, updated)
+            note = ("[old_str matched only when indentation is ignored (the file's indentation was kept); "
+                    "copy lines exactly as `view` shows them]\n")
+            return note + _snippet(updated, content.count("\n", 0, lo) + 1, new.count("\n") + 1, path,
+                                   options.edit_context)
         if count > 1:
             starts = [m.start() for m in re.finditer(re.escape(old), content)]
             lines = [content.count("\n", 0, s) + 1 for s in starts]
@@ -383,7 +468,8 @@ def _editor(env: Environment, args: dict[str, Any]) -> str:
                               f"(lines {lines}). Include more surrounding lines to make it unique.")
         at = content.index(old)
         _write(env, path, content.replace(old, new, 1))
-        return _snippet(content.replace(old, new, 1), content.count("\n", 0, at) + 1, new.count("\n") + 1, path)
+        return _snippet(content.replace(old, new, 1), content.count("\n", 0, at) + 1, new.count("\n") + 1, path,
+                        options.edit_context)
     # insert
     lines = content.split("\n")
     n = args["insert_line"]
@@ -393,7 +479,36 @@ def _editor(env: Environment, args: dict[str, Any]) -> str:
     new_lines = args["new_str"].rstrip("\n").split("\n")
     updated = "\n".join(lines[:n] + new_lines + lines[n:])
     _write(env, path, updated)
-    return _snippet(updated, n + 1, len(new_lines), path)
+    return _snippet(updated, n + 1, len(new_lines), path, options.edit_context)
+
+
+def _why_no_match(content: str, old: str) -> str:
+    """Why old_str did not match: the closest line of the file, so the model can see the difference."""
+    import difflib
+
+    first = next((ln.strip() for ln in old.split("\n") if ln.strip()), "")
+    lines = content.split("\n")
+    close = difflib.get_close_matches(first, [ln.strip() for ln in lines], n=1, cutoff=0.6)
+    if not close:
+        return ". No line of the file is close to its first line: view the file and copy the text exactly."
+    n = next(i for i, ln in enumerate(lines, 1) if ln.strip() == close[0])
+    if len(old.strip().split("\n")) == 1 and close[0] == first:
+        return f". Its text is on line {n} but the whitespace differs: copy the line exactly as `view` shows it."
+    return f". The closest line is {n}: `{close[0]}`. Copy the text exactly as `view` shows it."
+
+
+def trim_observation(text: str, max_chars: int) -> str:
+    """An observation cut to max_chars (-1 = unchanged), keeping its head and its tail, where
+    pytest puts the failures and the summary.
+
+    >>> trim_observation("a" * 10 + "b" * 10, 12)
+    'aaaa\\n[... 8 characters left out ...]\\nbbbbbbbb'
+    """
+    if max_chars < 0 or len(text) <= max_chars:
+        return text
+    head = max_chars // 3
+    tail = max_chars - head
+    return f"{text[:head]}\n[... {len(text) - head - tail} characters left out ...]\n{text[-tail:]}"
 
 
 def _write(env: Environment, path: str, content: str) -> None:
@@ -420,10 +535,11 @@ def stable_output(text: str) -> str:
     return _PYTEST_DURATION.sub(r"\1 in [time]s", text)
 
 
-def execute(env: Environment, action: Action, timeout_s: float | None = None) -> str:
+def execute(env: Environment, action: Action, timeout_s: float | None = None,
+            options: EditorOptions = EditorOptions()) -> str:
     """Observation for a bash or editor action (ask_expert and submit are the loop's business)."""
     if action.name == "bash":
         return stable_output(env.run(action.arguments["command"], timeout_s=timeout_s).observation()) or "[no output]"
     if action.name == "str_replace_editor":
-        return editor(env, action.arguments)
+        return editor(env, action.arguments, options)
     raise ValueError(f"execute() handles bash and str_replace_editor, not {action.name!r}")

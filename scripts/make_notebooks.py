@@ -113,7 +113,7 @@ guidance and context notes are masked (label -100). The turn boundaries come fro
 prefixes of the conversation with the chat template, so any template works."""),
     ("params", """preset = "smoke"          # smoke (tiny model) | small (SmolLM2-135M, CPU) | full (Qwen2.5-Coder-7B, GPU)
 run_dir = "runs/smoke"      # reads {run_dir}/02_insert/datasets/{data}, writes {run_dir}/03_sft
-data = "mixed"              # which dataset of notebook 02
+data = ""                   # which dataset of notebook 02; "" = the preset's (SFTRunConfig.dataset)
 overrides = {}              # SFTRunConfig fields, e.g. {"mode": "qlora", "max_steps": 20}
 out_name = "03_sft"         # the model's folder in run_dir
 ablation_data = "auto"      # data ablation: a second model on this dataset into {run_dir}/03_sft_inserted
@@ -126,7 +126,7 @@ from IPython.display import Image, display
 from protege.sft import SFTRunConfig, dry_run, mask_preview, metrics_table, train
 
 config = SFTRunConfig.preset(preset, **overrides)
-data_dir = Path(run_dir) / "02_insert" / "datasets" / data
+data_dir = Path(run_dir) / "02_insert" / "datasets" / (data or config.dataset)
 out = Path(run_dir) / out_name
 pd.Series(config.to_dict(), name=f"config {config.hash()}").to_frame()"""),
     ("md", """Which text carries loss, in the first window of one training conversation (`loss = True`:
@@ -280,6 +280,14 @@ conditions_table(resolve_conditions(config, run_dir))[["policy", "expert", "invo
 metrics"""),
     ("md", """Per instance: the resolve rate over seeds, one column per condition that ran."""),
     ("code", """resolved_pivot(out)"""),
+    ("md", """**Selectivity, by tier.** The bundled tasks come in tiers by how much the issue reveals:
+`pinpointed` issues name the file, line and what is wrong (the protégé can fix them alone),
+`easy` / `medium` / `hard` reveal less and less. A selective protégé asks the expert where the issue
+leaves the bug unknown and works alone where it can: compare `expert_calls_per_task` across tiers.
+Pass@1 per mutation kind is in `metrics_by_mutation.csv` (the bugs come from a fixed set of
+mutation kinds, so a protégé may learn to invert them rather than to debug)."""),
+    ("code", """pd.read_csv(out / "metrics_by_tier.csv").pivot(index="condition", columns="group",
+                                                values=["pass1_mean", "expert_calls_per_task"]).round(2)"""),
     ("md", """Every episode's counts (tokens by role, expert calls, exit status):"""),
     ("code", """pd.read_csv(out / "per_instance.csv").head(20)"""),
     ("md", """## Watch the episodes

@@ -59,7 +59,7 @@ def test_bundled_benchmark_shape():
     assert len(package_names()) >= 6
     by_split = {s: {t.extra["package"] for t in tasks if t.extra["split"] == s} for s in ("train", "test")}
     assert by_split["train"] and by_split["test"] and not by_split["train"] & by_split["test"]
-    assert set(Counter(t.difficulty for t in tasks)) == {"easy", "medium", "hard"}
+    assert set(Counter(t.difficulty for t in tasks)) == {"easy", "medium", "hard", "pinpointed"}
     assert len({t.extra["mutation"]["kind"] for t in tasks}) >= 6
     assert INSTANCES_FILE.exists()
     for t in tasks:
@@ -75,3 +75,18 @@ def test_validation_sample_one_per_package():
     sample = [rng.choice([t for t in tasks if t.extra["package"] == p]) for p in sorted({t.extra["package"] for t in tasks})]
     rows = validate(sample, progress=False)
     assert all(r["gold_resolved"] and not r["empty_resolved"] for r in rows), rows
+
+
+def test_pinpointed_tier_names_the_line_but_not_the_fix():
+    from protege.experts import parse_patch
+
+    tasks = load_bundled()
+    for split in ("train", "test"):
+        pinned = [t for t in tasks if t.extra["split"] == split and t.difficulty == "pinpointed"]
+        assert len(pinned) >= 10, split
+    for t in (t for t in tasks if t.difficulty == "pinpointed"):
+        change = parse_patch(t.patch)[0]
+        assert f"`{change.path}`" in t.problem_statement and f"(line {change.line})" in t.problem_statement
+        assert t.extra["reveal"] == -1 and t.extra["tier_before_pinpoint"] in ("easy", "medium", "hard")
+        added = [ln.strip() for ln in change.added if ln.strip()]
+        assert not any(a in t.problem_statement for a in added), t.instance_id

@@ -8,7 +8,7 @@ import pytest
 
 from protege.agent import AgentConfig, run_episodes
 from protege.benchmark.build import BuildConfig, load_bundled
-from protege.collect import ReferenceDemonstrator, build_plan, collect
+from protege.collect import ReferenceDemonstrator, build_plan, collect, compact_plan
 from protege.environment import make_environment
 from protege.experts import ReferenceExpert
 from protege.grading import grade
@@ -92,3 +92,26 @@ def test_collect_keeps_resolved_resumes_and_refuses_test_split(train_tasks, tmp_
     test_task = load_bundled("test")[0]
     with pytest.raises(ValueError, match="test-split"):
         collect([test_task], tmp_path / "other")
+
+
+def test_compact_demonstrations_ask_only_where_the_issue_leaves_the_bug_unknown():
+    """Compact plan: a pinpointed task is fixed alone; others ask first; guidance with the exact
+    edit is applied at once, description-level guidance is looked up in the file first."""
+    train = load_bundled("train")
+    pinned = next(t for t in train if t.difficulty == "pinpointed")
+    others = [t for t in train if t.difficulty == "hard"][:4]
+    tasks = [pinned, *others]
+    config = AgentConfig.preset("small", max_parallel=5)
+    for level in ("exact_edit", "description"):
+        trajs = run_episodes(tasks, ReferenceDemonstrator(tasks, plan="compact"), ReferenceExpert(level),
+                             make_environment, config)
+        for task, traj in zip(tasks, trajs):
+            assert traj.exit_status == "submitted" and grade(task, traj.patch).resolved, traj.instance_id
+            tools = [s.action["name"] for s in traj.steps]
+            views = sum(1 for s in traj.steps if s.action["arguments"].get("command") == "view")
+            if task is pinned:
+                assert "ask_expert" not in tools and views == 1
+            else:
+                assert tools[0] == "ask_expert" and views == (0 if level == "exact_edit" else 1)
+            assert sum(len(str(m.get("content") or "")) for m in traj.messages) < 6000  # ~1.5k tokens at most
+    assert [s.tag for s in compact_plan(pinned, 0, ask_expert=True)][-1] == ""

@@ -141,12 +141,38 @@ def test_noisy_expert_spec_wraps_the_reference_oracle():
         make_expert("bogus")
 
 
+def test_expert_specs_levels_and_a_local_model_as_expert():
+    from protege.protocols import ExpertRequest
+
+    assert make_expert("reference:exact_edit").hint_level == "exact_edit"
+    assert make_expert("reference").hint_level == "description"
+    assert evaluate.is_oracle("transformers:tiny", "reference:location")
+    own = make_expert("policy:tiny")
+    assert not own.oracle and not evaluate.is_oracle("transformers:tiny", "policy:tiny")
+    reply = own.advise(ExpertRequest("Where is the bug?", [{"role": "user", "content": "x"}], "t-1", "issue text",
+                                     gold_patch="diff --git a/x b/x"))  # a non-oracle never gets the patch
+    assert not reply.failed and reply.text and reply.output_tokens > 0 and not reply.oracle
+
+
+def test_by_tier_and_by_mutation_tables(evaluated):
+    _, out, result = evaluated
+    header, rows = _read(out / "metrics_by_tier.csv")
+    assert header == list(evaluate.GROUP_COLUMNS)
+    per = {r["instance_id"]: r["tier"] for r in result.per_instance}
+    assert set(per.values()) <= {"pinpointed", "easy", "medium", "hard"}
+    oracle = [r for r in rows if r["condition"] == "oracle-agent"]
+    assert sum(int(r["n_tasks"]) for r in oracle) == 2 and all(float(r["pass1_mean"]) == 1.0 for r in oracle)
+    _, by_kind = _read(out / "metrics_by_mutation.csv")
+    kinds = {r["mutation"] for r in result.per_instance}
+    assert {r["group"] for r in by_kind} == kinds and "-" not in kinds
+
+
 def test_main_dry_run_lists_conditions(tmp_path, capsys):
     assert evaluate.main(["--preset", "smoke", "--run-dir", str(tmp_path), "--dry-run",
                           "--set", "noisy_p=-1", "--set", "invocation_ablations=[\"every:3\"]"]) == 0
     names = [c["name"] for c in json.loads(capsys.readouterr().out)]
-    assert names == ["base", "base+expert", "sft+expert", "sft+rl+expert", "expert-as-agent", "ablate-every3",
-                     "sft-inserted+expert"]
+    assert names == ["base", "base+expert", "sft", "sft+expert", "sft+rl+expert", "expert-as-agent", "ablate-every3",
+                     "sft-inserted+expert", "self-expert"]
     with pytest.raises(ValueError, match="unknown EvalConfig"):
         evaluate.main(["--run-dir", str(tmp_path), "--dry-run", "--set", "bogus=1"])
 

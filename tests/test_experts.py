@@ -212,3 +212,21 @@ def test_noisy_expert_misleads():
             assert "`load`" in reply.text  # a function the agent has seen, not the gold one
     clean = NoisyExpert(ReferenceExpert(), p=0.0).advise(request())
     assert clean.meta["noisy"] is False and "parse" in clean.text
+
+
+def test_reference_expert_levels_name_the_line_and_the_wrong_token():
+    from protege.benchmark.build import load_bundled
+
+    task = next(t for t in load_bundled("train") if t.extra["mutation"]["kind"] == "arith_flip")
+    change = parse_patch(task.patch)[0]
+    request = ExpertRequest("where is the bug?", [], task.instance_id, task.problem_statement, gold_patch=task.patch)
+    texts = {lv: ReferenceExpert(lv).advise(request).text for lv in ReferenceExpert.LEVELS}
+    removed = change.removed[0].strip()
+    assert f"line {change.line}" in texts["location"] and removed not in texts["location"]
+    assert removed in texts["description"] and "wrong operator" in texts["description"]
+    assert change.added[0].strip() not in texts["description"]  # the description never holds the fix
+    assert "old_str:" in texts["exact_edit"] and change.added[0].strip() in texts["exact_edit"]
+    mixed = ReferenceExpert("exact_edit+description")
+    assert mixed.advise(request).meta["hint_level"] == mixed.level_for(task.instance_id)
+    with pytest.raises(ValueError, match="hint_level"):
+        ReferenceExpert("everything")

@@ -118,6 +118,23 @@ def test_run_records_fails_then_resumes(two_notebooks):
         pipeline.run_pipeline("smoke", "r1", {"alpha": 4, "overrides.lr": 0.5}, root=root, progress=False)
 
 
+def test_records_from_elsewhere_do_not_skip_a_stage(two_notebooks):
+    """A committed record (papermill_runs/ without runs/, as in a fresh clone) never makes the run a
+    no-op: each notebook runs again unless the user asks to reuse records."""
+    root = two_notebooks
+    pipeline.run_pipeline("smoke", "ref", {"alpha": 2}, root=root, progress=False)
+    assert (root / "runs/ref/01_make/count").read_text() == "1"
+    shutil.rmtree(root / "runs")  # what a fresh clone of a committed run looks like
+    reused = pipeline.run_pipeline("smoke", "ref", {"alpha": 2}, root=root, progress=False, reuse_records=True)
+    assert reused["status"] == "done" and not (root / "runs/ref/01_make").exists()
+    record = pipeline.run_pipeline("smoke", "ref", {"alpha": 5}, root=root, progress=False)  # other params: fine
+    assert record["status"] == "done" and (root / "runs/ref/01_make/count").read_text() == "1"
+    assert json.loads((root / "runs/ref/01_make/config.json").read_text())["alpha"] == 5
+    assert pipeline.stage_marker(root / "runs/ref", "02_check.ipynb").exists()
+    again = pipeline.run_pipeline("smoke", "ref", {"alpha": 5}, root=root, progress=False)  # now made here: skipped
+    assert again["status"] == "done" and (root / "runs/ref/01_make/count").read_text() == "1"
+
+
 @pytest.fixture()
 def sweep_root(tmp_path):
     write_notebook(tmp_path / "notebooks" / "01_make.ipynb",

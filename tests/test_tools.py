@@ -4,7 +4,8 @@ import pytest
 
 from protege.environment import LocalEnvironment
 from protege.protocols import Generation
-from protege.tools import Action, FormatError, editor, execute, parse_generation, parse_text, tool_schemas
+from protege.tools import (Action, EditorOptions, FormatError, editor, execute, parse_generation, parse_text,
+                           tool_schemas, trim_observation)
 
 
 def test_schemas_are_openai_functions():
@@ -105,3 +106,25 @@ def test_editor_refuses_paths_outside_repo(env):
 def test_execute_bash(env):
     out = execute(env, Action("bash", {"command": "echo hi && exit 3"}))
     assert out.startswith("hi") and "[exit code 3]" in out
+
+
+def test_editor_view_window_and_indent_tolerant_replace(env):
+    path = "tinycalc/ranges.py"
+    windowed = editor(env, {"command": "view", "path": path}, EditorOptions(view_window=3))
+    assert "     3\t" in windowed and "     4\t" not in windowed and "use view_range" in windowed
+    args = {"command": "str_replace", "path": path, "old_str": "return list(range(start, stop))",
+            "new_str": "return list(range(start, stop + 1))"}
+    strict = editor(env, {**args, "old_str": "      return list(range(start, stop))"})  # wrong indentation
+    assert strict.startswith("Error: No replacement") and "whitespace differs" in strict and "line 6" in strict
+    out = editor(env, {**args, "old_str": "\treturn list(range(start, stop))"}, EditorOptions(indent_tolerant=True))
+    assert "matched only when indentation is ignored" in out
+    assert "\n    return list(range(start, stop + 1))\n" in env.read_file(path)  # the file's indentation kept
+    near = editor(env, {**args, "old_str": "return list(range(begin, stop + 1))"})
+    assert "closest line is 6" in near
+
+
+def test_trim_observation_keeps_head_and_tail():
+    text = "head\n" + "x" * 5000 + "\nFAILED tests/test_a.py::test_b - assert 1 == 2\n1 failed"
+    out = trim_observation(text, 600)
+    assert len(out) < 700 and out.startswith("head") and out.endswith("1 failed") and "characters left out" in out
+    assert trim_observation("short", 600) == "short" and trim_observation(text, -1) == text

@@ -19,6 +19,7 @@ import tempfile
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,10 @@ from protege.tasks import BUNDLED_REPO_PREFIX, Task, load_tasks, save_tasks
 TEST_CMD = "PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 python -m pytest -rA -p no:cacheprovider tests"
 INSTANCES_FILE = BUNDLED_DATA_DIR / "instances.jsonl"
 TIERS = ("easy", "medium", "hard")
+# A fourth tier, above "easy": the reporter also says where the bug is and what is wrong with the
+# line (what the reference expert's "description" hint says). The protégé can fix these alone,
+# so asking the expert there is waste: what makes *selective* asking learnable and penalisable.
+PINPOINTED = "pinpointed"
 
 
 @dataclass
@@ -44,6 +49,7 @@ class BuildConfig:
     max_fail_fraction: float = 0.5  # a bug failing more of the suite than this is discarded
     timeout_s: float = 60.0  # per test-suite run; a mutation that hangs is discarded
     workers: int = 2  # candidates validated in parallel
+    pinpoint_fraction: float = 0.35  # single-line bugs whose issue also pinpoints the line (tier "pinpointed")
 
 
 @dataclass
@@ -385,9 +391,45 @@ def build(cfg: BuildConfig | None = None, out: Path | None = None, packages: lis
         kept_others = [t for t in load_tasks(out) if t.extra.get("package") not in rebuilt]
         order = {name: i for i, name in enumerate(package_names())}
         tasks = sorted(kept_others + tasks, key=lambda t: (order.get(t.extra["package"], 99), t.instance_id))
+    tasks = add_pinpointed(tasks, cfg.pinpoint_fraction, cfg.seed)
     save_tasks(tasks, out)
     report.seconds = time.monotonic() - start
     return tasks, report
+
+
+def pinpoint_note(task: Task, rng: random.Random) -> str | None:
+    """What a careful reporter adds after debugging: the file, function and line of the bug and
+    what is wrong in it (never the fixed code); None unless the gold patch changes one line."""
+    from protege.experts import _token_hint, parse_patch
+
+    changes = parse_patch(task.patch)
+    if len(changes) != 1:
+        return None
+    c = changes[0]
+    removed = [ln for ln in c.removed if ln.strip()]
+    added = [ln for ln in c.added if ln.strip()]
+    if len(removed) != 1 or len(added) != 1 or not (hint := _token_hint(removed[0], added[0])):
+        return None
+    where = f"`{c.path}`" + (f", in `{c.function}`" if c.function else "") + f" (line {c.line})"
+    opener = rng.choice(["I traced it to", "I debugged it: the problem is in", "The cause seems to be in"])
+    return f"{opener} {where}: `{removed[0].strip()}`. {hint}"
+
+
+def add_pinpointed(tasks: list[Task], fraction: float, seed: int = 0) -> list[Task]:
+    """Move a seeded `fraction` of each package's one-line bugs to the "pinpointed" tier: their
+    issue text gets a `pinpoint_note`. Idempotent (a task already pinpointed is left alone);
+    the tests and the gold patch do not change, so the tasks need no new validation."""
+    out = []
+    for t in tasks:
+        rng = random.Random(f"{seed}:pinpoint:{t.instance_id}")
+        if t.difficulty == PINPOINTED or rng.random() >= fraction or not (note := pinpoint_note(t, rng)):
+            out.append(t)
+            continue
+        extra = {**t.extra, "tier": PINPOINTED, "tier_before_pinpoint": t.difficulty,
+                 "reveal_before_pinpoint": t.extra.get("reveal"), "reveal": -1}
+        out.append(dataclasses.replace(t, problem_statement=t.problem_statement.rstrip("\n") + "\n\n" + note + "\n",
+                                       difficulty=PINPOINTED, extra=extra))
+    return out
 
 
 def load_bundled(split: str | None = None, path: Path | None = None) -> list[Task]:
