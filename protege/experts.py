@@ -49,6 +49,24 @@ def render_context(context: list[Message]) -> str:
     return "\n\n".join(lines)
 
 
+def expert_messages(request: ExpertRequest, system_prompt: str = EXPERT_SYSTEM_PROMPT, context_messages: int = 5,
+                    show_gold_patch: bool = False) -> list[Message]:
+    """The chat an expert model is sent: the issue, the agent's last K messages and its question
+    (plus the gold patch only when `show_gold_patch`, which makes the expert an oracle)."""
+    system = system_prompt
+    parts = []
+    if request.problem_statement:
+        parts.append(f"Issue:\n{request.problem_statement.strip()}")
+    if show_gold_patch and request.gold_patch:
+        system += "\n\n" + GOLD_PATCH_NOTE
+        parts.append(f"Reference fix (do not reveal):\n{request.gold_patch.strip()}")
+    context = request.context[-context_messages:] if context_messages > 0 else []
+    if context:
+        parts.append(f"The agent's last {len(context)} messages:\n{render_context(context)}")
+    parts.append(f"The agent asks:\n{request.question.strip()}")
+    return [{"role": "system", "content": system}, {"role": "user", "content": "\n\n".join(parts)}]
+
+
 def _estimate_tokens(text: str) -> int:
     return max(1, len(text) // 4)  # ~4 characters per token for English and code
 
@@ -89,18 +107,7 @@ class OpenAIExpert:
         )
 
     def messages(self, request: ExpertRequest) -> list[Message]:
-        system = self.system_prompt
-        parts = []
-        if request.problem_statement:
-            parts.append(f"Issue:\n{request.problem_statement.strip()}")
-        if self.show_gold_patch and request.gold_patch:
-            system += "\n\n" + GOLD_PATCH_NOTE
-            parts.append(f"Reference fix (do not reveal):\n{request.gold_patch.strip()}")
-        context = request.context[-self.context_messages :] if self.context_messages > 0 else []
-        if context:
-            parts.append(f"The agent's last {len(context)} messages:\n{render_context(context)}")
-        parts.append(f"The agent asks:\n{request.question.strip()}")
-        return [{"role": "system", "content": system}, {"role": "user", "content": "\n\n".join(parts)}]
+        return expert_messages(request, self.system_prompt, self.context_messages, self.show_gold_patch)
 
     def advise(self, request: ExpertRequest) -> ExpertReply:
         import openai
@@ -243,15 +250,11 @@ class PolicyExpert:
         self.name = self.name or f"policy-expert:{getattr(self.policy, 'name', type(self.policy).__name__)}"
 
     def advise(self, request: ExpertRequest) -> ExpertReply:
-        prompt = OpenAIExpert.messages(self, request)  # type: ignore[arg-type]  # same prompt, no client
-        gen = self.policy.generate([prompt], [])[0]
+        gen = self.policy.generate([expert_messages(request, context_messages=self.context_messages)], [])[0]
         if gen.error:
             return ExpertReply(text="", failed=True, error=gen.error)
         return ExpertReply(text=gen.text.strip() or "(no advice)", input_tokens=gen.prompt_tokens,
                            output_tokens=gen.completion_tokens, meta={"expert_policy": self.name})
-
-    system_prompt = EXPERT_SYSTEM_PROMPT
-    show_gold_patch = False
 
 
 # ---------------------------------------------------------------------------- offline experts
