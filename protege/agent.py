@@ -19,8 +19,8 @@ from typing import Any, Callable
 from protege.environment import Environment, PatchTooLarge
 from protege.protocols import Expert, ExpertReply, ExpertRequest, Generation, Message, Policy
 from protege.tasks import Task
-from protege.tools import (FORMAT_HELP, SHORT_DESCRIPTIONS, Action, EditorOptions, FormatError, clean_text,
-                           execute, format_tool_call, parse_generation, template_schemas, tool_schemas,
+from protege.tools import (FORMAT_HELP, SHORT_DESCRIPTIONS, SHORT_FORMAT_HELP, Action, EditorOptions, FormatError,
+                           clean_text, execute, format_tool_call, parse_generation, template_schemas, tool_schemas,
                            trim_observation)
 from protege.trajectory import ExpertCall, Step, Trajectory, TrajectoryWriter, completed_ids, load_trajectory
 
@@ -48,7 +48,6 @@ SHORT_SYSTEM_PROMPT = """\
 Fix the issue in this Python repository. Tools:
 {tool_descriptions}
 {format_help}{expert_note}"""
-SHORT_FORMAT_HELP = 'One tool call per turn: <tool_call>{"name": ..., "arguments": {...}}</tool_call>'
 SHORT_EXPERT_NOTE = "\nAsk the expert when you cannot find or fix the bug yourself; follow its <expert_guidance>."
 INSTANCE_TEMPLATE = """\
 <issue>
@@ -326,7 +325,7 @@ def _step(episode: Episode, gen: Generation | None, forced_question: str | None,
     if isinstance(parsed, FormatError):
         traj.counts.format_errors += 1
         episode.consecutive_format_errors += 1
-        step.error, step.observation = "format", parsed.observation()
+        step.error, step.observation = "format", parsed.observation(short=config.tool_text == "short")
         _observe(episode, step.observation, call_id)
         return
     episode.consecutive_format_errors = 0

@@ -243,15 +243,16 @@ def build_plan(task: Task, seed: int, ask_expert: bool = True, p_wrong: float = 
 
 def compact_plan(task: Task, seed: int, ask_expert: bool = True) -> list[PlanStep]:
     """The short plan of the compact demonstrations (CollectConfig.plan = "compact"): when the
-    issue pinpoints the bug (tier "pinpointed"), view the line and fix it alone; otherwise ask the
-    expert first, view the line it names unless its guidance holds the exact edit, fix, submit.
+    issue pinpoints the bug (tier "pinpointed"), fix the line it quotes, alone; otherwise ask the
+    expert first, view the line it names unless its guidance holds the exact edit or quotes the
+    line, fix, submit.
     No exploration and no test runs: each conversation stays a few hundred tokens, so a 135M
     protégé can be trained on whole episodes in minutes (docs/LOG.md 2026-12-02).
 
     >>> from protege.benchmark.build import load_bundled
     >>> t = next(t for t in load_bundled("train") if t.difficulty == "pinpointed")
-    >>> [s.tool for s in compact_plan(t, 0)]
-    ['str_replace_editor', 'str_replace_editor', 'submit']
+    >>> [(s.tool, s.args.get("command")) for s in compact_plan(t, 0)]
+    [('str_replace_editor', 'str_replace'), ('submit', None)]
     >>> t = next(t for t in load_bundled("train") if t.difficulty == "hard")
     >>> [s.tag for s in compact_plan(t, 0)]
     ['ask', 'view_if_needed', 'edit:...', '']
@@ -272,6 +273,14 @@ def compact_plan(task: Task, seed: int, ask_expert: bool = True) -> list[PlanSte
         steps.append(PlanStep(rng.choice(["I cannot locate the bug myself; ask the expert.",
                                           "The issue does not say where the bug is; ask."]),
                               "ask_expert", {"question": question}, "ask"))
+    quoted = quoted_line(task)
+    if alone and quoted and task.difficulty == PINPOINTED:
+        # The issue quotes the wrong line: edit it as quoted (the editor matches it whatever its
+        # indentation), no line numbers to copy. A line that is not unique fails and is applied with git.
+        return [PlanStep("The issue quotes the wrong line; fix it.", "str_replace_editor",
+                         {"command": "str_replace", "path": first.path, "old_str": quoted[0], "new_str": quoted[1]},
+                         f"edit:{first.path}"),
+                PlanStep("Done.", "submit", {})]
     if first:
         view = {"command": "view", "path": first.path, "view_range": [max(1, first.line - 2), first.line + 2]}
         thought = "The issue names the line; look at it." if alone else "Look at the line the expert names."
@@ -294,6 +303,27 @@ def compact_plan(task: Task, seed: int, ask_expert: bool = True) -> list[PlanSte
         if st.tag == "edit:...":
             st.tag = "edit:" + str(st.args.get("path") or files[0].path)
     return steps
+
+
+def quoted_line(task: Task) -> tuple[str, str] | None:
+    """(wrong line, fixed line), both stripped, when the gold patch changes exactly one line:
+    the line a pinpointed issue or a description-level expert quotes.
+
+    >>> from protege.benchmark.build import load_bundled
+    >>> t = next(t for t in load_bundled("train") if t.difficulty == "pinpointed")
+    >>> old, new = quoted_line(t); f"`{old}`" in t.problem_statement and old != new
+    True
+    """
+    from protege.experts import parse_patch
+
+    changes = parse_patch(task.patch)
+    if len(changes) != 1:
+        return None
+    removed = [ln for ln in changes[0].removed if ln.strip()]
+    added = [ln for ln in changes[0].added if ln.strip()]
+    if len(removed) != 1 or len(added) != 1:
+        return None
+    return removed[0].strip(), added[0].strip()
 
 
 def _minimal(old: str, new: str) -> tuple[str, str]:
@@ -367,8 +397,15 @@ class ReferenceDemonstrator(StatelessOraclePolicy):
                                       "bash", {"command": _git_apply(fp)}, prompt_tokens)
                 break
         k = min(k, len(steps) - 1)  # past the plan: submit
-        if steps[k].tag == "view_if_needed" and "old_str:" in (_latest_guidance(conversation) or ""):
-            k += 1  # the guidance holds the exact edit: nothing to look up
+        if steps[k].tag == "view_if_needed":
+            guidance = _latest_guidance(conversation) or ""
+            quoted = quoted_line(task)
+            if "old_str:" in guidance:
+                k += 1  # the guidance holds the exact edit: nothing to look up
+            elif quoted and f"`{quoted[0]}`" in guidance and steps[k + 1].tag.startswith("edit:"):
+                edit = {**steps[k + 1].args, "old_str": quoted[0], "new_str": quoted[1]}
+                return self._emit(k + 1, "The expert quotes the wrong line; fix it.", "str_replace_editor", edit,
+                                  prompt_tokens)
         step = steps[k]
         thought = step.thought
         if step.tag == "revert":

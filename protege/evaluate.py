@@ -172,15 +172,15 @@ PRESETS: dict[str, dict[str, Any]] = {
               "max_new_tokens": 64, "base_policy": "transformers:tiny"},
     # laptop CPU: SmolLM2-135M-Instruct on all 52 held-out bundled tasks (2 held-out packages), one
     # greedy seed, the compact agent interface (episodes of ~1k tokens), all 52 episodes stepped as one
-    # batch (2 s per episode-turn against 3.6 s at batch 16, docs/LOG.md 2026-12-02). The base model,
-    # the SFT protégé alone, with the expert at each hint level (the expert-strength curve), after RL.
-    # A model condition takes 6-15 min here (episodes that flounder use all 8 steps); base+expert, the
-    # location-level point of the curve and the ablations are `make ablations`.
-    "small": {"limit": -1, "seeds": [0], "agent_preset": "small", "step_limit": 8, "max_parallel": 52,
+    # batch in bf16 with a static KV cache (a condition takes 3-6 min here, docs/LOG.md 2026-12-02).
+    # The base model, the SFT protégé alone, with the expert at each hint level (location,
+    # description = "sft+expert", exact edit: the expert-strength curve), after RL. Compact episodes
+    # take 2-4 steps; 6 leaves room for two retries. base+expert and the ablations are `make ablations`.
+    "small": {"limit": -1, "seeds": [0], "agent_preset": "small", "step_limit": 6, "max_parallel": 52,
               "max_new_tokens": 128, "temperature": 0.0, "base_policy": "transformers:smollm2-135m",
               "expert_levels": ["location", "exact_edit"],
-              "conditions": ["base", "sft", "sft+expert", "sft+expert-exact_edit", "sft+rl+expert",
-                             "expert-as-agent"]},
+              "conditions": ["base", "sft", "sft+expert", "sft+expert-location", "sft+expert-exact_edit",
+                             "sft+rl+expert", "expert-as-agent"]},
     # GPU box: Qwen2.5-Coder-7B-Instruct on all of SWE-bench Verified, an API expert, swebench's harness.
     # The paper's budget: 75 steps, $2 per task (agent preset "full").
     "full": {"tasks": "princeton-nlp/SWE-bench_Verified", "limit": -1, "seeds": [0, 1, 2], "agent_preset": "full",

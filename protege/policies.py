@@ -60,6 +60,11 @@ class TransformersPolicy:
     # (see _TurnCache); False re-prefills the whole conversation every turn.
     cache_turns: bool = True
     max_cache_mb: int = 4096  # memory the kept caches may use; least recently used dropped first
+    # "static": transformers' StaticCache sized to the batch (prompt + max_new_tokens), written in
+    # place; "dynamic": DynamicCache, which concatenates every layer's keys/values at every decode
+    # step. Measured on 2 CPU cores, batch 52 x 800 tokens, SmolLM2-135M: decode 0.64 s/step
+    # (fp32, dynamic), 0.41 (fp32, static), 0.93 (bf16, dynamic), 0.19 (bf16, static).
+    cache_implementation: str = "static"
     name: str = ""
     model: Any = field(default=None, repr=False)  # pass a loaded model/tokenizer to share them
     tokenizer: Any = field(default=None, repr=False)
@@ -139,14 +144,15 @@ class TransformersPolicy:
             return_dict_in_generate=True,
             output_logits=self.return_logprobs,
         )
-        past = None
+        layers = None
         reuse = [0] * len(batch)
         if self.cache_turns:
             hits = [self.turn_cache.take(ids) for ids in batch]
             reuse = [n for n, _ in hits]
             if any(reuse):
-                input_ids, attention, past = self._with_cache(batch, hits)
+                input_ids, attention, layers = self._with_cache(batch, hits)
                 width = input_ids.shape[1]
+        past = self._new_cache(layers, width + self.max_new_tokens)
         self.stats["prompt_tokens"] += sum(len(ids) for ids in batch)
         self.stats["prefill_tokens"] += sum(len(ids) - n for ids, n in zip(batch, reuse))
         self.stats["full_prefills"] += sum(n == 0 for n in reuse)
@@ -197,10 +203,9 @@ class TransformersPolicy:
 
     def _with_cache(self, batch: list[list[int]], hits: list[tuple[int, Any]]):
         """A batch whose cached prefixes come from earlier turns: each row is
-        [pad..., cached prefix | pad..., new tokens], with a batched cache of the cached parts
-        (left-padded with zeros, masked). Rows without a hit have an empty cached part."""
+        [pad..., cached prefix | pad..., new tokens], with the batched keys/values of the cached
+        parts per layer (left-padded with zeros, masked). Rows without a hit have an empty cached part."""
         import torch
-        from transformers import DynamicCache
 
         pad = self.tokenizer.pad_token_id
         lc = max(n for n, _ in hits)
@@ -229,7 +234,23 @@ class TransformersPolicy:
             new = ids[n:]
             input_ids[row, lc + ln - len(new):] = torch.tensor(new)
             attention[row, lc + ln - len(new):] = 1
-        return input_ids, attention, DynamicCache(ddp_cache_data=layers, config=self.model.config)
+        return input_ids, attention, layers
+
+    def _new_cache(self, layers: list[tuple[Any, Any]] | None, max_len: int) -> Any:
+        """The cache generate() continues: `layers` (keys/values of the tokens already computed)
+        copied into a StaticCache of `max_len` positions, or a DynamicCache holding them."""
+        if self.cache_implementation == "static":
+            from transformers import StaticCache
+
+            cache = StaticCache(config=self.model.config, max_cache_len=max_len)
+            for layer, (keys, values) in zip(cache.layers, layers or []):
+                layer.update(keys, values)  # allocates max_len positions, writes the first len(keys)
+            return cache
+        if self.cache_implementation != "dynamic":
+            raise ValueError(f"cache_implementation must be 'static' or 'dynamic', not {self.cache_implementation!r}")
+        from transformers import DynamicCache
+
+        return DynamicCache(ddp_cache_data=layers, config=self.model.config) if layers else None
 
     def _logprobs(self, logits: tuple, completions) -> list[list[float]]:
         import torch

@@ -75,6 +75,9 @@ FORMAT_HELP = (
     f"Tools: {', '.join(TOOL_NAMES)}. For example: "
     '{"name": "str_replace_editor", "arguments": {"command": "view", "path": "src/module.py"}}, '
     '{"name": "ask_expert", "arguments": {"question": "..."}}, {"name": "submit", "arguments": {}}.')
+# The compact prompt's format line (AgentConfig.tool_text = "short"), repeated after a format error:
+# no example path, which a small protégé would copy into its next call (docs/LOG.md 2026-12-02).
+SHORT_FORMAT_HELP = 'One tool call per turn: <tool_call>{"name": ..., "arguments": {...}}</tool_call>'
 
 
 def tool_schemas(ask_expert: bool = True) -> list[dict[str, Any]]:
@@ -130,8 +133,13 @@ class FormatError:
 
     message: str
 
-    def observation(self) -> str:
-        return f"Format error: {self.message}\n{FORMAT_HELP}"
+    def observation(self, short: bool = False) -> str:
+        """What the model is told; `short` (the compact prompt) repeats the one-line format.
+
+        >>> FormatError("no <tool_call> block").observation(short=True).splitlines()[1].startswith("One tool call")
+        True
+        """
+        return f"Format error: {self.message}\n{SHORT_FORMAT_HELP if short else FORMAT_HELP}"
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -156,8 +164,14 @@ def _reject_constant(name: str) -> Any:
 
 
 def _json(text: str) -> Any:
-    """Strict JSON: NaN / Infinity refused (json.loads accepts them)."""
-    return json.loads(text, parse_constant=_reject_constant)
+    """JSON with NaN / Infinity refused (json.loads accepts them). A raw newline or tab inside a
+    string is accepted (strict=False): models write multi-line new_str values that way, and
+    the intent is unambiguous.
+
+    >>> _json('{"new_str": "a' + chr(10) + 'b"}')["new_str"].splitlines()
+    ['a', 'b']
+    """
+    return json.loads(text, parse_constant=_reject_constant, strict=False)
 
 
 def _validate(name: Any, args: Any) -> Action | FormatError:
@@ -338,13 +352,26 @@ def _read(env: Environment, path: str) -> str:
     try:
         return env.read_file(path)
     except FileNotFoundError:
-        raise EditorError(f"The path {path} does not exist.") from None
+        raise EditorError(f"The path {path} does not exist.{_similar_paths(env, path)}") from None
     except PermissionError as exc:
         raise EditorError(str(exc)) from None
     except IsADirectoryError:
         raise EditorError(f"The path {path} is a directory; only `view` works on directories.") from None
     except UnicodeDecodeError:
         raise EditorError(f"The file {path} is not text.") from None
+
+
+def _similar_paths(env: Environment, path: str) -> str:
+    """' Similar files: a.py, b.py.' for a path that does not exist (from `git ls-files` in the
+    sandbox), or ''. A wrong guess is then corrected by the tool, as a shell's `ls` would."""
+    import difflib
+
+    listed = env.run("git ls-files", timeout_s=30)
+    files = listed.output.split("\n") if listed.exit_code == 0 else []
+    name = path.rstrip("/").rsplit("/", 1)[-1]
+    close = difflib.get_close_matches(path, files, n=3, cutoff=0.5)
+    close += [f for f in files if name and f.rsplit("/", 1)[-1] == name and f not in close]
+    return f" Similar files: {', '.join(close[:3])}." if close else ""
 
 
 class EditorError(Exception):
@@ -447,6 +474,9 @@ def _editor(env: Environment, args: dict[str, Any], options: EditorOptions = Edi
         old, new = args["old_str"], args.get("new_str", "")
         if not old:
             raise EditorError("old_str is empty; give the exact text to replace.")
+        if old == new:
+            raise EditorError("No replacement was performed: new_str is the same as old_str; "
+                              "put the corrected text in new_str.")
         count = content.count(old)
         if count == 0:
             loose = match_modulo_indent(content, old) if options.indent_tolerant else None

@@ -8,7 +8,7 @@ import pytest
 
 from protege.agent import AgentConfig, run_episodes
 from protege.benchmark.build import BuildConfig, load_bundled
-from protege.collect import ReferenceDemonstrator, build_plan, collect, compact_plan
+from protege.collect import ReferenceDemonstrator, build_plan, collect, compact_plan, quoted_line
 from protege.environment import make_environment
 from protege.experts import ReferenceExpert
 from protege.grading import grade
@@ -95,13 +95,16 @@ def test_collect_keeps_resolved_resumes_and_refuses_test_split(train_tasks, tmp_
 
 
 def test_compact_demonstrations_ask_only_where_the_issue_leaves_the_bug_unknown():
-    """Compact plan: a pinpointed task is fixed alone; others ask first; guidance with the exact
-    edit is applied at once, description-level guidance is looked up in the file first."""
+    """Compact plan: a pinpointed task is fixed alone, by editing the line its issue quotes;
+    others ask first; guidance with the exact edit, or quoting the one wrong line, is applied at
+    once; other description-level guidance is looked up in the file first."""
     train = load_bundled("train")
     pinned = next(t for t in train if t.difficulty == "pinpointed")
-    others = [t for t in train if t.difficulty == "hard"][:4]
+    single = next(t for t in train if t.difficulty != "pinpointed" and quoted_line(t))
+    others = [single, *[t for t in train if t.difficulty == "hard"][:3]]
     tasks = [pinned, *others]
     config = AgentConfig.preset("small", max_parallel=5)
+    quoting = 0
     for level in ("exact_edit", "description"):
         trajs = run_episodes(tasks, ReferenceDemonstrator(tasks, plan="compact"), ReferenceExpert(level),
                              make_environment, config)
@@ -110,8 +113,14 @@ def test_compact_demonstrations_ask_only_where_the_issue_leaves_the_bug_unknown(
             tools = [s.action["name"] for s in traj.steps]
             views = sum(1 for s in traj.steps if s.action["arguments"].get("command") == "view")
             if task is pinned:
-                assert "ask_expert" not in tools and views == 1
+                assert tools == ["str_replace_editor", "submit"] and views == 0
+                edit = traj.steps[0].action["arguments"]
+                assert f"`{edit['old_str']}`" in task.problem_statement and not edit["old_str"].startswith(" ")
             else:
-                assert tools[0] == "ask_expert" and views == (0 if level == "exact_edit" else 1)
+                quoted = quoted_line(task)
+                quotes = level == "description" and quoted and f"`{quoted[0]}`" in traj.expert_calls[0].reply
+                quoting += bool(quotes)
+                assert tools[0] == "ask_expert" and views == (0 if level == "exact_edit" or quotes else 1)
             assert sum(len(str(m.get("content") or "")) for m in traj.messages) < 6000  # ~1.5k tokens at most
+    assert quoting >= 1
     assert [s.tag for s in compact_plan(pinned, 0, ask_expert=True)][-1] == ""

@@ -34,7 +34,9 @@ def tiny():
 
 @pytest.fixture(scope="module")
 def policy(tiny):
-    return TransformersPolicy(tiny, max_new_tokens=12, temperature=0.8, batch_size=4, return_logprobs=True, seed=1)
+    # fp32, as RL rollouts run (the trainer's fp32 model is shared): log-probs are compared exactly
+    return TransformersPolicy(tiny, max_new_tokens=12, temperature=0.8, batch_size=4, return_logprobs=True, seed=1,
+                              dtype="float32")
 
 
 def test_batched_generation_counts_and_logprobs(policy):
@@ -203,6 +205,26 @@ def test_turn_cache_gives_the_uncached_greedy_output_with_fewer_prefill_tokens(t
     assert cached.stats["prefill_tokens"] < 0.5 * plain.stats["prefill_tokens"]
     # the first batch prefills in full; the rest shares the system prompt or continues its own cache
     assert cached.stats["full_prefills"] == 2 and plain.stats["full_prefills"] == 12
+
+
+def test_static_and_dynamic_caches_generate_the_same_tokens(tiny):
+    """fp32: continuing a StaticCache (written in place, the default) and a DynamicCache
+    (concatenated per step) give the same greedy tokens and log-probs over 3 agent turns."""
+    convs = conversations(3)
+    static = TransformersPolicy(tiny, max_new_tokens=10, temperature=0, batch_size=3, dtype="float32",
+                                return_logprobs=True)
+    dynamic = TransformersPolicy(tiny, max_new_tokens=10, temperature=0, batch_size=3, dtype="float32",
+                                 return_logprobs=True, cache_implementation="dynamic", model=static.model,
+                                 tokenizer=static.tokenizer)
+    a, b = _agent_turns(static, convs, 3), _agent_turns(dynamic, convs, 3)
+    assert [[g.text for g in t] for t in a] == [[g.text for g in t] for t in b]
+    for turn_a, turn_b in zip(a, b):
+        for ga, gb in zip(turn_a, turn_b):
+            assert torch.allclose(torch.tensor(ga.logprobs), torch.tensor(gb.logprobs), atol=1e-4)
+    assert static.stats == dynamic.stats  # the same reuse: only the cache's layout differs
+    with pytest.raises(ValueError, match="cache_implementation"):
+        TransformersPolicy(tiny, cache_implementation="paged", model=static.model,
+                           tokenizer=static.tokenizer).generate(convs[:1], TOOLS)
 
 
 def test_a_changed_prefix_reuses_only_what_is_common(tiny):

@@ -24,6 +24,10 @@ def test_schemas_are_openai_functions():
     ('<tool_call>\n```json\n{"name": "submit", "arguments": {}}\n```\n</tool_call>', "submit", {}),
     ('<tool_call>{"name": "bash", "arguments": {"command": "ls"}} trailing</tool_call>', "bash", {"command": "ls"}),
     ("Run it:\n```bash\npython -m pytest -q\n```\n", "bash", {"command": "python -m pytest -q"}),
+    # a raw newline inside a string (a multi-line new_str written as the model sees it)
+    ('<tool_call>{"name": "str_replace_editor", "arguments": {"command": "str_replace", "path": "a.py", '
+     '"old_str": "    pass", "new_str": "    if x:\n        y()"}}</tool_call>', "str_replace_editor",
+     {"command": "str_replace", "path": "a.py", "old_str": "    pass", "new_str": "    if x:\n        y()"}),
 ])
 def test_parse_valid(text, name, args):
     action = parse_text(text)
@@ -75,6 +79,11 @@ def test_editor_view_directory_and_missing(env):
     out = editor(env, {"command": "view", "path": "."})
     assert "./tinycalc/ranges.py" in out and ".git" not in out
     assert editor(env, {"command": "view", "path": "nope.py"}) == "Error: The path nope.py does not exist."
+    # a near miss is answered with the repository's closest tracked files
+    out = editor(env, {"command": "view", "path": "tinycalc/range.py"})
+    assert out.startswith("Error: The path tinycalc/range.py does not exist. Similar files: tinycalc/ranges.py")
+    out = editor(env, {"command": "str_replace", "path": "src/ranges.py", "old_str": "a", "new_str": "b"})
+    assert "Similar files: tinycalc/ranges.py" in out
 
 
 def test_editor_str_replace(env):
@@ -86,6 +95,10 @@ def test_editor_str_replace(env):
     out = editor(env, {**args, "old_str": "start", "new_str": "begin"})
     assert "occurs" in out and "unique" in out
     assert "begin" not in env.read_file("tinycalc/ranges.py")
+    before = env.read_file("tinycalc/ranges.py")
+    same = "    return list(range(start, stop + 1))"  # a copied old_str is not an edit: say so
+    assert "new_str is the same as old_str" in editor(env, {**args, "old_str": same, "new_str": same})
+    assert env.read_file("tinycalc/ranges.py") == before
     assert "+    return list(range(start, stop + 1))" in env.diff()
 
 
