@@ -61,6 +61,7 @@ import json
 import math
 import re
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field, fields
 from functools import partial
 from pathlib import Path
@@ -126,6 +127,11 @@ class EvalConfig:
     max_new_tokens: int = 64  # tokens generated per step
     temperature: float = 0.7  # sampling temperature (> 0 so that seeds differ; 0 = greedy)
     device: str = "cpu"  # transformers policies: cpu | cuda
+    # transformers:MODEL policies generate in-process ("off") or behind a server launched for the
+    # condition (protege.serving): "vllm" (prefix caching, continuous batching, max_parallel requests
+    # in flight) or "transformers" (transformers serve, the CPU stand-in). Launch line and log are
+    # kept in the condition's seed folder.
+    serve: str = "off"
     base_policy: str = "transformers:tiny"  # the protégé before training
     sft_policy: str = "transformers:{run_dir}/03_sft/merged"  # SFT on live-collaboration data
     sft_inserted_policy: str = "transformers:{run_dir}/03_sft_inserted/merged"  # SFT on inserted calls
@@ -184,7 +190,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # GPU box: Qwen2.5-Coder-7B-Instruct on all of SWE-bench Verified, an API expert, swebench's harness.
     # The paper's budget: 75 steps, $2 per task (agent preset "full").
     "full": {"tasks": "princeton-nlp/SWE-bench_Verified", "limit": -1, "seeds": [0, 1, 2], "agent_preset": "full",
-             "step_limit": 75, "max_parallel": 32, "max_new_tokens": 1024, "device": "cuda",
+             "step_limit": 75, "max_parallel": 32, "max_new_tokens": 1024, "device": "cuda", "serve": "vllm",
              "base_policy": "transformers:Qwen/Qwen2.5-Coder-7B-Instruct", "expert_agent_policy": "openai:gpt-4.1",
              "expert": "openai:gpt-4.1", "expert_base_url": "https://api.openai.com/v1", "backend": "docker",
              "grade": False, "harness": "run"},
@@ -496,9 +502,11 @@ def make_expert(spec: str, seed: int = 0, base_url: str | None = None):
                      "or policy:MODEL)")
 
 
-def make_policy(spec: str, tasks: list, config: EvalConfig, seed: int, cache: dict[str, Any]):
+def make_policy(spec: str, tasks: list, config: EvalConfig, seed: int, cache: dict[str, Any],
+                servers: ExitStack | None = None, log_dir: Path | None = None):
     """scripted (ORACLE) | transformers:MODEL | openai:MODEL. `cache` keeps the last loaded local
-    model, so seeds and conditions of one model share its weights."""
+    model, so seeds and conditions of one model share its weights. With config.serve, a
+    transformers:MODEL is launched behind a server that `servers` stops (logs in `log_dir`)."""
     kind, _, arg = spec.partition(":")
     if kind == "scripted":
         from protege.scripted import ScriptedPolicy
@@ -509,6 +517,15 @@ def make_policy(spec: str, tasks: list, config: EvalConfig, seed: int, cache: di
         from protege.policies import TransformersPolicy
 
         model_dir = resolve_model(arg)
+        if config.serve != "off":
+            from protege.serving import ServedModel
+
+            if servers is None:
+                raise ValueError(f"serve={config.serve!r} needs an ExitStack that stops the server")
+            served = servers.enter_context(ServedModel(str(model_dir), backend=config.serve, log_dir=log_dir,
+                                                       device=config.device if config.serve == "transformers" else "auto"))
+            return served.policy(temperature=config.temperature, max_tokens=config.max_new_tokens,
+                                 concurrency=config.max_parallel, name=spec)
         shared = {"model": cache["model"], "tokenizer": cache["tokenizer"]} if cache.get("dir") == str(model_dir) else {}
         if not shared:
             cache.clear()
@@ -620,13 +637,14 @@ def run_condition(cond: Condition, seed: int, tasks: list, config: EvalConfig, r
     if all(t.instance_id in done for t in tasks):  # nothing to run: no model to load
         trajs = [load_trajectory(writer.path(t.instance_id)) for t in tasks]
     else:
-        policy = make_policy(cond.policy, tasks, config, seed, cache)
-        expert = make_expert(cond.expert, seed, config.expert_base_url)
-        invocation = parse_invocation(cond.invocation, seed, cond.block_policy_asks)
-        todo = sum(t.instance_id not in done for t in tasks)
-        with tqdm(total=todo, desc=f"{cond.name} seed{seed}", leave=False, disable=not progress) as bar:
-            trajs = run_episodes(tasks, policy, expert, partial(make_environment, config=env_config), agent,
-                                 invocation, writer, on_finish=lambda t: bar.update(1))
+        with ExitStack() as servers:  # a served protégé's server stops when its episodes are done
+            policy = make_policy(cond.policy, tasks, config, seed, cache, servers, run)
+            expert = make_expert(cond.expert, seed, config.expert_base_url)
+            invocation = parse_invocation(cond.invocation, seed, cond.block_policy_asks)
+            todo = sum(t.instance_id not in done for t in tasks)
+            with tqdm(total=todo, desc=f"{cond.name} seed{seed}", leave=False, disable=not progress) as bar:
+                trajs = run_episodes(tasks, policy, expert, partial(make_environment, config=env_config), agent,
+                                     invocation, writer, on_finish=lambda t: bar.update(1))
     resolved: dict[str, bool | None] = {t.instance_id: None for t in tasks}
     if config.grade:
         report = grade_run(run, tasks, env_config, model_name=cond.name)
