@@ -18,6 +18,22 @@ and evaluation -- with a `TransformersPolicy` that shares the trainer's model
 expert calls (paper preset), computes every reward term, and returns one token sequence per
 episode.
 
+**With vLLM (GPU, `use_vllm`, the `full` preset).** Checked against TRL 1.16's source: with
+``use_vllm`` and a ``rollout_func``, `GRPOTrainer._generate` syncs the trained weights into its
+vLLM engine (`VLLMGeneration.sync_weights`, LoRA merged) and then calls
+``rollout_func(prompts, trainer)``; the function must return ``prompt_ids``, ``completion_ids``
+and ``logprobs`` (extra keys such as ``env_mask`` and reward columns pass through). We take the
+colocated engine, ``trainer.vllm_generation.llm`` (built by TRL with
+``logprobs_mode="processed_logprobs"``, so its log-probs are of the tempered distribution), and
+run the same agent loop with a `VLLMEnginePolicy` on it; the sampling log-probs go to TRL, whose
+importance-sampling correction (``vllm_importance_sampling_correction``) absorbs the remaining
+vLLM/trainer mismatch. Why not TRL's ``environment_factory``/``tools`` path: it renders one
+conversation per prompt through TRL's own tool-calling loop and chat-template parsing
+(``response_schema``), which SmolLM2's and our text tool-call format do not declare, and it
+would bypass our sandbox, limits and loop detection. Why not server mode: TRL's server
+path gathers prompts from every process at each call (a collective), and multi-turn episodes
+make different numbers of calls per process.
+
 **One training sequence per multi-turn episode** (`episode_sequence`). Turn t's prompt p_t is
 the chat template rendered over the conversation so far; it generated completion c_t. The
 sequence is ``prompt_ids = p_0`` and ``completion_ids = c_0 + o_0 + c_1 + o_1 + ... + c_n``,
@@ -128,6 +144,14 @@ class RLRunConfig:
     # models); unmerging leaves float32 rounding (~1e-7 relative) in the frozen weights
     merge_lora_for_rollouts: bool = True
     save_trajectories: bool = True  # keep every rollout trajectory under trajectories/
+    # Rollouts with TRL's vLLM integration (GPU): TRL builds a vLLM engine beside the trainer
+    # ("colocate", sharing the GPU; vllm_gpu_memory_utilization of it) and syncs the weights into it
+    # before every step; our agent loop generates every turn with it (VLLMEnginePolicy). "server" mode
+    # is refused: TRL's server path gathers prompts across processes at each call, and multi-turn
+    # episodes make a different number of calls per process.
+    use_vllm: bool = False
+    vllm_mode: str = "colocate"
+    vllm_gpu_memory_utilization: float = 0.3
     report_to: str = "tensorboard"  # TRL tracker(s): tensorboard (local, offline) | trackio | none | a comma list
     # autocast dtype of the GRPO forward/backward on a CPU: "auto" = protege.engine.dtype_policy (bfloat16 with
     # AMX/AVX512-BF16) | "float32" | "bfloat16". Rollouts keep fp32 weights; the importance ratio absorbs the
@@ -188,6 +212,9 @@ class RLRunConfig:
                              f"({self.tasks_per_step} tasks x {self.num_generations} = {self.episodes_per_step})")
         if self.temperature <= 0:
             raise ValueError("RL needs sampling: temperature must be > 0")
+        if self.use_vllm and self.vllm_mode != "colocate":
+            raise ValueError(f"vllm_mode {self.vllm_mode!r}: only 'colocate' works with multi-turn rollouts "
+                             "(TRL's server mode gathers prompts across processes at every call)")
         self.reward_config()  # raises on unknown reward fields
         self.agent_config()
 
@@ -227,7 +254,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "model": "Qwen/Qwen2.5-Coder-7B-Instruct", "task_limit": 100, "num_generations": 6, "tasks_per_step": 8,
         "micro_batch_size": 1, "max_steps": 160, "learning_rate": 1e-6, "use_lora": False, "beta": 0.001,
         "max_new_tokens": 1024, "step_limit": 75, "max_seq_tokens": 32_768, "gradient_checkpointing": True,
-        "save_steps": 10, "eval_limit": -1,
+        "save_steps": 10, "eval_limit": -1, "use_vllm": True, "vllm_gpu_memory_utilization": 0.3,
     },
 }
 
@@ -410,6 +437,10 @@ class AgentRollout:
         max_steps = int(trainer.state.max_steps or self.config.max_steps)
         tasks = [self.task_of(p) for p in prompts]
         start = time.monotonic()
+        if getattr(trainer, "use_vllm", False):  # TRL synced the weights into its engine before this call
+            trajs, timed = self.run(None, tasks, seed=self.config.seed * 100_003 + step,
+                                    llm=trainer.vllm_generation.llm)
+            return self.score(tasks, trajs, step, max_steps, time.monotonic() - start, timed)
         unwrap = unwrap_model_for_generation(trainer.model_wrapped, trainer.accelerator,
                                              gradient_checkpointing_kwargs=trainer.args.gradient_checkpointing_kwargs)
         with unwrap as model:
@@ -426,15 +457,21 @@ class AgentRollout:
         rollout_s = time.monotonic() - start
         return self.score(tasks, trajs, step, max_steps, rollout_s, timed)
 
-    def run(self, model: Any, tasks: list[Task], seed: int) -> tuple[list[Trajectory], _TimedPolicy]:
-        """Episodes for `tasks` (duplicates allowed) with a policy sharing `model`."""
-        from protege.policies import TransformersPolicy
+    def run(self, model: Any, tasks: list[Task], seed: int, llm: Any = None) -> tuple[list[Trajectory], _TimedPolicy]:
+        """Episodes for `tasks` (duplicates allowed) with a policy sharing `model`, or generating
+        with the vLLM engine `llm`."""
+        from protege.policies import TransformersPolicy, VLLMEnginePolicy
 
         batch = self.config.gen_batch_size if self.config.gen_batch_size > 0 else len(tasks)
-        policy = TransformersPolicy(self.model_dir, max_new_tokens=self.config.max_new_tokens,
-                                    temperature=self.config.temperature, top_p=1.0, seed=seed, batch_size=batch,
-                                    return_logprobs=True, model=model, tokenizer=self.tokenizer,
-                                    name=f"rl:{Path(str(self.model_dir)).name}")
+        name = f"rl:{Path(str(self.model_dir)).name}"
+        if llm is not None:
+            policy: Any = VLLMEnginePolicy(llm, self.tokenizer, max_new_tokens=self.config.max_new_tokens,
+                                           temperature=self.config.temperature, top_p=1.0, seed=seed,
+                                           context_len=self.config.max_seq_tokens, name=name + "(vllm)")
+        else:
+            policy = TransformersPolicy(self.model_dir, max_new_tokens=self.config.max_new_tokens,
+                                        temperature=self.config.temperature, top_p=1.0, seed=seed, batch_size=batch,
+                                        return_logprobs=True, model=model, tokenizer=self.tokenizer, name=name)
         timed = _TimedPolicy(policy)
         env_factory = partial(make_environment, config=self.env_config)
         return run_episodes(tasks, timed, self.expert, env_factory, self.agent_config), timed
@@ -746,6 +783,8 @@ def train(config: RLRunConfig, out_dir: str | Path, resume: bool = True,
         save_total_limit=config.save_total_limit,
         report_to=[t.strip() for t in config.report_to.split(",") if t.strip() and t.strip() != "none"],
         seed=config.seed, disable_dropout=True,
+        **({"use_vllm": True, "vllm_mode": config.vllm_mode, "vllm_max_model_length": config.max_seq_tokens,
+            "vllm_gpu_memory_utilization": config.vllm_gpu_memory_utilization} if config.use_vllm else {}),
         dataloader_num_workers=0, disable_tqdm=True, log_completions=False, log_level="warning",
     )
     peft_config = None

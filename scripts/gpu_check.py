@@ -5,9 +5,9 @@
    concurrent episodes); generated tokens/s and wall time;
 2. SFT: compact ORACLE demonstrations on 16 bundled train tasks, then optimizer steps of
    full-parameter bf16 SFT (protege.sft); tokens/s and peak GPU memory;
-3. GRPO: one penalised GRPO step (protege.rl, TRL's GRPOTrainer over our agent loop, rollouts
-   on the trainer's model: the vLLM-backed GRPO rollout is not built yet, issue 16 item 2);
-   wall time and peak GPU memory.
+3. GRPO: one penalised GRPO step (protege.rl, TRL's GRPOTrainer over our agent loop) whose
+   rollouts generate with TRL's colocated vLLM engine (`use_vllm`) on a GPU with vllm
+   installed, else with the trainer's model; wall time and peak GPU memory.
 
 `bash scripts/gpu_check.sh` runs it on a GPU box. On a CPU machine
 `python scripts/gpu_check.py --device cpu --serve transformers --model tiny` runs the same
@@ -84,15 +84,18 @@ def sft_step(model: str, out: Path, device: str, steps: int) -> dict:
 
 
 def grpo_step(model: str, out: Path, device: str) -> dict:
+    import importlib.util
+
     from protege.rl import RLRunConfig, train
 
+    use_vllm = device == "cuda" and importlib.util.find_spec("vllm") is not None
     config = RLRunConfig.from_preset("small", model=model, max_steps=1, device=device, task_limit=2,
                                      tasks_per_step=1, num_generations=4, micro_batch_size=2, report_to="none",
-                                     save_trajectories=False)
+                                     save_trajectories=False, use_vllm=use_vllm)
     start = time.monotonic()
     result = train(config, out / "rl", verbose=False)
     return {"steps": result.steps, "wall_s": round(time.monotonic() - start, 1), "peak_gib": round(_peak_gib(device), 2),
-            "rollouts": "trainer's model (transformers generate)",
+            "rollouts": "TRL's colocated vLLM engine" if use_vllm else "trainer's model (transformers generate)",
             "reward_std": result.last.get("reward_std"), "frac_reward_zero_std": result.last.get("frac_reward_zero_std")}
 
 
