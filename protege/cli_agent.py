@@ -42,27 +42,20 @@ def make_policy(spec: str, tasks: list, base_url: str, **gen):
 
 
 def make_expert(spec: str, base_url: str):
-    """none | reference (oracle, built from the gold patch) | openai:MODEL."""
-    if spec == "none":
-        return None
-    from protege import experts
+    """protege.experts.from_spec (none | reference[:LEVEL] | noisy:P[:INNER] | openai:MODEL |
+    policy:MODEL), its refusal shown as a CLI usage error."""
+    from protege.experts import from_spec
 
-    if spec == "reference":
-        return experts.ReferenceExpert()
-    kind, _, model = spec.partition(":")
-    if kind == "openai" and model:
-        return experts.OpenAIExpert(base_url=base_url, model=model)
-    raise typer.BadParameter(f"unknown expert {spec!r} (use none, reference or openai:MODEL)")
+    try:
+        return from_spec(spec, base_url=base_url)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 def load(tasks: str) -> list:
-    from protege.tasks import load_tasks
+    from protege.tasks import load_source
 
-    if tasks.partition(":")[0] == "bundled":
-        from protege.benchmark.build import load_bundled
-
-        return load_bundled(tasks.partition(":")[2] or None)
-    return load_tasks(tasks)
+    return load_source(tasks)
 
 
 @app.command()
@@ -71,7 +64,8 @@ def run(
     run_dir: Path = typer.Argument(..., help="Run folder: trajectories/, trajectories.jsonl, preds.jsonl."),
     preset: str = typer.Option("smoke", help="AgentConfig preset: smoke | small | full."),
     policy: str = typer.Option("scripted", help="scripted | transformers:DIR | openai:MODEL."),
-    expert: str = typer.Option("reference", help="none | reference | openai:MODEL."),
+    expert: str = typer.Option("reference", help="none | reference[:LEVEL] | noisy:P[:INNER] | openai:MODEL | "
+                                                 "policy:MODEL."),
     base_url: str = typer.Option("https://api.openai.com/v1", envvar="OPENAI_BASE_URL",
                                  help="OpenAI-compatible endpoint for openai: policies and experts."),
     invocation: str = typer.Option("learned", help="learned | never | every:N | random:P | on_loop."),

@@ -599,7 +599,7 @@ def _make_expert(config: CollectConfig, seed: int) -> Expert:
 
 
 def load_train_tasks(config: CollectConfig) -> list[Task]:
-    from protege.cli_agent import load
+    from protege.tasks import load_source as load
 
     tasks = load(config.tasks)
     return tasks[: config.limit] if config.limit >= 0 else tasks

@@ -67,6 +67,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from protege.experts import from_spec as expert_from_spec
 from protege.trajectory import atomic_write
 
 PER_INSTANCE_COLUMNS = (
@@ -198,21 +199,14 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
-    """``key=value`` strings; values are read as JSON when they parse, else kept as text.
+    """``key=value`` strings (protege.config.parse_assignments).
 
-    >>> parse_overrides(["limit=3", "seeds=[0,1]", "base_policy=transformers:tiny", "grade=false"])
-    {'limit': 3, 'seeds': [0, 1], 'base_policy': 'transformers:tiny', 'grade': False}
+    >>> parse_overrides(["limit=3", "grade=False"])
+    {'limit': 3, 'grade': False}
     """
-    out: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"--set {item!r}: expected key=value")
-        try:
-            out[key.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            out[key.strip()] = raw
-    return out
+    from protege.config import parse_assignments
+
+    return parse_assignments(items)
 
 
 def ablation_name(invocation: str) -> str:
@@ -476,32 +470,6 @@ def instance_row(condition: str, seed: int, traj: Any, resolved: bool | None, or
 # ---------------------------------------------------------------------------------- running
 
 
-def make_expert(spec: str, seed: int = 0, base_url: str | None = None):
-    """none | reference[:LEVEL] (ORACLE; LEVEL location | description | exact_edit, default
-    description) | noisy:P[:INNER] (INNER defaults to reference) | openai:MODEL | policy:MODEL (a
-    local transformers model answering as the expert: `{run_dir}/03_sft/merged` = the protégé itself)."""
-    from protege import experts
-
-    kind, _, rest = spec.partition(":")
-    if spec == "none":
-        return None
-    if kind == "reference":
-        return experts.ReferenceExpert(hint_level=rest or "description", seed=seed)
-    if kind == "noisy" and rest:
-        p, _, inner = rest.partition(":")
-        return experts.NoisyExpert(make_expert(inner or "reference", seed, base_url), p=float(p), seed=seed)
-    if kind == "openai" and rest:
-        return experts.OpenAIExpert(base_url=base_url, model=rest)
-    if kind == "policy" and rest:  # a local model as the expert, e.g. the protégé itself
-        from protege.models import resolve_model
-        from protege.policies import TransformersPolicy
-
-        return experts.PolicyExpert(TransformersPolicy(resolve_model(rest), max_new_tokens=256, temperature=0.0,
-                                                       seed=seed, batch_size=1))
-    raise ValueError(f"unknown expert {spec!r} (use none, reference[:LEVEL], noisy:P[:INNER], openai:MODEL "
-                     "or policy:MODEL)")
-
-
 def make_policy(spec: str, tasks: list, config: EvalConfig, seed: int, cache: dict[str, Any],
                 servers: ExitStack | None = None, log_dir: Path | None = None):
     """scripted (ORACLE) | transformers:MODEL | openai:MODEL. `cache` keeps the last loaded local
@@ -543,7 +511,7 @@ def make_policy(spec: str, tasks: list, config: EvalConfig, seed: int, cache: di
 
 
 def load_eval_tasks(config: EvalConfig) -> list:
-    from protege.cli_agent import load
+    from protege.tasks import load_source as load
 
     tasks = load(config.tasks)
     return tasks[: config.limit] if config.limit >= 0 else tasks
@@ -639,7 +607,7 @@ def run_condition(cond: Condition, seed: int, tasks: list, config: EvalConfig, r
     else:
         with ExitStack() as servers:  # a served protégé's server stops when its episodes are done
             policy = make_policy(cond.policy, tasks, config, seed, cache, servers, run)
-            expert = make_expert(cond.expert, seed, config.expert_base_url)
+            expert = expert_from_spec(cond.expert, seed, config.expert_base_url)
             invocation = parse_invocation(cond.invocation, seed, cond.block_policy_asks)
             todo = sum(t.instance_id not in done for t in tasks)
             with tqdm(total=todo, desc=f"{cond.name} seed{seed}", leave=False, disable=not progress) as bar:

@@ -97,7 +97,7 @@ from protege.rewards import (
     reward_terms,
     trl_reward_functions,
 )
-from protege.evaluate import parse_overrides  # the one `key=value` parser of the stage CLIs
+from protege.config import parse_assignments as parse_overrides  # the one `key=value` parser
 from protege.engine import dtype_policy
 from protege.tasks import Task, safe_name
 from protege.trajectory import Trajectory, atomic_write, read_jsonl, to_json
@@ -160,7 +160,7 @@ class RLRunConfig:
     # --- reward
     reward_preset: str = "simple"  # simple (popular variant) | paper (METHOD.md composite)
     lambda_loop: float | None = None  # None = the reward preset's default (simple 0.1, paper 0.5)
-    lambda_collab: float | None = None  # simple preset; None = 0.05
+    lambda_collab: float | None = None  # None = the reward preset's default (0.05); the RL presets set 0.1
     reward_overrides: dict[str, Any] = field(default_factory=dict)  # other RewardConfig fields
     agent_overrides: dict[str, Any] = field(default_factory=dict)  # AgentConfig fields
     # --- loop metric, checkpoints, evaluation
@@ -238,7 +238,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "smoke": {
         "model": "tiny", "task_limit": 2, "num_generations": 2, "tasks_per_step": 1, "micro_batch_size": 2,
         "max_steps": 2, "learning_rate": 1e-4, "use_lora": True, "lora_r": 8, "max_new_tokens": 24,
-        "step_limit": 4, "max_seq_tokens": 4096, "eval_limit": 2,
+        "step_limit": 4, "max_seq_tokens": 4096, "eval_limit": 2, "lambda_collab": 0.1,
     },
     # laptop CPU: SmolLM2-135M after SFT (notebook 04 passes 03_sft/merged), LoRA, compact episodes of
     # ~1k tokens: 2 tasks x G=4 per step, 4 steps (~2 min a step). Every expert call costs lambda_collab (charge_every_call), so
@@ -247,14 +247,14 @@ PRESETS: dict[str, dict[str, Any]] = {
         "model": "smollm2-135m", "task_limit": 48, "num_generations": 4, "tasks_per_step": 2, "micro_batch_size": 2,
         "max_steps": 4, "learning_rate": 2e-4, "use_lora": True, "lora_r": 16, "lora_alpha": 32,
         "max_new_tokens": 128, "temperature": 0.7, "step_limit": 6, "max_seq_tokens": 2048, "eval_limit": 2,
-        "reward_overrides": {"charge_every_call": True},
+        "lambda_collab": 0.1, "reward_overrides": {"charge_every_call": True},
     },
     # GPU box: the paper's scale (100 tasks, 160 steps, G=6), full-parameter, KL to the SFT model
     "full": {
         "model": "Qwen/Qwen2.5-Coder-7B-Instruct", "task_limit": 100, "num_generations": 6, "tasks_per_step": 8,
         "micro_batch_size": 1, "max_steps": 160, "learning_rate": 1e-6, "use_lora": False, "beta": 0.001,
         "max_new_tokens": 1024, "step_limit": 75, "max_seq_tokens": 32_768, "gradient_checkpointing": True,
-        "save_steps": 10, "eval_limit": -1, "use_vllm": True, "vllm_gpu_memory_utilization": 0.3,
+        "save_steps": 10, "eval_limit": -1, "lambda_collab": 0.1, "use_vllm": True, "vllm_gpu_memory_utilization": 0.3,
     },
 }
 
@@ -263,12 +263,13 @@ def notebook_config(preset: str = "smoke", run_dir: str | Path = "runs/smoke", m
                     reward_preset: str = "simple", lambda_loop: float | None = None,
                     lambda_collab: float | None = None, overrides: dict[str, Any] | None = None) -> RLRunConfig:
     """The config notebook 04 runs: `model` defaults to ``{run_dir}/03_sft/merged`` when that
-    exists (the SFT stage's output), else the preset's model."""
+    exists (the SFT stage's output), else the preset's model; a lambda left None is the preset's,
+    so the notebook and `protege rl --preset P` train with the same reward."""
     sft = Path(run_dir) / "03_sft" / "merged"
     chosen = model or (str(sft) if sft.is_dir() else "")
     extra = {"model": chosen} if chosen else {}
-    return RLRunConfig.from_preset(preset, reward_preset=reward_preset, lambda_loop=lambda_loop,
-                                     lambda_collab=lambda_collab, **extra, **(overrides or {}))
+    lambdas = {k: v for k, v in (("lambda_loop", lambda_loop), ("lambda_collab", lambda_collab)) if v is not None}
+    return RLRunConfig.from_preset(preset, reward_preset=reward_preset, **lambdas, **extra, **(overrides or {}))
 
 
 # --------------------------------------------------------------------- training sequences
@@ -377,7 +378,7 @@ def select_tasks(source: str, limit: int, seed: int) -> list[Task]:
     >>> len(ids), ids == [t.instance_id for t in select_tasks("bundled:train", 2, seed=0)]
     (2, True)
     """
-    from protege.cli_agent import load
+    from protege.tasks import load_source as load
 
     tasks = load(source)
     if 0 < limit < len(tasks):
@@ -728,7 +729,7 @@ def train(config: RLRunConfig, out_dir: str | Path, resume: bool = True,
     from transformers.trainer_utils import get_last_checkpoint
     from trl import GRPOConfig, GRPOTrainer
 
-    from protege.cli_agent import make_expert
+    from protege.experts import from_spec as make_expert
     from protege.models import resolve_model
 
     config.validate()
@@ -833,7 +834,7 @@ def episode_metrics(trajs: list[Trajectory], resolved: list[bool], loop_threshol
 def evaluate_model(model: str | Path, out_dir: str | Path, config: RLRunConfig, label: str = "") -> dict[str, Any]:
     """The agent (greedy) with `model` on the config's held-out tasks, graded; resumable
     (trajectories in ``out_dir``). A quick before/after check; stage 05 is the full evaluation."""
-    from protege.cli_agent import make_expert
+    from protege.experts import from_spec as make_expert
     from protege.grading import grade
     from protege.models import resolve_model
     from protege.policies import TransformersPolicy

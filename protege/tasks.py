@@ -191,6 +191,17 @@ def _read_rows(path: Path, problems: list[TaskError] | None = None) -> list[Any]
     raise TaskError(src, f"unsupported file type {suffix!r} (use .json, .jsonl or .parquet)")
 
 
+def load_source(spec: str) -> list[Task]:
+    """A task source as the CLI and every stage name it: ``bundled`` / ``bundled:train`` /
+    ``bundled:test`` (the bundled benchmark) or a task file / hub dataset (`load_tasks`)."""
+    kind, _, split = spec.partition(":")
+    if kind == "bundled":
+        from protege.benchmark.build import load_bundled
+
+        return load_bundled(split or None)
+    return load_tasks(spec)
+
+
 def load_tasks(source: str | Path, split: str = "test", *, errors: Literal["raise", "collect"] = "raise",
                ) -> list[Task] | tuple[list[Task], list[TaskError]]:
     """Load and validate tasks from a file, or from a hub dataset name at full scale.

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from protege import evaluate
-from protege.evaluate import METRICS_COLUMNS, PER_INSTANCE_COLUMNS, EvalConfig, make_expert, run_evaluation
+from protege.evaluate import METRICS_COLUMNS, PER_INSTANCE_COLUMNS, EvalConfig, run_evaluation
+from protege.experts import from_spec as make_expert
 
 CONDITIONS = [
     {"name": "oracle-agent", "policy": "scripted", "expert": "none", "notes": "ORACLE"},
