@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from functools import partial
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -70,13 +69,13 @@ def run(
                                  help="OpenAI-compatible endpoint for openai: policies and experts."),
     invocation: str = typer.Option("learned", help="learned | never | every:N | random:P | on_loop."),
     block_policy_asks: bool = typer.Option(False, help="With a baseline: ignore the policy's own asks."),
-    instance_ids: Optional[list[str]] = typer.Option(None, "--instance-id", help="Run only these (repeatable)."),
-    limit: Optional[int] = typer.Option(None, help="Run only the first N tasks."),
-    step_limit: Optional[int] = typer.Option(None, help="Override the preset's step limit."),
-    max_parallel: Optional[int] = typer.Option(None, help="Override the preset's batch size."),
+    instance_ids: list[str] | None = typer.Option(None, "--instance-id", help="Run only these (repeatable)."),
+    limit: int | None = typer.Option(None, help="Run only the first N tasks."),
+    step_limit: int | None = typer.Option(None, help="Override the preset's step limit."),
+    max_parallel: int | None = typer.Option(None, help="Override the preset's batch size."),
     backend: str = typer.Option("local", help="Environment backend: local | docker."),
-    mirror: Optional[str] = typer.Option(None, help="Local repository mirror template, e.g. /srv/{owner}__{name}."),
-    workspace_root: Optional[str] = typer.Option(None, help="Parent folder of task workspaces (default: system temp)."),
+    mirror: str | None = typer.Option(None, help="Local repository mirror template, e.g. /srv/{owner}__{name}."),
+    workspace_root: str | None = typer.Option(None, help="Parent folder of task workspaces (default: system temp)."),
     seed: int = typer.Option(0, help="Seed of the random invocation baseline and of sampling."),
     temperature: float = typer.Option(0.0, help="Sampling temperature of local models (0 = greedy)."),
     max_new_tokens: int = typer.Option(256, help="Tokens generated per step by local models."),

@@ -86,6 +86,8 @@ from pathlib import Path
 from typing import Any
 
 from protege.agent import AgentConfig, run_episodes
+from protege.config import parse_assignments as parse_overrides  # the one `key=value` parser
+from protege.engine import dtype_policy
 from protege.environment import EnvConfig, make_environment
 from protege.loops import has_long_run
 from protege.protocols import Generation
@@ -97,8 +99,6 @@ from protege.rewards import (
     reward_terms,
     trl_reward_functions,
 )
-from protege.config import parse_assignments as parse_overrides  # the one `key=value` parser
-from protege.engine import dtype_policy
 from protege.tasks import Task, safe_name
 from protege.trajectory import Trajectory, atomic_write, read_jsonl, to_json
 

@@ -8,9 +8,10 @@ Every validation error names the file, the instance and the field, e.g.::
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Iterable, Literal
+from typing import Any, Literal
 
 REQUIRED_FIELDS = ("instance_id", "repo", "base_commit", "patch", "problem_statement",
                    "FAIL_TO_PASS", "PASS_TO_PASS")
