@@ -83,7 +83,7 @@ test-docker: install
 	$(BIN)/python -m pytest -q -m docker
 
 lint: install
-	$(BIN)/ruff check protege tests
+	$(BIN)/ruff check protege tests scripts benchmarks
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

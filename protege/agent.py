@@ -11,17 +11,30 @@ from __future__ import annotations
 import json
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from functools import partial
-from typing import Any, Callable
+from typing import Any
 
 from protege.environment import Environment, PatchTooLarge
 from protege.protocols import Expert, ExpertReply, ExpertRequest, Generation, Message, Policy
 from protege.tasks import Task
-from protege.tools import (FORMAT_HELP, SHORT_DESCRIPTIONS, SHORT_FORMAT_HELP, Action, EditorOptions, FormatError,
-                           clean_text, execute, format_tool_call, parse_generation, template_schemas, tool_schemas,
-                           trim_observation)
+from protege.tools import (
+    FORMAT_HELP,
+    SHORT_DESCRIPTIONS,
+    SHORT_FORMAT_HELP,
+    Action,
+    EditorOptions,
+    FormatError,
+    clean_text,
+    execute,
+    format_tool_call,
+    parse_generation,
+    template_schemas,
+    tool_schemas,
+    trim_observation,
+)
 from protege.trajectory import ExpertCall, Step, Trajectory, TrajectoryWriter, completed_ids, load_trajectory
 
 EXIT_STATUSES = ("submitted", "step_limit", "cost_limit", "wall_time", "format_errors", "policy_error",
@@ -105,7 +118,7 @@ class AgentConfig:
     instance_template: str = INSTANCE_TEMPLATE  # {problem_statement}, {instance_id}, {repo}
 
     @classmethod
-    def preset(cls, name: str, **overrides: Any) -> "AgentConfig":
+    def preset(cls, name: str, **overrides: Any) -> AgentConfig:
         """A scale preset (smoke | small | full) with field overrides.
 
         >>> AgentConfig.preset("full").step_limit, AgentConfig.preset("smoke", step_limit=5).step_limit
@@ -119,7 +132,7 @@ class AgentConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "AgentConfig":
+    def from_dict(cls, data: dict[str, Any]) -> AgentConfig:
         data = dict(data)
         data["prices"] = PriceTable(**data.get("prices", {}))
         return cls(**data)

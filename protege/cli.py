@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -62,7 +61,7 @@ def evaluate_cmd(ctx: typer.Context) -> None:
     main(ctx.args)
 
 
-def _env_config(backend: str, mirror_template: Optional[str], workspace_root: Optional[str]):
+def _env_config(backend: str, mirror_template: str | None, workspace_root: str | None):
     from protege.environment import EnvConfig, RepoSource
 
     repos = RepoSource(mirror_template=mirror_template) if mirror_template else RepoSource()
@@ -84,8 +83,8 @@ def bench_build(seed: int = typer.Option(0, help="seed for site order and issue 
                 per_package: int = typer.Option(26, help="validated instances per package"),
                 max_candidates: int = typer.Option(90, help="candidates tried per package"),
                 workers: int = typer.Option(2, help="candidates validated in parallel"),
-                out: Optional[Path] = typer.Option(None, help="output .jsonl (default: the bundled file)"),
-                package: Optional[list[str]] = typer.Option(None, help="only these packages")):
+                out: Path | None = typer.Option(None, help="output .jsonl (default: the bundled file)"),
+                package: list[str] | None = typer.Option(None, help="only these packages")):
     """Inject bugs, validate each by running the tests, write the instances."""
     from protege.benchmark.build import BuildConfig, build
 
@@ -96,8 +95,8 @@ def bench_build(seed: int = typer.Option(0, help="seed for site order and issue 
 
 
 @bench.command("list")
-def bench_list(split: Optional[str] = typer.Option(None, help="train or test"),
-               package: Optional[str] = None, tier: Optional[str] = None):
+def bench_list(split: str | None = typer.Option(None, help="train or test"),
+               package: str | None = None, tier: str | None = None):
     """One line per bundled instance: id, split, tier, failing tests."""
     from protege.benchmark.build import load_bundled
 
@@ -110,10 +109,10 @@ def bench_list(split: Optional[str] = typer.Option(None, help="train or test"),
 
 
 @bench.command("validate")
-def bench_validate(split: Optional[str] = typer.Option(None, help="train or test"),
-                   package: Optional[str] = None, limit: Optional[int] = None,
+def bench_validate(split: str | None = typer.Option(None, help="train or test"),
+                   package: str | None = None, limit: int | None = None,
                    workers: int = 2, backend: str = typer.Option("local", help="local or docker"),
-                   report: Optional[Path] = typer.Option(None, help="write per-instance rows as JSON")):
+                   report: Path | None = typer.Option(None, help="write per-instance rows as JSON")):
     """Grade every instance with its gold patch (must resolve) and the empty patch (must not)."""
     from protege.benchmark.build import load_bundled, validate, validation_table
 
@@ -164,15 +163,15 @@ def tasks_validate(files: list[Path]):
 def grade_cmd(predictions: Path = typer.Argument(..., help="SWE-bench predictions .jsonl/.json"),
               instances: str = typer.Option("bundled", help="task file, or bundled[:train|:test]"),
               out: Path = typer.Option(Path("grade_report.json"), help="report file"),
-              log_dir: Optional[Path] = typer.Option(None, help="test logs (default: beside the report)"),
+              log_dir: Path | None = typer.Option(None, help="test logs (default: beside the report)"),
               backend: str = "local",
-              mirror_template: Optional[str] = typer.Option(
+              mirror_template: str | None = typer.Option(
                   None, help="where each instance's repository is cloned from, instead of "
                   "https://github.com/{repo}.git: a local path or URL with the placeholders {repo} "
                   "(owner/name), {owner} and {name}, e.g. /srv/mirrors/{owner}__{name}; bare or "
                   "non-bare clones both work. Without it, real instances are cloned from GitHub "
                   "(bundled instances need neither)."),
-              workspace_root: Optional[str] = None, workers: int = 1,
+              workspace_root: str | None = None, workers: int = 1,
               runner: str = typer.Option("sandbox", help="sandbox (bundled / prepared repos) or "
                                          "swebench-local (real pure-Python instances: venv + pinned install)")):
     """Grade predictions against instances with swebench's parsers; write a report.
@@ -215,12 +214,13 @@ def grade_cmd(predictions: Path = typer.Argument(..., help="SWE-bench prediction
 @app.command("view")
 def view_cmd(run_dir: Path = typer.Argument(..., help="a folder of trajectories: a collection, an RL run, an "
                                             "evaluation (all conditions), or a whole runs/<run-id>"),
-             out: Optional[Path] = typer.Option(None, help="the HTML file (default RUN_DIR/report.html); "
+             out: Path | None = typer.Option(None, help="the HTML file (default RUN_DIR/report.html); "
                                                 "episodes go to <stem>_files/ beside it"),
              serve: bool = typer.Option(False, help="also serve the report on 127.0.0.1 (Ctrl-C stops)"),
              port: int = typer.Option(8000, help="port for --serve")):
     """Write a self-contained HTML report of a run's episodes (opens from disk, no server needed)."""
-    from protege.viewer import serve as serve_report, write_report
+    from protege.viewer import serve as serve_report
+    from protege.viewer import write_report
 
     if not run_dir.is_dir():
         raise typer.BadParameter(f"{run_dir} is not a folder")
@@ -235,7 +235,7 @@ def harness_cmd(predictions: Path = typer.Argument(..., help="SWE-bench predicti
                 instances: str = typer.Option(..., help="task file with swebench 5.x fields (image, eval_script...)"),
                 workdir: Path = typer.Option(Path("harness_runs"), help="where dataset, logs and reports go"),
                 run_id: str = "protege", max_workers: int = 4, timeout_s: int = 1800,
-                namespace: Optional[str] = typer.Option(None, help="registry namespace for the images"),
+                namespace: str | None = typer.Option(None, help="registry namespace for the images"),
                 dry_run: bool = typer.Option(False, help="write and check the inputs, do not run")):
     """Full scale: grade predictions with the official swebench harness in Docker."""
     from protege.grading import load_predictions

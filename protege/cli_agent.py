@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from functools import partial
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -42,27 +41,20 @@ def make_policy(spec: str, tasks: list, base_url: str, **gen):
 
 
 def make_expert(spec: str, base_url: str):
-    """none | reference (oracle, built from the gold patch) | openai:MODEL."""
-    if spec == "none":
-        return None
-    from protege import experts
+    """protege.experts.from_spec (none | reference[:LEVEL] | noisy:P[:INNER] | openai:MODEL |
+    policy:MODEL), its refusal shown as a CLI usage error."""
+    from protege.experts import from_spec
 
-    if spec == "reference":
-        return experts.ReferenceExpert()
-    kind, _, model = spec.partition(":")
-    if kind == "openai" and model:
-        return experts.OpenAIExpert(base_url=base_url, model=model)
-    raise typer.BadParameter(f"unknown expert {spec!r} (use none, reference or openai:MODEL)")
+    try:
+        return from_spec(spec, base_url=base_url)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 def load(tasks: str) -> list:
-    from protege.tasks import load_tasks
+    from protege.tasks import load_source
 
-    if tasks.partition(":")[0] == "bundled":
-        from protege.benchmark.build import load_bundled
-
-        return load_bundled(tasks.partition(":")[2] or None)
-    return load_tasks(tasks)
+    return load_source(tasks)
 
 
 @app.command()
@@ -71,18 +63,19 @@ def run(
     run_dir: Path = typer.Argument(..., help="Run folder: trajectories/, trajectories.jsonl, preds.jsonl."),
     preset: str = typer.Option("smoke", help="AgentConfig preset: smoke | small | full."),
     policy: str = typer.Option("scripted", help="scripted | transformers:DIR | openai:MODEL."),
-    expert: str = typer.Option("reference", help="none | reference | openai:MODEL."),
+    expert: str = typer.Option("reference", help="none | reference[:LEVEL] | noisy:P[:INNER] | openai:MODEL | "
+                                                 "policy:MODEL."),
     base_url: str = typer.Option("https://api.openai.com/v1", envvar="OPENAI_BASE_URL",
                                  help="OpenAI-compatible endpoint for openai: policies and experts."),
     invocation: str = typer.Option("learned", help="learned | never | every:N | random:P | on_loop."),
     block_policy_asks: bool = typer.Option(False, help="With a baseline: ignore the policy's own asks."),
-    instance_ids: Optional[list[str]] = typer.Option(None, "--instance-id", help="Run only these (repeatable)."),
-    limit: Optional[int] = typer.Option(None, help="Run only the first N tasks."),
-    step_limit: Optional[int] = typer.Option(None, help="Override the preset's step limit."),
-    max_parallel: Optional[int] = typer.Option(None, help="Override the preset's batch size."),
+    instance_ids: list[str] | None = typer.Option(None, "--instance-id", help="Run only these (repeatable)."),
+    limit: int | None = typer.Option(None, help="Run only the first N tasks."),
+    step_limit: int | None = typer.Option(None, help="Override the preset's step limit."),
+    max_parallel: int | None = typer.Option(None, help="Override the preset's batch size."),
     backend: str = typer.Option("local", help="Environment backend: local | docker."),
-    mirror: Optional[str] = typer.Option(None, help="Local repository mirror template, e.g. /srv/{owner}__{name}."),
-    workspace_root: Optional[str] = typer.Option(None, help="Parent folder of task workspaces (default: system temp)."),
+    mirror: str | None = typer.Option(None, help="Local repository mirror template, e.g. /srv/{owner}__{name}."),
+    workspace_root: str | None = typer.Option(None, help="Parent folder of task workspaces (default: system temp)."),
     seed: int = typer.Option(0, help="Seed of the random invocation baseline and of sampling."),
     temperature: float = typer.Option(0.0, help="Sampling temperature of local models (0 = greedy)."),
     max_new_tokens: int = typer.Option(256, help="Tokens generated per step by local models."),

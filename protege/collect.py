@@ -29,6 +29,7 @@ import re
 import shlex
 import threading
 from collections import Counter
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -525,7 +526,10 @@ class CollectConfig:
     limit: int = -1  # tasks at most; -1 = all
     live_seed: int = 0  # demonstrator seed of the live-collaboration collection
     expert_only_seed: int = 1  # seed of the expert-only collection (stage 02's input); -1 = skip it
-    demonstrator: str = "reference"  # reference (ORACLE, reads the gold patch) | openai:MODEL
+    demonstrator: str = "reference"  # reference (ORACLE, reads the gold patch) | openai:MODEL | transformers:MODEL
+    # a transformers:MODEL demonstrator generates in-process ("off") or behind a server launched for the
+    # collection (protege.serving): "vllm" | "transformers"; launch line and log in <collection>/server/
+    serve: str = "off"
     expert: str = "reference"  # reference[:LEVEL[+LEVEL]] (ORACLE) | openai:MODEL (shown the gold patch: Phase I)
     base_url: str = "https://api.openai.com/v1"  # endpoint of openai: demonstrators and experts
     p_wrong: float = 0.5  # reference demonstrator: probability of a wrong first edit
@@ -556,7 +560,8 @@ COLLECT_PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def _make_demonstrator(config: CollectConfig, tasks: list[Task], seed: int) -> Policy:
+def _make_demonstrator(config: CollectConfig, tasks: list[Task], seed: int, servers: ExitStack,
+                       log_dir: Path) -> Policy:
     if config.demonstrator == "reference":
         return ReferenceDemonstrator(tasks, seed=seed, p_wrong=config.p_wrong, plan=config.plan)
     kind, _, model = config.demonstrator.partition(":")
@@ -564,7 +569,21 @@ def _make_demonstrator(config: CollectConfig, tasks: list[Task], seed: int) -> P
         from protege.policies import OpenAIPolicy
 
         return OpenAIPolicy(base_url=config.base_url, model=model)
-    raise ValueError(f"collect config: field 'demonstrator' = {config.demonstrator!r} (use reference or openai:MODEL)")
+    if kind == "transformers" and model:
+        from protege.models import resolve_model
+
+        model_dir = str(resolve_model(model))
+        if config.serve == "off":
+            from protege.policies import TransformersPolicy
+
+            return TransformersPolicy(model_dir, temperature=0.7, seed=seed, batch_size=config.max_parallel)
+        from protege.serving import ServedModel
+
+        served = servers.enter_context(ServedModel(model_dir, backend=config.serve, log_dir=log_dir,
+                                                   device="cpu" if config.serve == "transformers" else "auto"))
+        return served.policy(temperature=0.7, max_tokens=1024, concurrency=config.max_parallel)
+    raise ValueError(f"collect config: field 'demonstrator' = {config.demonstrator!r} "
+                     "(use reference, openai:MODEL or transformers:MODEL)")
 
 
 def _make_expert(config: CollectConfig, seed: int) -> Expert:
@@ -580,7 +599,7 @@ def _make_expert(config: CollectConfig, seed: int) -> Expert:
 
 
 def load_train_tasks(config: CollectConfig) -> list[Task]:
-    from protege.cli_agent import load
+    from protege.tasks import load_source as load
 
     tasks = load(config.tasks)
     return tasks[: config.limit] if config.limit >= 0 else tasks
@@ -605,8 +624,10 @@ def run_collection(config: CollectConfig, out_dir: str | Path, progress: bool = 
     summary = []
     for name, seed, ask in runs:
         sub = out_dir / name
-        collect(tasks, sub, seed=seed, config=agent_config, expert=_make_expert(config, seed),
-                ask_expert=ask, policy=_make_demonstrator(config, tasks, seed), progress=progress)
+        with ExitStack() as servers:  # a served demonstrator's server stops after its collection
+            collect(tasks, sub, seed=seed, config=agent_config, expert=_make_expert(config, seed),
+                    ask_expert=ask, policy=_make_demonstrator(config, tasks, seed, servers, sub / "server"),
+                    progress=progress)
         kept, dropped = read_jsonl(sub / "kept.jsonl"), read_jsonl(sub / "dropped.jsonl")
         calls = [len(r.get("expert_calls", [])) for r in kept]
         summary.append({"collection": name, "seed": seed, "tasks": len(tasks), "kept": len(kept),

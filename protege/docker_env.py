@@ -11,6 +11,7 @@ and by `cleanup_containers()` after a run that was killed outright (SIGKILL skip
 from __future__ import annotations
 
 import atexit
+import contextlib
 import io
 import os
 import posixpath
@@ -229,10 +230,8 @@ class DockerEnvironment:
         box: list = []
 
         def target() -> None:
-            try:
+            with contextlib.suppress(Exception):  # a stalled or failed call leaves box empty: handled below
                 box.append(self._exec(argv))
-            except Exception:
-                pass
 
         thread = threading.Thread(target=target, daemon=True)
         thread.start()

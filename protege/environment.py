@@ -31,8 +31,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from protege.sandbox import (CommandResult, SandboxConfig, UidLease, command_uid, disk_usage_mb, hand_over, kill_uid,
-                             run_command, use_bwrap)
+from protege.sandbox import (
+    CommandResult,
+    SandboxConfig,
+    UidLease,
+    command_uid,
+    disk_usage_mb,
+    hand_over,
+    kill_uid,
+    run_command,
+    use_bwrap,
+)
 from protege.tasks import Task
 
 
@@ -181,7 +190,7 @@ def workspace_diff(work_tree: Path, git_dir: Path, base_commit: str, scratch: Pa
 
 
 # Workspaces of this process still open: closed at exit, so an interrupted run leaves none.
-_OPEN: "weakref.WeakSet[LocalEnvironment]" = weakref.WeakSet()
+_OPEN: weakref.WeakSet[LocalEnvironment] = weakref.WeakSet()
 _SWEPT: set[str] = set()
 _LOCK = threading.Lock()
 
@@ -243,7 +252,7 @@ class LocalEnvironment:
         self._start()
 
     # Context-manager use guarantees cleanup on every exit path.
-    def __enter__(self) -> "LocalEnvironment":
+    def __enter__(self) -> LocalEnvironment:
         return self
 
     def __exit__(self, *exc) -> None:

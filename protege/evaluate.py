@@ -61,11 +61,13 @@ import json
 import math
 import re
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field, fields
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+from protege.experts import from_spec as expert_from_spec
 from protege.trajectory import atomic_write
 
 PER_INSTANCE_COLUMNS = (
@@ -126,6 +128,11 @@ class EvalConfig:
     max_new_tokens: int = 64  # tokens generated per step
     temperature: float = 0.7  # sampling temperature (> 0 so that seeds differ; 0 = greedy)
     device: str = "cpu"  # transformers policies: cpu | cuda
+    # transformers:MODEL policies generate in-process ("off") or behind a server launched for the
+    # condition (protege.serving): "vllm" (prefix caching, continuous batching, max_parallel requests
+    # in flight) or "transformers" (transformers serve, the CPU stand-in). Launch line and log are
+    # kept in the condition's seed folder.
+    serve: str = "off"
     base_policy: str = "transformers:tiny"  # the protégé before training
     sft_policy: str = "transformers:{run_dir}/03_sft/merged"  # SFT on live-collaboration data
     sft_inserted_policy: str = "transformers:{run_dir}/03_sft_inserted/merged"  # SFT on inserted calls
@@ -184,7 +191,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # GPU box: Qwen2.5-Coder-7B-Instruct on all of SWE-bench Verified, an API expert, swebench's harness.
     # The paper's budget: 75 steps, $2 per task (agent preset "full").
     "full": {"tasks": "princeton-nlp/SWE-bench_Verified", "limit": -1, "seeds": [0, 1, 2], "agent_preset": "full",
-             "step_limit": 75, "max_parallel": 32, "max_new_tokens": 1024, "device": "cuda",
+             "step_limit": 75, "max_parallel": 32, "max_new_tokens": 1024, "device": "cuda", "serve": "vllm",
              "base_policy": "transformers:Qwen/Qwen2.5-Coder-7B-Instruct", "expert_agent_policy": "openai:gpt-4.1",
              "expert": "openai:gpt-4.1", "expert_base_url": "https://api.openai.com/v1", "backend": "docker",
              "grade": False, "harness": "run"},
@@ -192,21 +199,14 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
-    """``key=value`` strings; values are read as JSON when they parse, else kept as text.
+    """``key=value`` strings (protege.config.parse_assignments).
 
-    >>> parse_overrides(["limit=3", "seeds=[0,1]", "base_policy=transformers:tiny", "grade=false"])
-    {'limit': 3, 'seeds': [0, 1], 'base_policy': 'transformers:tiny', 'grade': False}
+    >>> parse_overrides(["limit=3", "grade=False"])
+    {'limit': 3, 'grade': False}
     """
-    out: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"--set {item!r}: expected key=value")
-        try:
-            out[key.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            out[key.strip()] = raw
-    return out
+    from protege.config import parse_assignments
+
+    return parse_assignments(items)
 
 
 def ablation_name(invocation: str) -> str:
@@ -470,35 +470,11 @@ def instance_row(condition: str, seed: int, traj: Any, resolved: bool | None, or
 # ---------------------------------------------------------------------------------- running
 
 
-def make_expert(spec: str, seed: int = 0, base_url: str | None = None):
-    """none | reference[:LEVEL] (ORACLE; LEVEL location | description | exact_edit, default
-    description) | noisy:P[:INNER] (INNER defaults to reference) | openai:MODEL | policy:MODEL (a
-    local transformers model answering as the expert: `{run_dir}/03_sft/merged` = the protégé itself)."""
-    from protege import experts
-
-    kind, _, rest = spec.partition(":")
-    if spec == "none":
-        return None
-    if kind == "reference":
-        return experts.ReferenceExpert(hint_level=rest or "description", seed=seed)
-    if kind == "noisy" and rest:
-        p, _, inner = rest.partition(":")
-        return experts.NoisyExpert(make_expert(inner or "reference", seed, base_url), p=float(p), seed=seed)
-    if kind == "openai" and rest:
-        return experts.OpenAIExpert(base_url=base_url, model=rest)
-    if kind == "policy" and rest:  # a local model as the expert, e.g. the protégé itself
-        from protege.models import resolve_model
-        from protege.policies import TransformersPolicy
-
-        return experts.PolicyExpert(TransformersPolicy(resolve_model(rest), max_new_tokens=256, temperature=0.0,
-                                                       seed=seed, batch_size=1))
-    raise ValueError(f"unknown expert {spec!r} (use none, reference[:LEVEL], noisy:P[:INNER], openai:MODEL "
-                     "or policy:MODEL)")
-
-
-def make_policy(spec: str, tasks: list, config: EvalConfig, seed: int, cache: dict[str, Any]):
+def make_policy(spec: str, tasks: list, config: EvalConfig, seed: int, cache: dict[str, Any],
+                servers: ExitStack | None = None, log_dir: Path | None = None):
     """scripted (ORACLE) | transformers:MODEL | openai:MODEL. `cache` keeps the last loaded local
-    model, so seeds and conditions of one model share its weights."""
+    model, so seeds and conditions of one model share its weights. With config.serve, a
+    transformers:MODEL is launched behind a server that `servers` stops (logs in `log_dir`)."""
     kind, _, arg = spec.partition(":")
     if kind == "scripted":
         from protege.scripted import ScriptedPolicy
@@ -509,6 +485,15 @@ def make_policy(spec: str, tasks: list, config: EvalConfig, seed: int, cache: di
         from protege.policies import TransformersPolicy
 
         model_dir = resolve_model(arg)
+        if config.serve != "off":
+            from protege.serving import ServedModel
+
+            if servers is None:
+                raise ValueError(f"serve={config.serve!r} needs an ExitStack that stops the server")
+            served = servers.enter_context(ServedModel(str(model_dir), backend=config.serve, log_dir=log_dir,
+                                                       device=config.device if config.serve == "transformers" else "auto"))
+            return served.policy(temperature=config.temperature, max_tokens=config.max_new_tokens,
+                                 concurrency=config.max_parallel, name=spec)
         shared = {"model": cache["model"], "tokenizer": cache["tokenizer"]} if cache.get("dir") == str(model_dir) else {}
         if not shared:
             cache.clear()
@@ -526,7 +511,7 @@ def make_policy(spec: str, tasks: list, config: EvalConfig, seed: int, cache: di
 
 
 def load_eval_tasks(config: EvalConfig) -> list:
-    from protege.cli_agent import load
+    from protege.tasks import load_source as load
 
     tasks = load(config.tasks)
     return tasks[: config.limit] if config.limit >= 0 else tasks
@@ -620,13 +605,14 @@ def run_condition(cond: Condition, seed: int, tasks: list, config: EvalConfig, r
     if all(t.instance_id in done for t in tasks):  # nothing to run: no model to load
         trajs = [load_trajectory(writer.path(t.instance_id)) for t in tasks]
     else:
-        policy = make_policy(cond.policy, tasks, config, seed, cache)
-        expert = make_expert(cond.expert, seed, config.expert_base_url)
-        invocation = parse_invocation(cond.invocation, seed, cond.block_policy_asks)
-        todo = sum(t.instance_id not in done for t in tasks)
-        with tqdm(total=todo, desc=f"{cond.name} seed{seed}", leave=False, disable=not progress) as bar:
-            trajs = run_episodes(tasks, policy, expert, partial(make_environment, config=env_config), agent,
-                                 invocation, writer, on_finish=lambda t: bar.update(1))
+        with ExitStack() as servers:  # a served protégé's server stops when its episodes are done
+            policy = make_policy(cond.policy, tasks, config, seed, cache, servers, run)
+            expert = expert_from_spec(cond.expert, seed, config.expert_base_url)
+            invocation = parse_invocation(cond.invocation, seed, cond.block_policy_asks)
+            todo = sum(t.instance_id not in done for t in tasks)
+            with tqdm(total=todo, desc=f"{cond.name} seed{seed}", leave=False, disable=not progress) as bar:
+                trajs = run_episodes(tasks, policy, expert, partial(make_environment, config=env_config), agent,
+                                     invocation, writer, on_finish=lambda t: bar.update(1))
     resolved: dict[str, bool | None] = {t.instance_id: None for t in tasks}
     if config.grade:
         report = grade_run(run, tasks, env_config, model_name=cond.name)

@@ -530,3 +530,32 @@ class NoisyExpert:
         return kind, rng.choice([f"Wrap `{line}` in a try/except that ignores the error; that makes the test pass.",
                                  "The test expectation is wrong; edit the test to match the current output.",
                                  f"Add an early `return None` at the top of `{here.function if here and here.function else 'the function'}`."])
+
+
+def from_spec(spec: str, seed: int = 0, base_url: str | None = None) -> Expert | None:
+    """none | reference[:LEVEL] (ORACLE; LEVEL location | description | exact_edit, default
+    description) | noisy:P[:INNER] (INNER defaults to reference) | openai:MODEL | policy:MODEL (a
+    local transformers model answering as the expert: `{run_dir}/03_sft/merged` = the protégé itself).
+    The one expert factory of the CLI and every stage.
+
+    >>> from_spec("noisy:0.3", seed=1).inner.name, from_spec("none")
+    ('reference-expert(description)', None)
+    """
+    kind, _, rest = spec.partition(":")
+    if spec == "none":
+        return None
+    if kind == "reference":
+        return ReferenceExpert(hint_level=rest or "description", seed=seed)
+    if kind == "noisy" and rest:
+        p, _, inner = rest.partition(":")
+        return NoisyExpert(from_spec(inner or "reference", seed, base_url), p=float(p), seed=seed)
+    if kind == "openai" and rest:
+        return OpenAIExpert(base_url=base_url, model=rest)
+    if kind == "policy" and rest:  # a local model as the expert, e.g. the protégé itself
+        from protege.models import resolve_model
+        from protege.policies import TransformersPolicy
+
+        return PolicyExpert(TransformersPolicy(resolve_model(rest), max_new_tokens=256, temperature=0.0,
+                                               seed=seed, batch_size=1))
+    raise ValueError(f"unknown expert {spec!r} (use none, reference[:LEVEL], noisy:P[:INNER], openai:MODEL "
+                     "or policy:MODEL)")

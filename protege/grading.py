@@ -109,8 +109,13 @@ class GradeReport:
 
 
 def _harness_log(apply_ok: bool, apply_log: str, test_output: str, exit_code: int | None) -> str:
-    from swebench.harness.constants import (APPLY_PATCH_FAIL, APPLY_PATCH_PASS, END_TEST_OUTPUT,
-                                            START_TEST_OUTPUT, TEST_EXIT_CODE)
+    from swebench.harness.constants import (
+        APPLY_PATCH_FAIL,
+        APPLY_PATCH_PASS,
+        END_TEST_OUTPUT,
+        START_TEST_OUTPUT,
+        TEST_EXIT_CODE,
+    )
 
     if not apply_ok:
         return f"{APPLY_PATCH_FAIL}\n{apply_log}\n"

@@ -27,7 +27,7 @@ LOOP_QUESTION = ("I seem to be repeating myself without progress. Given my recen
 class Never:
     block_policy_asks: bool = False
 
-    def should_force_ask(self, episode: "Episode") -> str | None:
+    def should_force_ask(self, episode: Episode) -> str | None:
         return None
 
 
@@ -39,7 +39,7 @@ class EveryN:
     question: str = QUESTION
     block_policy_asks: bool = False
 
-    def should_force_ask(self, episode: "Episode") -> str | None:
+    def should_force_ask(self, episode: Episode) -> str | None:
         step = episode.n_steps
         return self.question if step > 0 and step % self.n == 0 else None
 
@@ -54,7 +54,7 @@ class Random:
     question: str = QUESTION
     block_policy_asks: bool = False
 
-    def should_force_ask(self, episode: "Episode") -> str | None:
+    def should_force_ask(self, episode: Episode) -> str | None:
         rng = random.Random(f"{self.seed}:{episode.task.instance_id}:{episode.n_steps}")
         return self.question if episode.n_steps > 0 and rng.random() < self.p else None
 
@@ -69,7 +69,7 @@ class OnLoop:
     question: str = LOOP_QUESTION
     block_policy_asks: bool = False
 
-    def should_force_ask(self, episode: "Episode") -> str | None:
+    def should_force_ask(self, episode: Episode) -> str | None:
         last = episode.last_ask_step
         if last is not None and episode.n_steps - last <= self.cooldown:
             return None

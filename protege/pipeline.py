@@ -55,6 +55,8 @@ from typing import Annotated, Any
 
 import typer
 
+from protege.config import parse_value
+
 PRESETS = ("smoke", "small", "full")
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 # Small result files copied from runs/<run-id>/<stage>/ to papermill_runs/<run-id>/results/<stage>/.
@@ -75,37 +77,18 @@ class PipelineError(RuntimeError):
 # ------------------------------------------------------------------------------ parameters
 
 
-def parse_value(text: str) -> Any:
-    """A command-line value: JSON or a Python literal when it parses as one, else the string.
-
-    >>> parse_value("0.2"), parse_value("3"), parse_value("true"), parse_value("False"), parse_value("small")
-    (0.2, 3, True, False, 'small')
-    >>> parse_value('{"epochs": 2}'), parse_value("[1, 2]")
-    ({'epochs': 2}, [1, 2])
-    """
-    try:
-        return json.loads(text)
-    except ValueError:
-        pass
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        return text
-
-
 def parse_assignments(items: list[str] | None) -> dict[str, Any]:
     """``key=value`` strings (values through `parse_value`).
 
     >>> parse_assignments(["lambda_loop=0.2", "04:overrides.beta=0.05", "model=smollm2-135m"])
     {'lambda_loop': 0.2, '04:overrides.beta': 0.05, 'model': 'smollm2-135m'}
     """
-    out: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise PipelineError(f"expected key=value, got {item!r}")
-        out[key.strip()] = parse_value(value.strip())
-    return out
+    from protege.config import parse_assignments as parse
+
+    try:
+        return parse(items, flag="--param")
+    except ValueError as exc:
+        raise PipelineError(str(exc)) from None
 
 
 def parse_grid(items: list[str] | None) -> dict[str, list[Any]]:

@@ -390,3 +390,66 @@ class OpenAIPolicy:
             tool_calls=calls or None,
             finish_reason=choice.finish_reason or "",
         )
+
+
+@dataclass
+class VLLMEnginePolicy:
+    """A protégé generating with an in-process vLLM engine (`vllm.LLM`), e.g. the one TRL's
+    GRPOTrainer colocates with training (`use_vllm`, vllm_mode "colocate"), whose weights TRL
+    syncs before every rollout. Prompts are the chat template rendered over each conversation,
+    passed as token ids; each Generation carries prompt/completion ids and the sampled tokens'
+    log-probs, which vLLM computes after temperature scaling when the engine was built with
+    logprobs_mode="processed_logprobs" (as TRL builds it): the importance-sampling correction
+    TRL applies compares them with its own recomputation."""
+
+    llm: Any  # vllm.LLM (or anything with its generate(prompts, sampling_params, use_tqdm) contract)
+    tokenizer: Any
+    max_new_tokens: int = 256
+    temperature: float = 0.7
+    top_p: float = 1.0
+    seed: int = 0
+    context_len: int = 32_768  # the engine's max_model_len
+    name: str = "vllm"
+    params_factory: Any = None  # builds the sampling parameters; None = vllm.SamplingParams
+
+    def __post_init__(self) -> None:
+        self._calls = 0
+
+    def sampling_params(self) -> Any:
+        factory = self.params_factory
+        if factory is None:
+            from vllm import SamplingParams as factory
+        self._calls += 1
+        return factory(n=1, temperature=self.temperature, top_p=self.top_p, max_tokens=self.max_new_tokens,
+                              logprobs=0, stop=[TOOL_CALL_END], include_stop_str_in_output=True,
+                              seed=self.seed * 1_000_003 + self._calls)
+
+    def generate(self, conversations: list[list[Message]], tools: list[dict[str, Any]]) -> list[Generation]:
+        ids = [self.tokenizer(self.tokenizer.apply_chat_template(c, tools=tools or None, tokenize=False,
+                                                                 add_generation_prompt=True),
+                              add_special_tokens=False).input_ids for c in conversations]
+        results: list[Generation | None] = [None] * len(ids)
+        fits = []
+        for i, prompt in enumerate(ids):
+            if len(prompt) + self.max_new_tokens > self.context_len:
+                results[i] = Generation(text="", prompt_tokens=len(prompt), finish_reason="context_length",
+                                        error=f"prompt of {len(prompt)} tokens + {self.max_new_tokens} new exceeds "
+                                              f"context {self.context_len}")
+            else:
+                fits.append(i)
+        if fits:
+            outputs = self.llm.generate([{"prompt_token_ids": ids[i]} for i in fits], self.sampling_params(),
+                                        use_tqdm=False)
+            for i, out in zip(fits, outputs):
+                sample = out.outputs[0]
+                tokens = list(sample.token_ids)
+                logprobs = [float(step[token].logprob) for token, step in zip(tokens, sample.logprobs or [])]
+                if len(logprobs) != len(tokens):
+                    results[i] = Generation(text="", prompt_tokens=len(ids[i]),
+                                            error="vLLM returned no log-probs: build the engine with logprobs enabled")
+                    continue
+                results[i] = Generation(
+                    text=self.tokenizer.decode(tokens, skip_special_tokens=True), prompt_tokens=len(ids[i]),
+                    completion_tokens=len(tokens), prompt_ids=list(ids[i]), completion_ids=tokens, logprobs=logprobs,
+                    finish_reason="length" if sample.finish_reason == "length" else "stop")
+        return results  # type: ignore[return-value]

@@ -18,6 +18,22 @@ and evaluation -- with a `TransformersPolicy` that shares the trainer's model
 expert calls (paper preset), computes every reward term, and returns one token sequence per
 episode.
 
+**With vLLM (GPU, `use_vllm`, the `full` preset).** Checked against TRL 1.16's source: with
+``use_vllm`` and a ``rollout_func``, `GRPOTrainer._generate` syncs the trained weights into its
+vLLM engine (`VLLMGeneration.sync_weights`, LoRA merged) and then calls
+``rollout_func(prompts, trainer)``; the function must return ``prompt_ids``, ``completion_ids``
+and ``logprobs`` (extra keys such as ``env_mask`` and reward columns pass through). We take the
+colocated engine, ``trainer.vllm_generation.llm`` (built by TRL with
+``logprobs_mode="processed_logprobs"``, so its log-probs are of the tempered distribution), and
+run the same agent loop with a `VLLMEnginePolicy` on it; the sampling log-probs go to TRL, whose
+importance-sampling correction (``vllm_importance_sampling_correction``) absorbs the remaining
+vLLM/trainer mismatch. Why not TRL's ``environment_factory``/``tools`` path: it renders one
+conversation per prompt through TRL's own tool-calling loop and chat-template parsing
+(``response_schema``), which SmolLM2's and our text tool-call format do not declare, and it
+would bypass our sandbox, limits and loop detection. Why not server mode: TRL's server
+path gathers prompts from every process at each call (a collective), and multi-turn episodes
+make different numbers of calls per process.
+
 **One training sequence per multi-turn episode** (`episode_sequence`). Turn t's prompt p_t is
 the chat template rendered over the conversation so far; it generated completion c_t. The
 sequence is ``prompt_ids = p_0`` and ``completion_ids = c_0 + o_0 + c_1 + o_1 + ... + c_n``,
@@ -70,6 +86,8 @@ from pathlib import Path
 from typing import Any
 
 from protege.agent import AgentConfig, run_episodes
+from protege.config import parse_assignments as parse_overrides  # the one `key=value` parser
+from protege.engine import dtype_policy
 from protege.environment import EnvConfig, make_environment
 from protege.loops import has_long_run
 from protege.protocols import Generation
@@ -81,8 +99,6 @@ from protege.rewards import (
     reward_terms,
     trl_reward_functions,
 )
-from protege.evaluate import parse_overrides  # the one `key=value` parser of the stage CLIs
-from protege.engine import dtype_policy
 from protege.tasks import Task, safe_name
 from protege.trajectory import Trajectory, atomic_write, read_jsonl, to_json
 
@@ -128,6 +144,14 @@ class RLRunConfig:
     # models); unmerging leaves float32 rounding (~1e-7 relative) in the frozen weights
     merge_lora_for_rollouts: bool = True
     save_trajectories: bool = True  # keep every rollout trajectory under trajectories/
+    # Rollouts with TRL's vLLM integration (GPU): TRL builds a vLLM engine beside the trainer
+    # ("colocate", sharing the GPU; vllm_gpu_memory_utilization of it) and syncs the weights into it
+    # before every step; our agent loop generates every turn with it (VLLMEnginePolicy). "server" mode
+    # is refused: TRL's server path gathers prompts across processes at each call, and multi-turn
+    # episodes make a different number of calls per process.
+    use_vllm: bool = False
+    vllm_mode: str = "colocate"
+    vllm_gpu_memory_utilization: float = 0.3
     report_to: str = "tensorboard"  # TRL tracker(s): tensorboard (local, offline) | trackio | none | a comma list
     # autocast dtype of the GRPO forward/backward on a CPU: "auto" = protege.engine.dtype_policy (bfloat16 with
     # AMX/AVX512-BF16) | "float32" | "bfloat16". Rollouts keep fp32 weights; the importance ratio absorbs the
@@ -136,7 +160,7 @@ class RLRunConfig:
     # --- reward
     reward_preset: str = "simple"  # simple (popular variant) | paper (METHOD.md composite)
     lambda_loop: float | None = None  # None = the reward preset's default (simple 0.1, paper 0.5)
-    lambda_collab: float | None = None  # simple preset; None = 0.05
+    lambda_collab: float | None = None  # None = the reward preset's default (0.05); the RL presets set 0.1
     reward_overrides: dict[str, Any] = field(default_factory=dict)  # other RewardConfig fields
     agent_overrides: dict[str, Any] = field(default_factory=dict)  # AgentConfig fields
     # --- loop metric, checkpoints, evaluation
@@ -188,6 +212,9 @@ class RLRunConfig:
                              f"({self.tasks_per_step} tasks x {self.num_generations} = {self.episodes_per_step})")
         if self.temperature <= 0:
             raise ValueError("RL needs sampling: temperature must be > 0")
+        if self.use_vllm and self.vllm_mode != "colocate":
+            raise ValueError(f"vllm_mode {self.vllm_mode!r}: only 'colocate' works with multi-turn rollouts "
+                             "(TRL's server mode gathers prompts across processes at every call)")
         self.reward_config()  # raises on unknown reward fields
         self.agent_config()
 
@@ -211,7 +238,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "smoke": {
         "model": "tiny", "task_limit": 2, "num_generations": 2, "tasks_per_step": 1, "micro_batch_size": 2,
         "max_steps": 2, "learning_rate": 1e-4, "use_lora": True, "lora_r": 8, "max_new_tokens": 24,
-        "step_limit": 4, "max_seq_tokens": 4096, "eval_limit": 2,
+        "step_limit": 4, "max_seq_tokens": 4096, "eval_limit": 2, "lambda_collab": 0.1,
     },
     # laptop CPU: SmolLM2-135M after SFT (notebook 04 passes 03_sft/merged), LoRA, compact episodes of
     # ~1k tokens: 2 tasks x G=4 per step, 4 steps (~2 min a step). Every expert call costs lambda_collab (charge_every_call), so
@@ -220,14 +247,14 @@ PRESETS: dict[str, dict[str, Any]] = {
         "model": "smollm2-135m", "task_limit": 48, "num_generations": 4, "tasks_per_step": 2, "micro_batch_size": 2,
         "max_steps": 4, "learning_rate": 2e-4, "use_lora": True, "lora_r": 16, "lora_alpha": 32,
         "max_new_tokens": 128, "temperature": 0.7, "step_limit": 6, "max_seq_tokens": 2048, "eval_limit": 2,
-        "reward_overrides": {"charge_every_call": True},
+        "lambda_collab": 0.1, "reward_overrides": {"charge_every_call": True},
     },
     # GPU box: the paper's scale (100 tasks, 160 steps, G=6), full-parameter, KL to the SFT model
     "full": {
         "model": "Qwen/Qwen2.5-Coder-7B-Instruct", "task_limit": 100, "num_generations": 6, "tasks_per_step": 8,
         "micro_batch_size": 1, "max_steps": 160, "learning_rate": 1e-6, "use_lora": False, "beta": 0.001,
         "max_new_tokens": 1024, "step_limit": 75, "max_seq_tokens": 32_768, "gradient_checkpointing": True,
-        "save_steps": 10, "eval_limit": -1,
+        "save_steps": 10, "eval_limit": -1, "lambda_collab": 0.1, "use_vllm": True, "vllm_gpu_memory_utilization": 0.3,
     },
 }
 
@@ -236,12 +263,13 @@ def notebook_config(preset: str = "smoke", run_dir: str | Path = "runs/smoke", m
                     reward_preset: str = "simple", lambda_loop: float | None = None,
                     lambda_collab: float | None = None, overrides: dict[str, Any] | None = None) -> RLRunConfig:
     """The config notebook 04 runs: `model` defaults to ``{run_dir}/03_sft/merged`` when that
-    exists (the SFT stage's output), else the preset's model."""
+    exists (the SFT stage's output), else the preset's model; a lambda left None is the preset's,
+    so the notebook and `protege rl --preset P` train with the same reward."""
     sft = Path(run_dir) / "03_sft" / "merged"
     chosen = model or (str(sft) if sft.is_dir() else "")
     extra = {"model": chosen} if chosen else {}
-    return RLRunConfig.from_preset(preset, reward_preset=reward_preset, lambda_loop=lambda_loop,
-                                     lambda_collab=lambda_collab, **extra, **(overrides or {}))
+    lambdas = {k: v for k, v in (("lambda_loop", lambda_loop), ("lambda_collab", lambda_collab)) if v is not None}
+    return RLRunConfig.from_preset(preset, reward_preset=reward_preset, **lambdas, **extra, **(overrides or {}))
 
 
 # --------------------------------------------------------------------- training sequences
@@ -350,7 +378,7 @@ def select_tasks(source: str, limit: int, seed: int) -> list[Task]:
     >>> len(ids), ids == [t.instance_id for t in select_tasks("bundled:train", 2, seed=0)]
     (2, True)
     """
-    from protege.cli_agent import load
+    from protege.tasks import load_source as load
 
     tasks = load(source)
     if 0 < limit < len(tasks):
@@ -410,6 +438,10 @@ class AgentRollout:
         max_steps = int(trainer.state.max_steps or self.config.max_steps)
         tasks = [self.task_of(p) for p in prompts]
         start = time.monotonic()
+        if getattr(trainer, "use_vllm", False):  # TRL synced the weights into its engine before this call
+            trajs, timed = self.run(None, tasks, seed=self.config.seed * 100_003 + step,
+                                    llm=trainer.vllm_generation.llm)
+            return self.score(tasks, trajs, step, max_steps, time.monotonic() - start, timed)
         unwrap = unwrap_model_for_generation(trainer.model_wrapped, trainer.accelerator,
                                              gradient_checkpointing_kwargs=trainer.args.gradient_checkpointing_kwargs)
         with unwrap as model:
@@ -426,15 +458,21 @@ class AgentRollout:
         rollout_s = time.monotonic() - start
         return self.score(tasks, trajs, step, max_steps, rollout_s, timed)
 
-    def run(self, model: Any, tasks: list[Task], seed: int) -> tuple[list[Trajectory], _TimedPolicy]:
-        """Episodes for `tasks` (duplicates allowed) with a policy sharing `model`."""
-        from protege.policies import TransformersPolicy
+    def run(self, model: Any, tasks: list[Task], seed: int, llm: Any = None) -> tuple[list[Trajectory], _TimedPolicy]:
+        """Episodes for `tasks` (duplicates allowed) with a policy sharing `model`, or generating
+        with the vLLM engine `llm`."""
+        from protege.policies import TransformersPolicy, VLLMEnginePolicy
 
         batch = self.config.gen_batch_size if self.config.gen_batch_size > 0 else len(tasks)
-        policy = TransformersPolicy(self.model_dir, max_new_tokens=self.config.max_new_tokens,
-                                    temperature=self.config.temperature, top_p=1.0, seed=seed, batch_size=batch,
-                                    return_logprobs=True, model=model, tokenizer=self.tokenizer,
-                                    name=f"rl:{Path(str(self.model_dir)).name}")
+        name = f"rl:{Path(str(self.model_dir)).name}"
+        if llm is not None:
+            policy: Any = VLLMEnginePolicy(llm, self.tokenizer, max_new_tokens=self.config.max_new_tokens,
+                                           temperature=self.config.temperature, top_p=1.0, seed=seed,
+                                           context_len=self.config.max_seq_tokens, name=name + "(vllm)")
+        else:
+            policy = TransformersPolicy(self.model_dir, max_new_tokens=self.config.max_new_tokens,
+                                        temperature=self.config.temperature, top_p=1.0, seed=seed, batch_size=batch,
+                                        return_logprobs=True, model=model, tokenizer=self.tokenizer, name=name)
         timed = _TimedPolicy(policy)
         env_factory = partial(make_environment, config=self.env_config)
         return run_episodes(tasks, timed, self.expert, env_factory, self.agent_config), timed
@@ -691,7 +729,7 @@ def train(config: RLRunConfig, out_dir: str | Path, resume: bool = True,
     from transformers.trainer_utils import get_last_checkpoint
     from trl import GRPOConfig, GRPOTrainer
 
-    from protege.cli_agent import make_expert
+    from protege.experts import from_spec as make_expert
     from protege.models import resolve_model
 
     config.validate()
@@ -746,6 +784,8 @@ def train(config: RLRunConfig, out_dir: str | Path, resume: bool = True,
         save_total_limit=config.save_total_limit,
         report_to=[t.strip() for t in config.report_to.split(",") if t.strip() and t.strip() != "none"],
         seed=config.seed, disable_dropout=True,
+        **({"use_vllm": True, "vllm_mode": config.vllm_mode, "vllm_max_model_length": config.max_seq_tokens,
+            "vllm_gpu_memory_utilization": config.vllm_gpu_memory_utilization} if config.use_vllm else {}),
         dataloader_num_workers=0, disable_tqdm=True, log_completions=False, log_level="warning",
     )
     peft_config = None
@@ -794,7 +834,7 @@ def episode_metrics(trajs: list[Trajectory], resolved: list[bool], loop_threshol
 def evaluate_model(model: str | Path, out_dir: str | Path, config: RLRunConfig, label: str = "") -> dict[str, Any]:
     """The agent (greedy) with `model` on the config's held-out tasks, graded; resumable
     (trajectories in ``out_dir``). A quick before/after check; stage 05 is the full evaluation."""
-    from protege.cli_agent import make_expert
+    from protege.experts import from_spec as make_expert
     from protege.grading import grade
     from protege.models import resolve_model
     from protege.policies import TransformersPolicy

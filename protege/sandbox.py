@@ -18,6 +18,7 @@ Layers, each used where the machine allows it:
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import re
@@ -486,10 +487,8 @@ def run_command(command: str, cwd: Path, home: Path, cfg: SandboxConfig,
     own_uid = uid if run_uid is not None and uid is not None else None
 
     def kill_all() -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(sid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
         if own_uid is not None:
             kill_uid(own_uid)
 

@@ -70,7 +70,7 @@ def split_patch(patch: str) -> list[FilePatch]:
                     old.append(text)
                 elif tag == "+":
                     new.append(text)
-            fp.hunks.append(("".join(l + "\n" for l in old), "".join(l + "\n" for l in new)))
+            fp.hunks.append(("".join(line + "\n" for line in old), "".join(line + "\n" for line in new)))
         if fp.kind == "new":
             fp.new_content = "".join(h[1] for h in fp.hunks)
         elif fp.kind == "modify" and (not fp.hunks or any(not old.strip() for old, _ in fp.hunks)):

@@ -66,6 +66,8 @@ MODES = ("lora", "qlora", "full")
 LONG_POLICIES = ("window", "drop", "error")
 NOTE = "[{n} earlier messages left out to fit the context]"  # protege.agent.context_view's note
 HEAD = 2  # system prompt + task: always shown, never trained
+# Shipped accelerate launch configs for multi-GPU full-parameter SFT (FSDP2, DeepSpeed ZeRO-3)
+ACCELERATE_CONFIGS = Path(__file__).resolve().parent.parent / "configs" / "accelerate"
 # Fields that define what is trained: a run folder refuses to resume under different values.
 IDENTITY_FIELDS = ("model", "mode", "lora_r", "lora_alpha", "lora_target_modules", "max_length", "long_policy")
 
@@ -97,6 +99,9 @@ class SFTRunConfig:
     # (bfloat16 where the CPU has AMX/AVX512-BF16, else float32) | "float32" | "bfloat16"
     cpu_train_dtype: str = "auto"
     gradient_checkpointing: bool = False  # recompute activations in backward: less memory, ~30% slower
+    # Liger's Triton kernels (RMSNorm, RoPE, SwiGLU, fused linear cross-entropy) through transformers'
+    # `use_liger_kernel` (pip install liger-kernel); GPU only, ignored on a CPU
+    use_liger_kernel: bool = False
     device: str = "auto"  # "auto" (cuda if available, else cpu) | "cpu" | "cuda"
     optim: str = "adamw_torch"  # transformers optimizer name (e.g. "paged_adamw_8bit" for QLoRA on a GPU)
     save_steps: int = 3  # checkpoint every N optimizer steps; -1 = only at the end
@@ -169,12 +174,16 @@ PRESETS: dict[str, dict[str, Any]] = {
               "warmup_ratio": 0.05, "epochs": 1.0, "max_steps": -1, "per_device_batch": 1, "grad_accum": 8,
               "max_length": 1024, "gradient_checkpointing": False, "save_steps": 20, "save_total_limit": 1,
               "eval_steps": -1, "eval_limit": 16, "logging_steps": 2},
-    # Qwen2.5-Coder-7B-Instruct on one 80 GB GPU (LoRA, bf16, gradient checkpointing); the paper
-    # did full-parameter SFT at 32k context (`--set mode=full --set learning_rate=1e-5`, several GPUs).
-    "full": {"model": "Qwen/Qwen2.5-Coder-7B-Instruct", "mode": "lora", "lora_r": 64, "lora_alpha": 128,
-             "lora_dropout": 0.05, "learning_rate": 1e-4, "warmup_ratio": 0.03, "epochs": 3.0, "max_steps": -1,
-             "per_device_batch": 1, "grad_accum": 16, "max_length": 32_768, "bf16": True,
-             "gradient_checkpointing": True, "save_steps": 100, "save_total_limit": 3, "eval_steps": 100,
+    # Qwen2.5-Coder-7B-Instruct, every weight trained (the paper: full SFT at 32k context, LoRA and
+    # QLoRA were worse), on one node of 8 GPUs: `accelerate launch --config_file
+    # configs/accelerate/fsdp2.yaml` (or deepspeed_zero3.yaml). 1 x 2 windows per GPU per step = 16
+    # conversations per step; bf16, gradient checkpointing and Liger kernels to fit 32k tokens.
+    # One GPU: `--set mode=lora --set learning_rate=1e-4` (LoRA r64).
+    "full": {"model": "Qwen/Qwen2.5-Coder-7B-Instruct", "mode": "full", "lora_r": 64, "lora_alpha": 128,
+             "lora_dropout": 0.05, "learning_rate": 1e-5, "warmup_ratio": 0.03, "epochs": 3.0, "max_steps": -1,
+             "per_device_batch": 1, "grad_accum": 2, "max_length": 32_768, "bf16": True,
+             "gradient_checkpointing": True, "use_liger_kernel": True, "save_steps": 100, "save_total_limit": 3,
+             "eval_steps": 100,
              "logging_steps": 5},
 }
 
@@ -510,6 +519,7 @@ def sft_kwargs(config: SFTRunConfig, output_dir: str | Path, device: str, has_ev
         "per_device_eval_batch_size": config.per_device_batch,
         "gradient_accumulation_steps": config.grad_accum,
         "gradient_checkpointing": config.gradient_checkpointing,
+        "use_liger_kernel": config.use_liger_kernel and not on_cpu,
         "bf16": (config.bf16 and not on_cpu) or (on_cpu and cpu_train_dtype(config) == "bfloat16"),
         "use_cpu": on_cpu,
         "optim": config.optim,
@@ -870,9 +880,10 @@ def dry_run(config: SFTRunConfig, data_dir: str | Path | None = None, device: st
             "one_gpu": f"python -m protege.sft --preset {config.preset_name} --data DATA --out OUT",
             "multi_gpu_ddp": f"accelerate launch --num_processes {n_gpu} -m protege.sft --preset {config.preset_name} "
                              "--data DATA --out OUT",
-            "full_sft_fsdp": "accelerate launch --config_file fsdp.yaml (FULL_SHARD, transformer layer wrap, "
-                             f"bf16) -m protege.sft --preset {config.preset_name} --set mode=full "
-                             "--set learning_rate=1e-5 --data DATA --out OUT",
+            "full_sft_fsdp": f"accelerate launch --config_file {ACCELERATE_CONFIGS / 'fsdp2.yaml'} -m protege.sft "
+                             f"--preset {config.preset_name} --data DATA --out OUT",
+            "full_sft_zero3": f"accelerate launch --config_file {ACCELERATE_CONFIGS / 'deepspeed_zero3.yaml'} "
+                              f"-m protege.sft --preset {config.preset_name} --data DATA --out OUT",
         },
         "notes": [
             "qlora under DDP loads one 4-bit copy per process (device_map={'': process_index}).",

@@ -8,9 +8,10 @@ Every validation error names the file, the instance and the field, e.g.::
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Iterable, Literal
+from typing import Any, Literal
 
 REQUIRED_FIELDS = ("instance_id", "repo", "base_commit", "patch", "problem_statement",
                    "FAIL_TO_PASS", "PASS_TO_PASS")
@@ -189,6 +190,17 @@ def _read_rows(path: Path, problems: list[TaskError] | None = None) -> list[Any]
             raise TaskError(src, f"cannot read parquet: {exc}") from None
         return table.to_pylist()
     raise TaskError(src, f"unsupported file type {suffix!r} (use .json, .jsonl or .parquet)")
+
+
+def load_source(spec: str) -> list[Task]:
+    """A task source as the CLI and every stage name it: ``bundled`` / ``bundled:train`` /
+    ``bundled:test`` (the bundled benchmark) or a task file / hub dataset (`load_tasks`)."""
+    kind, _, split = spec.partition(":")
+    if kind == "bundled":
+        from protege.benchmark.build import load_bundled
+
+        return load_bundled(split or None)
+    return load_tasks(spec)
 
 
 def load_tasks(source: str | Path, split: str = "test", *, errors: Literal["raise", "collect"] = "raise",

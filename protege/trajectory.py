@@ -126,7 +126,7 @@ class Trajectory:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Trajectory":
+    def from_dict(cls, data: dict[str, Any]) -> Trajectory:
         version = data.get("schema_version")
         if version != SCHEMA_VERSION:
             raise ValueError(f"trajectory {data.get('instance_id')!r}: schema_version {version!r}, "

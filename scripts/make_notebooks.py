@@ -189,8 +189,8 @@ observation and guidance tokens are context only and get no gradient."""),
 run_dir = "runs/smoke"
 model = ""  # default: {run_dir}/03_sft/merged if it exists, else the preset's model
 reward_preset = "simple"  # simple | paper
-lambda_loop = 0.1
-lambda_collab = 0.1
+lambda_loop = None  # None: the preset's (simple 0.1 per repeated action, paper 0.5)
+lambda_collab = None  # None: the preset's (0.1 per expert call)
 overrides = {}  # any RLRunConfig field; "reward.X" / "agent.X" set a reward / agent field"""),
     ("code", """from pathlib import Path
 

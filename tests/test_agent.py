@@ -13,8 +13,8 @@ from functools import partial
 
 from protege.agent import AgentConfig, context_view, run_episodes
 from protege.environment import make_environment
-from protege.grading import grade
 from protege.experts import ReferenceExpert
+from protege.grading import grade
 from protege.invocation import EveryN, OnLoop, Random
 from protege.loops import has_long_run
 from protege.protocols import ExpertReply, ExpertRequest, Generation

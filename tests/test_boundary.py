@@ -17,8 +17,7 @@ import pytest
 
 from protege import sandbox
 from protege.agent import AgentConfig, run_episodes
-from protege.environment import (EnvConfig, LocalEnvironment, PatchTooLarge, make_environment,
-                                 sweep_stale_workspaces)
+from protege.environment import EnvConfig, LocalEnvironment, PatchTooLarge, make_environment, sweep_stale_workspaces
 from protege.grading import grade, grade_predictions
 from protege.protocols import Generation
 from protege.sandbox import SandboxConfig, SandboxUnavailable, bwrap_path, run_command

@@ -1,10 +1,10 @@
 import json
 
+from swe_repo import make_repo
 from typer.testing import CliRunner
 
 from protege.cli import app
 from protege.tasks import save_tasks
-from swe_repo import make_repo
 
 runner = CliRunner()
 

@@ -124,3 +124,17 @@ def test_compact_demonstrations_ask_only_where_the_issue_leaves_the_bug_unknown(
             assert sum(len(str(m.get("content") or "")) for m in traj.messages) < 6000  # ~1.5k tokens at most
     assert quoting >= 1
     assert [s.tag for s in compact_plan(pinned, 0, ask_expert=True)][-1] == ""
+
+
+def test_a_served_model_demonstrator_collects_behind_a_launched_server(tmp_path):
+    """demonstrator transformers:MODEL with serve="transformers" (vLLM's CPU stand-in): the
+    collection launches the server, records its launch line and log, and stops it; the tiny
+    model resolves nothing, so every task is recorded as dropped with a reason."""
+    from protege.collect import CollectConfig, run_collection
+
+    config = CollectConfig.preset("smoke", limit=1, demonstrator="transformers:tiny", serve="transformers",
+                                  expert_only_seed=-1, max_parallel=1)
+    [summary] = run_collection(config, tmp_path, progress=False)
+    assert (summary["kept"], summary["dropped"]) == (0, 1)
+    launch = json.loads((tmp_path / "live" / "server" / "server_launch.json").read_text())
+    assert launch["backend"] == "transformers" and launch["ready_after_s"] > 0

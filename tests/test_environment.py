@@ -1,10 +1,10 @@
 import os
 
 import pytest
+from swe_repo import make_repo
 
 from protege.environment import EnvConfig, EnvironmentError_, LocalEnvironment, RepoSource
 from protege.grading import grade, test_command, test_files
-from swe_repo import make_repo
 
 
 @pytest.fixture
@@ -29,10 +29,9 @@ def test_checkout_run_diff_and_cleanup(repo_task):
 
 def test_cleanup_on_exception(repo_task):
     task, cfg = repo_task
-    with pytest.raises(RuntimeError):
-        with LocalEnvironment(task, cfg) as env:
-            root = env.root
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), LocalEnvironment(task, cfg) as env:
+        root = env.root
+        raise RuntimeError("boom")
     assert not root.exists()
 
 

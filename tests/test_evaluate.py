@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from protege import evaluate
-from protege.evaluate import METRICS_COLUMNS, PER_INSTANCE_COLUMNS, EvalConfig, make_expert, run_evaluation
+from protege.evaluate import METRICS_COLUMNS, PER_INSTANCE_COLUMNS, EvalConfig, run_evaluation
+from protege.experts import from_spec as make_expert
 
 CONDITIONS = [
     {"name": "oracle-agent", "policy": "scripted", "expert": "none", "notes": "ORACLE"},
@@ -179,3 +180,22 @@ def test_main_dry_run_lists_conditions(tmp_path, capsys):
 
 def test_metric_helper_doctests():
     assert doctest.testmod(evaluate).failed == 0
+
+
+def test_a_served_protege_runs_behind_a_launched_server(tmp_path):
+    """serve="transformers" (the CPU stand-in for `full`'s vLLM): the condition's model is launched
+    behind a real OpenAI-compatible server, its episodes go through OpenAIPolicy, the launch line
+    and log stay in the seed folder, and the server is stopped afterwards."""
+    import urllib.request
+
+    config = _config(serve="transformers", conditions=[CONDITIONS[1]], harness="off", step_limit=2)
+    run_evaluation(config, tmp_path, tmp_path / "05_eval", progress=False)
+    seed = tmp_path / "05_eval" / "tiny+expert" / "seed0"
+    launch = json.loads((seed / "server_launch.json").read_text())
+    assert launch["backend"] == "transformers" and launch["command"][1] == "serve" and launch["ready_after_s"] > 0
+    assert (seed / "server.log").stat().st_size > 0
+    trajs = [json.loads(line) for line in (seed / "trajectories.jsonl").read_text().splitlines()]
+    assert len(trajs) == 2 and all(t["model"] == "transformers:tiny" for t in trajs)
+    assert all(t["tokens"]["protege_prompt"] > 0 for t in trajs)  # usage reported by the server
+    with pytest.raises(OSError):  # nothing listens any more
+        urllib.request.urlopen(launch["base_url"] + "/models", timeout=2)

@@ -1,7 +1,13 @@
 """Loop rules (METHOD.md) on realistic action sequences."""
 
-from protege.loops import (base_command, has_long_run, loop_heuristic_fires, loop_penalty_paper,
-                           repeats_in_window, run_lengths)
+from protege.loops import (
+    base_command,
+    has_long_run,
+    loop_heuristic_fires,
+    loop_penalty_paper,
+    repeats_in_window,
+    run_lengths,
+)
 
 
 def test_base_command_rules():

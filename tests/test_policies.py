@@ -1,14 +1,7 @@
 """TransformersPolicy on the tiny model; OpenAIPolicy and OpenAIExpert against a real
 `transformers serve` server on loopback (one server for both)."""
 
-import json
 import math
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 import torch
@@ -17,6 +10,7 @@ from protege.experts import OpenAIExpert
 from protege.models import tiny_dir
 from protege.policies import TOOL_CALL_END, OpenAIPolicy, TransformersPolicy
 from protege.protocols import ExpertRequest, Policy
+from protege.serving import ServedModel, free_port
 
 TOOLS = [{"type": "function", "function": {
     "name": "bash", "description": "Run a shell command.",
@@ -98,45 +92,12 @@ def test_prompt_beyond_context_is_an_error_not_a_crash(tiny):
 # ------------------------------------------------------------ a real OpenAI-compatible server
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tiny, tmp_path_factory):
-    port = _free_port()
-    log = tmp_path_factory.mktemp("serve") / "serve.log"
-    cli = Path(sys.executable).parent / "transformers"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [str(cli), "serve", str(tiny), "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"],
-            stdout=out, stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 240
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"transformers serve exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(base + "/v1/models", timeout=2) as r:
-                    if json.load(r)["data"]:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"transformers serve not ready after 240 s:\n{log.read_text()[-3000:]}")
-            time.sleep(1)
-        yield base + "/v1"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    """transformers serve, launched as the pipeline launches vLLM (protege.serving)."""
+    with ServedModel(str(tiny), backend="transformers", device="cpu", ready_timeout_s=240,
+                     log_dir=tmp_path_factory.mktemp("serve")) as served:
+        yield served.base_url
 
 
 def test_openai_policy_against_transformers_serve(server, tiny):
@@ -158,7 +119,7 @@ def test_openai_policy_against_transformers_serve(server, tiny):
 
 
 def test_openai_policy_turns_failures_into_errors():
-    policy = OpenAIPolicy(f"http://127.0.0.1:{_free_port()}/v1", "m", timeout=2, max_retries=0)
+    policy = OpenAIPolicy(f"http://127.0.0.1:{free_port()}/v1", "m", timeout=2, max_retries=0)
     [gen] = policy.generate(conversations(1), TOOLS)
     assert gen.text == "" and "APIConnectionError" in gen.error
 

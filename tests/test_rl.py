@@ -302,3 +302,84 @@ def test_rollout_scoring_paper_preset_grades_judges_and_returns_columns(scripted
     row = json.loads((tmp_path / "rollouts.jsonl").read_text().splitlines()[0])
     assert row["judge"] == [{"warranted": 1.0, "followed": 1.0, "source": "heuristic"}]
     assert row["grade_status"] == "RESOLVED_FULL" and row["sequence"]["stop"] == ""
+
+
+class EngineOnTinyModel:
+    """vLLM's `LLM.generate` contract (RequestOutput-like objects: token ids, per-token
+    {token: Logprob} dicts, finish reason), computed by the tiny transformers model: sampled at
+    the requested temperature, log-probs of the tempered distribution (processed_logprobs)."""
+
+    def __init__(self):
+        from transformers import AutoModelForCausalLM
+
+        self.model = AutoModelForCausalLM.from_pretrained(tiny_dir(), dtype=torch.float32).eval()
+        self.calls = 0
+
+    def generate(self, prompts, params, use_tqdm=True):
+        from types import SimpleNamespace
+
+        self.calls += 1
+        outs = []
+        for p in prompts:
+            ids = torch.tensor([p["prompt_token_ids"]])
+            with torch.inference_mode():
+                out = self.model.generate(ids, do_sample=True, temperature=params["temperature"], top_k=0,
+                                          max_new_tokens=params["max_tokens"], return_dict_in_generate=True,
+                                          output_logits=True, pad_token_id=0)
+            tokens = out.sequences[0, ids.shape[1]:].tolist()
+            steps = [{t: SimpleNamespace(logprob=torch.log_softmax(lg[0] / params["temperature"], -1)[t].item(),
+                                         rank=1)} for t, lg in zip(tokens, out.logits)]
+            outs.append(SimpleNamespace(outputs=[SimpleNamespace(token_ids=tokens, logprobs=steps,
+                                                                 finish_reason="length")]))
+        return outs
+
+
+def test_rollouts_generate_with_trls_colocated_vllm_engine(tiny_repo, tokenizer, tmp_path, monkeypatch):
+    """use_vllm: the rollout takes the engine TRL colocates (trainer.vllm_generation.llm) and runs
+    our agent loop on it through VLLMEnginePolicy; the returned log-probs are the engine's, for
+    exactly the token ids TRL trains on. The engine here honours vLLM's contract with the tiny model."""
+    from types import SimpleNamespace
+
+    from protege.environment import EnvConfig, RepoSource
+    from protege.policies import VLLMEnginePolicy
+
+    repo, task = tiny_repo
+    engine = EngineOnTinyModel()
+    policy = VLLMEnginePolicy(engine, tokenizer, max_new_tokens=6, temperature=0.8, params_factory=dict)
+    [gen] = policy.generate([[{"role": "user", "content": "Fix the failing test."}]], [])
+    text = tokenizer.apply_chat_template([{"role": "user", "content": "Fix the failing test."}], tokenize=False,
+                                         add_generation_prompt=True)
+    assert gen.prompt_ids == tokenizer(text, add_special_tokens=False).input_ids
+    assert len(gen.completion_ids) == len(gen.logprobs) == gen.completion_tokens == 6 and gen.finish_reason == "length"
+    with torch.inference_mode():  # the same tokens re-scored by a forward pass, tempered
+        logits = engine.model(torch.tensor([gen.prompt_ids + gen.completion_ids])).logits[0]
+    expected = torch.log_softmax(logits[len(gen.prompt_ids) - 1:-1] / 0.8, -1).gather(
+        1, torch.tensor(gen.completion_ids)[:, None]).squeeze(1)
+    assert torch.allclose(torch.tensor(gen.logprobs), expected, atol=1e-4)
+
+    config = rl.RLRunConfig.from_preset("smoke", max_steps=1, use_vllm=True, max_new_tokens=6, step_limit=2)
+    config.validate()
+    rollout = rl.AgentRollout(config, [task], tokenizer, str(tiny_dir()), tmp_path, ReferenceExpert(), None,
+                              EnvConfig(repos=RepoSource(mirror_template=str(repo))), verbose=False)
+    trainer = SimpleNamespace(use_vllm=True, vllm_generation=SimpleNamespace(llm=engine),
+                              state=SimpleNamespace(global_step=0, max_steps=1))
+    import protege.policies as policies
+
+    # vllm is not installed here: plain dicts stand in for vllm.SamplingParams
+    monkeypatch.setattr(policies, "VLLMEnginePolicy", partial(VLLMEnginePolicy, params_factory=dict))
+    out = rollout([rl.task_prompt(task)] * 2, trainer)
+    assert {"prompt_ids", "completion_ids", "logprobs", "env_mask"} <= set(out) and len(out["prompt_ids"]) == 2
+    assert engine.calls >= 1
+    for ids, logprobs, mask in zip(out["completion_ids"], out["logprobs"], out["env_mask"]):
+        assert len(ids) == len(logprobs) == len(mask) and sum(mask) > 0
+    rows = [json.loads(line) for line in (tmp_path / "rollouts.jsonl").read_text().splitlines()]
+    assert len(rows) == 2
+    saved = [json.loads(p.read_text()) for p in (tmp_path / "trajectories").rglob("*.json")]
+    assert len(saved) == 2 and all(t["model"].endswith("(vllm)") for t in saved)
+
+
+def test_vllm_server_mode_is_refused_and_grpo_config_gets_the_vllm_settings():
+    with pytest.raises(ValueError, match="colocate"):
+        rl.RLRunConfig.from_preset("smoke", use_vllm=True, vllm_mode="server").validate()
+    full = rl.RLRunConfig.from_preset("full")
+    assert full.use_vllm and full.vllm_mode == "colocate"

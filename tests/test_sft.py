@@ -12,6 +12,7 @@ from protege.agent import context_view
 from protege.dataset import agent_messages, row_from_trajectory, save_dataset
 from protege.models import tiny_dir
 from protege.sft import (
+    ACCELERATE_CONFIGS,
     SFTRunConfig,
     apply_overrides,
     build_trainer,
@@ -251,15 +252,39 @@ def test_qlora_runs_on_cpu(data_dir, tmp_path):
 
 
 def test_dry_run_resolves_the_full_preset_without_the_hub(monkeypatch):
+    """`full` trains every weight (the paper: full SFT, LoRA and QLoRA worse), bf16 at 32k tokens,
+    launched with a shipped accelerate config; LoRA and QLoRA stay one override away."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     plan = dry_run(SFTRunConfig.preset("full"))
     assert plan["config"]["model"] == "Qwen/Qwen2.5-Coder-7B-Instruct"
+    assert plan["config"]["mode"] == "full" and plan["peft_config"] is None and plan["trainable"] == "every weight"
     assert plan["sft_config"]["bf16"] is True and plan["sft_config"]["gradient_checkpointing"] is True
-    assert plan["sft_config"]["max_length"] == plan["config"]["max_length"] >= 16_384
-    assert plan["config"]["mode"] in ("lora", "qlora") and plan["peft_config"]["r"] == 64
+    assert plan["sft_config"]["use_liger_kernel"] is True  # on a GPU; never on a CPU
+    assert dry_run(SFTRunConfig.preset("full"), device="cpu")["sft_config"]["use_liger_kernel"] is False
+    assert plan["sft_config"]["max_length"] == plan["config"]["max_length"] == 32_768
+    for key in ("full_sft_fsdp", "full_sft_zero3"):
+        config_file = Path(plan["launch"][key].split("--config_file ")[1].split()[0])
+        assert config_file.is_file(), config_file
+    lora = dry_run(SFTRunConfig.preset("full", mode="lora"))
+    assert lora["peft_config"]["r"] == 64
     qlora = dry_run(SFTRunConfig.preset("full", mode="qlora"))
     assert qlora["quantization_config"]["bnb_4bit_quant_type"] == "nf4"
-    assert dry_run(SFTRunConfig.preset("full", mode="full"))["peft_config"] is None
+
+
+def test_shipped_accelerate_configs_load_in_accelerate():
+    """accelerate's own loader reads both launch configs: FSDP2 with per-layer wrapping and
+    sharded state, DeepSpeed ZeRO-3 saving a 16-bit model; bf16, one node of 8 GPUs."""
+    from accelerate.commands.config.config_args import ClusterConfig, load_config_from_file
+    from accelerate.utils import DistributedType
+
+    fsdp = load_config_from_file(str(ACCELERATE_CONFIGS / "fsdp2.yaml"))
+    assert isinstance(fsdp, ClusterConfig) and fsdp.distributed_type == DistributedType.FSDP
+    assert fsdp.fsdp_config["fsdp_version"] == 2
+    assert fsdp.fsdp_config["fsdp_auto_wrap_policy"] == "TRANSFORMER_BASED_WRAP"
+    zero3 = load_config_from_file(str(ACCELERATE_CONFIGS / "deepspeed_zero3.yaml"))
+    assert zero3.distributed_type == DistributedType.DEEPSPEED and zero3.deepspeed_config["zero_stage"] == 3
+    for config in (fsdp, zero3):
+        assert config.mixed_precision == "bf16" and config.num_processes == 8 and not config.use_cpu
 
 
 def test_cli_and_overrides(capsys, data_dir):

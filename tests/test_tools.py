@@ -4,8 +4,17 @@ import pytest
 
 from protege.environment import LocalEnvironment
 from protege.protocols import Generation
-from protege.tools import (Action, EditorOptions, FormatError, editor, execute, parse_generation, parse_text,
-                           tool_schemas, trim_observation)
+from protege.tools import (
+    Action,
+    EditorOptions,
+    FormatError,
+    editor,
+    execute,
+    parse_generation,
+    parse_text,
+    tool_schemas,
+    trim_observation,
+)
 
 
 def test_schemas_are_openai_functions():

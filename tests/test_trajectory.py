@@ -4,8 +4,16 @@ import json
 
 import pytest
 
-from protege.trajectory import (SCHEMA_VERSION, ExpertCall, Step, Trajectory, TrajectoryWriter, completed_ids,
-                                load_trajectory, read_jsonl)
+from protege.trajectory import (
+    SCHEMA_VERSION,
+    ExpertCall,
+    Step,
+    Trajectory,
+    TrajectoryWriter,
+    completed_ids,
+    load_trajectory,
+    read_jsonl,
+)
 
 
 def _traj(iid: str, finished: bool = True) -> Trajectory:

@@ -6,7 +6,6 @@ Loaded with ``-p protege_failure_report`` (copied under that name next to the ru
 import json
 import os
 
-
 _FAILURES = {}
 
 

@@ -10,6 +10,7 @@ text is written from what the failing test observed, never from the mutation.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 import os
 import random
@@ -19,7 +20,6 @@ import tempfile
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -363,7 +363,7 @@ def build(cfg: BuildConfig | None = None, out: Path | None = None, packages: lis
                 if len(kept) >= cfg.per_package:
                     break
                 batch = sites[i:i + cfg.workers]
-                results = list(pool.map(lambda s: try_candidate(pkg, s[0], s[1], cfg), batch))
+                results = list(pool.map(lambda s, pkg=pkg: try_candidate(pkg, s[0], s[1], cfg), batch))
                 for (rel, site), res in zip(batch, results):
                     if len(kept) >= cfg.per_package:
                         break

@@ -1,0 +1,39 @@
+"""Regression tests of issue 15's config bugs: one `key=value` parser, one expert factory,
+one reward for the notebook and the CLI."""
+
+import pytest
+import typer
+
+from protege import rl
+from protege.cli_agent import make_expert as cli_expert
+from protege.config import parse_assignments
+from protege.evaluate import EvalConfig
+from protege.experts import NoisyExpert
+from protege.sft import SFTRunConfig, apply_overrides
+
+
+@pytest.mark.parametrize("raw", ["False", "false", "0"])
+def test_a_false_override_is_false(raw):
+    """`protege evaluate --set grade=False` once kept grading on ('False' is a truthy string)."""
+    config = EvalConfig.preset("smoke", **parse_assignments([f"grade={raw}"]))
+    assert not config.grade
+    assert rl.RLRunConfig.from_preset("smoke", **parse_assignments([f"use_lora={raw}"])).use_lora in (False, 0)
+    assert apply_overrides(SFTRunConfig(), [f"bf16={raw.lower() if raw != '0' else '0'}"]).bf16 is False
+
+
+def test_the_agent_cli_accepts_every_expert_spec_evaluation_accepts():
+    """`protege agent run --expert noisy:0.3` was refused although evaluation accepts it."""
+    expert = cli_expert("noisy:0.3", "http://127.0.0.1:9/v1")
+    assert isinstance(expert, NoisyExpert) and expert.p == 0.3 and expert.oracle
+    assert cli_expert("reference:exact_edit", "").hint_level == "exact_edit"
+    with pytest.raises(typer.BadParameter, match="unknown expert"):
+        cli_expert("bogus", "")
+
+
+@pytest.mark.parametrize("preset", sorted(rl.PRESETS))
+def test_notebook_04_and_the_rl_cli_train_with_the_same_reward(preset):
+    """Notebook 04's defaults once gave lambda_collab 0.1 where `protege rl --preset P` gave 0.05."""
+    notebook = rl.notebook_config(preset, "/nonexistent")  # the notebook's parameters left at their defaults
+    cli = rl.RLRunConfig.from_preset(preset)
+    assert notebook.reward_config().to_dict() == cli.reward_config().to_dict()
+    assert cli.reward_config().lambda_collab == 0.1
