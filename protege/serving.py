@@ -67,7 +67,8 @@ def launch_command(backend: str, model: str, port: int, host: str = "127.0.0.1",
         cmd = [_executable("vllm"), "serve", model, "--host", host, "--port", str(port),
                "--served-model-name", served_name or model, "--enable-prefix-caching",
                "--enable-auto-tool-choice", "--tool-call-parser", "hermes",
-               "--gpu-memory-utilization", str(gpu_memory_utilization), "--disable-log-requests"]
+               "--gpu-memory-utilization", str(gpu_memory_utilization)]
+        # no --disable-log-requests: vLLM 0.11 removed it (request logging is off by default)
         if max_model_len:
             cmd += ["--max-model-len", str(max_model_len)]
     elif backend == "transformers":
