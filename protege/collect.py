@@ -315,16 +315,10 @@ def quoted_line(task: Task) -> tuple[str, str] | None:
     >>> old, new = quoted_line(t); f"`{old}`" in t.problem_statement and old != new
     True
     """
-    from protege.experts import parse_patch
+    from protege.experts import one_line_change
 
-    changes = parse_patch(task.patch)
-    if len(changes) != 1:
-        return None
-    removed = [ln for ln in changes[0].removed if ln.strip()]
-    added = [ln for ln in changes[0].added if ln.strip()]
-    if len(removed) != 1 or len(added) != 1:
-        return None
-    return removed[0].strip(), added[0].strip()
+    one = one_line_change(task.patch)
+    return (one[1].strip(), one[2].strip()) if one else None
 
 
 def _minimal(old: str, new: str) -> tuple[str, str]:

@@ -263,6 +263,19 @@ _PATH = re.compile(r"(?<![\w/.-])(/?(?:[\w.-]+/)*[\w-]+\.(?:py|pyi|cfg|toml|ini|
 _KEYWORDS = set(__import__("keyword").kwlist) | {"self", "cls", "None", "True", "False", "print", "len", "str", "int"}
 
 
+def one_line_change(patch: str) -> tuple[Change, str, str] | None:
+    """(change, wrong line, fixed line) when the patch changes exactly one non-blank line, the
+    line a pinpointed issue or a description-level hint quotes; else None."""
+    changes = parse_patch(patch)
+    if len(changes) != 1:
+        return None
+    removed = [ln for ln in changes[0].removed if ln.strip()]
+    added = [ln for ln in changes[0].added if ln.strip()]
+    if len(removed) != 1 or len(added) != 1:
+        return None
+    return changes[0], removed[0], added[0]
+
+
 def context_paths(context: list[Message]) -> list[str]:
     """File paths the trajectory mentions, in order of first mention."""
     found: dict[str, None] = {}

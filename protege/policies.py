@@ -39,6 +39,26 @@ class _StopAfterText:
         return done
 
 
+def _encode_fitting(tokenizer: Any, conversations: list[list[Message]], tools: list[dict[str, Any]],
+                    max_new_tokens: int, context_len: int) -> tuple[list[list[int]], list[Generation | None], list[int]]:
+    """Each conversation's prompt ids (the chat template with the generation prompt); a
+    context_length Generation for each prompt that leaves no room for `max_new_tokens`; the
+    indices of the prompts that fit (the ones to generate for)."""
+    encoded = [tokenizer(tokenizer.apply_chat_template(c, tools=tools or None, tokenize=False,
+                                                       add_generation_prompt=True),
+                         add_special_tokens=False).input_ids for c in conversations]
+    results: list[Generation | None] = [None] * len(encoded)
+    fits = []
+    for i, ids in enumerate(encoded):
+        if len(ids) + max_new_tokens > context_len:
+            results[i] = Generation(text="", prompt_tokens=len(ids), finish_reason="context_length",
+                                    error=f"prompt of {len(ids)} tokens + {max_new_tokens} new exceeds context "
+                                          f"{context_len}")
+        else:
+            fits.append(i)
+    return encoded, results, fits
+
+
 @dataclass
 class TransformersPolicy:
     """A local causal LM generating for many conversations at once (left-padded batches).
@@ -98,21 +118,8 @@ class TransformersPolicy:
         self.turn_cache = _TurnCache(self.max_cache_mb)
 
     def generate(self, conversations: list[list[Message]], tools: list[dict[str, Any]]) -> list[Generation]:
-        prompts = [
-            self.tokenizer.apply_chat_template(c, tools=tools or None, tokenize=False, add_generation_prompt=True)
-            for c in conversations
-        ]
-        encoded = [self.tokenizer(p, add_special_tokens=False).input_ids for p in prompts]
-        results: list[Generation | None] = [None] * len(encoded)
-        fits = []
-        for i, ids in enumerate(encoded):
-            if len(ids) + self.max_new_tokens > self.context_len:
-                results[i] = Generation(
-                    text="", prompt_tokens=len(ids), finish_reason="context_length",
-                    error=f"prompt of {len(ids)} tokens + {self.max_new_tokens} new exceeds context {self.context_len}",
-                )
-            else:
-                fits.append(i)
+        encoded, results, fits = _encode_fitting(self.tokenizer, conversations, tools, self.max_new_tokens,
+                                                 self.context_len)
         # Similar lengths share a batch, so little compute goes to padding.
         fits.sort(key=lambda i: len(encoded[i]))
         for start in range(0, len(fits), self.batch_size):
@@ -425,18 +432,8 @@ class VLLMEnginePolicy:
                               seed=self.seed * 1_000_003 + self._calls)
 
     def generate(self, conversations: list[list[Message]], tools: list[dict[str, Any]]) -> list[Generation]:
-        ids = [self.tokenizer(self.tokenizer.apply_chat_template(c, tools=tools or None, tokenize=False,
-                                                                 add_generation_prompt=True),
-                              add_special_tokens=False).input_ids for c in conversations]
-        results: list[Generation | None] = [None] * len(ids)
-        fits = []
-        for i, prompt in enumerate(ids):
-            if len(prompt) + self.max_new_tokens > self.context_len:
-                results[i] = Generation(text="", prompt_tokens=len(prompt), finish_reason="context_length",
-                                        error=f"prompt of {len(prompt)} tokens + {self.max_new_tokens} new exceeds "
-                                              f"context {self.context_len}")
-            else:
-                fits.append(i)
+        ids, results, fits = _encode_fitting(self.tokenizer, conversations, tools, self.max_new_tokens,
+                                             self.context_len)
         if fits:
             outputs = self.llm.generate([{"prompt_token_ids": ids[i]} for i in fits], self.sampling_params(),
                                         use_tqdm=False)

@@ -497,9 +497,9 @@ def _editor(env: Environment, args: dict[str, Any], options: EditorOptions = Edi
             raise EditorError(f"No replacement was performed: old_str occurs {count} times in {path} "
                               f"(lines {lines}). Include more surrounding lines to make it unique.")
         at = content.index(old)
-        _write(env, path, content.replace(old, new, 1))
-        return _snippet(content.replace(old, new, 1), content.count("\n", 0, at) + 1, new.count("\n") + 1, path,
-                        options.edit_context)
+        updated = content.replace(old, new, 1)
+        _write(env, path, updated)
+        return _snippet(updated, content.count("\n", 0, at) + 1, new.count("\n") + 1, path, options.edit_context)
     # insert
     lines = content.split("\n")
     n = args["insert_line"]

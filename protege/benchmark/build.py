@@ -400,19 +400,15 @@ def build(cfg: BuildConfig | None = None, out: Path | None = None, packages: lis
 def pinpoint_note(task: Task, rng: random.Random) -> str | None:
     """What a careful reporter adds after debugging: the file, function and line of the bug and
     what is wrong in it (never the fixed code); None unless the gold patch changes one line."""
-    from protege.experts import _token_hint, parse_patch
+    from protege.experts import _token_hint, one_line_change
 
-    changes = parse_patch(task.patch)
-    if len(changes) != 1:
+    one = one_line_change(task.patch)
+    if one is None or not (hint := _token_hint(one[1], one[2])):
         return None
-    c = changes[0]
-    removed = [ln for ln in c.removed if ln.strip()]
-    added = [ln for ln in c.added if ln.strip()]
-    if len(removed) != 1 or len(added) != 1 or not (hint := _token_hint(removed[0], added[0])):
-        return None
+    c, wrong = one[0], one[1]
     where = f"`{c.path}`" + (f", in `{c.function}`" if c.function else "") + f" (line {c.line})"
     opener = rng.choice(["I traced it to", "I debugged it: the problem is in", "The cause seems to be in"])
-    return f"{opener} {where}: `{removed[0].strip()}`. {hint}"
+    return f"{opener} {where}: `{wrong.strip()}`. {hint}"
 
 
 def add_pinpointed(tasks: list[Task], fraction: float, seed: int = 0) -> list[Task]:
