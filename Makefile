@@ -46,7 +46,7 @@ sweep: install
 # The ablations on run $(BASE_RUN) (after `make small`): the untrained model with the expert, invocation
 # (learned vs never / every 5 steps / random), the protégé as its own expert, the noisy expert, and live vs post-hoc inserted SFT data.
 # Results in runs/$(BASE_RUN)/05_ablations and papermill_runs/$(BASE_RUN)/results/05_ablations; prints its time.
-ABLATIONS ?= ["base+expert","ablate-learned","ablate-never","ablate-every5","ablate-random0.2","self-expert","noisy-expert","sft-inserted+expert"]
+ABLATIONS ?= ["base+expert","expert-as-agent","ablate-learned","ablate-never","ablate-every5","ablate-random0.2","self-expert","noisy-expert","sft-inserted+expert"]
 ablations: install
 	@start=$$(date +%s); \
 	test -d runs/$(BASE_RUN)/03_sft_inserted/merged || $(BIN)/python -m protege.sft --preset $(PRESET) \

@@ -28,7 +28,8 @@ import random
 import re
 import shlex
 import threading
-from collections import Counter
+from collections import Counter, deque
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from functools import partial
@@ -244,16 +245,16 @@ def build_plan(task: Task, seed: int, ask_expert: bool = True, p_wrong: float = 
 
 def compact_plan(task: Task, seed: int, ask_expert: bool = True) -> list[PlanStep]:
     """The short plan of the compact demonstrations (CollectConfig.plan = "compact"): when the
-    issue pinpoints the bug (tier "pinpointed"), fix the line it quotes, alone; otherwise ask the
-    expert first, view the line it names unless its guidance holds the exact edit or quotes the
-    line, fix, submit.
+    issue pinpoints the bug (tier "pinpointed"), view the line it quotes and fix it, alone; otherwise
+    ask the expert first, view the line it names unless its guidance holds the exact edit or quotes
+    the line, fix, submit.
     No exploration and no test runs: each conversation stays a few hundred tokens, so a 135M
     protégé can be trained on whole episodes in minutes (docs/LOG.md 2026-12-02).
 
     >>> from protege.benchmark.build import load_bundled
     >>> t = next(t for t in load_bundled("train") if t.difficulty == "pinpointed")
     >>> [(s.tool, s.args.get("command")) for s in compact_plan(t, 0)]
-    [('str_replace_editor', 'str_replace'), ('submit', None)]
+    [('str_replace_editor', 'view'), ('str_replace_editor', 'str_replace'), ('submit', None)]
     >>> t = next(t for t in load_bundled("train") if t.difficulty == "hard")
     >>> [s.tag for s in compact_plan(t, 0)]
     ['ask', 'view_if_needed', 'edit:...', '']
@@ -274,14 +275,10 @@ def compact_plan(task: Task, seed: int, ask_expert: bool = True) -> list[PlanSte
         steps.append(PlanStep(rng.choice(["I cannot locate the bug myself; ask the expert.",
                                           "The issue does not say where the bug is; ask."]),
                               "ask_expert", {"question": question}, "ask"))
-    quoted = quoted_line(task)
-    if alone and quoted and task.difficulty == PINPOINTED:
-        # The issue quotes the wrong line: edit it as quoted (the editor matches it whatever its
-        # indentation), no line numbers to copy. A line that is not unique fails and is applied with git.
-        return [PlanStep("The issue quotes the wrong line; fix it.", "str_replace_editor",
-                         {"command": "str_replace", "path": first.path, "old_str": quoted[0], "new_str": quoted[1]},
-                         f"edit:{first.path}"),
-                PlanStep("Done.", "submit", {})]
+    # A pinpointed issue quotes the wrong line, yet the demonstration still views it first: editing
+    # it as quoted, straight away, taught the protégé to skip asking on issues that merely quote a
+    # reproduction snippet (docs/LOG.md 2026-12-02, negative result). Only a description-level
+    # expert's quoted line is edited directly (ReferenceDemonstrator._one).
     if first:
         view = {"command": "view", "path": first.path, "view_range": [max(1, first.line - 2), first.line + 2]}
         thought = "The issue names the line; look at it." if alone else "Look at the line the expert names."
@@ -478,20 +475,23 @@ def collect(tasks: list[Task], run_dir: str | Path, seed: int = 0, config: Agent
     by_id = {t.instance_id: t for t in todo}
     lock = threading.Lock()
 
-    def on_finish(traj) -> None:
-        task = by_id[traj.instance_id]
+    def judge(traj) -> tuple[str | None, Any]:
         reason, report = None, None
         if traj.exit_status != "submitted":
             reason = f"exit:{traj.exit_status}"
         elif not traj.patch.strip():
             reason = "empty_patch"
         else:
-            report = grade(task, traj.patch, env_config, log_dir=run_dir / "grade_logs",
+            report = grade(by_id[traj.instance_id], traj.patch, env_config, log_dir=run_dir / "grade_logs",
                            model_name=policy.name)
             if report.error and not report.resolved:
                 reason = "grade_error"
             elif not report.resolved:
                 reason = "unresolved"
+        return reason, report
+
+    def record(traj, reason: str | None, report: Any) -> None:
+        task = by_id[traj.instance_id]
         if reason is None:
             row = {**traj.to_dict(), "oracle_demonstrator": oracle, "demonstrator_seed": seed,
                    "package": _package(task), "split": task.extra.get("split", ""), "ask_expert": ask_expert,
@@ -506,7 +506,26 @@ def collect(tasks: list[Task], run_dir: str | Path, seed: int = 0, config: Agent
             counts["dropped"][reason] += 1
         bar.update(1)
 
-    run_episodes(todo, policy, expert, partial(make_environment, config=env_config), config, on_finish=on_finish)
+    # Grading (the repository's tests) is most of a scripted collection's time: grade finished
+    # episodes on every core while the next ones run, but record them in the order they finished
+    # (deterministic), so kept.jsonl, and the SFT data after it, is the same from run to run.
+    pending: deque = deque()
+
+    def drain(block: bool) -> None:
+        while pending and (block or pending[0][1].done()):
+            traj, fut = pending.popleft()
+            record(traj, *fut.result())
+
+    with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as graders:
+        def on_finish(traj) -> None:
+            pending.append((traj, graders.submit(judge, traj)))
+            drain(block=False)
+
+        try:
+            run_episodes(todo, policy, expert, partial(make_environment, config=env_config), config,
+                         on_finish=on_finish)
+        finally:  # graded episodes are kept even when a later one fails
+            drain(block=True)
     bar.close()
     counts["dropped"] = dict(counts["dropped"])
     return counts
