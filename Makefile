@@ -22,7 +22,7 @@ install: $(BIN)/protege
 # The main job: notebooks 01-06 at the `small` preset on the embedded defaults, through
 # papermill into papermill_runs/small/ (resumable: run it again after an interruption).
 small: install
-	$(BIN)/python -m protege.main --preset small --run-id small
+	$(BIN)/protege pipeline run --preset small --run-id small
 
 # Notebooks 01-06 through papermill into papermill_runs/<run-id>/ (resumable); PRESET=smoke|small|full.
 PRESET ?= smoke
@@ -83,7 +83,7 @@ test-docker: install
 	$(BIN)/python -m pytest -q -m docker
 
 lint: install
-	$(BIN)/ruff check protege tests scripts benchmarks
+	$(BIN)/ruff check protege tests scripts benchmarks notebooks
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -584,9 +584,10 @@ def harness_run(run: Path, tasks: list, run_id: str, config: EvalConfig) -> dict
 
 
 def run_condition(cond: Condition, seed: int, tasks: list, config: EvalConfig, run: Path, env_config: Any,
-                  cache: dict[str, Any], progress: bool = True) -> tuple[list, dict[str, bool | None]]:
+                  cache: dict[str, Any], progress: bool = True, agent: Any = None) -> tuple[list, dict[str, bool | None]]:
     """Run (or resume) one condition x seed into `run`, grade it; returns its trajectories in
-    task order and {instance_id: resolved or None}."""
+    task order and {instance_id: resolved or None}. `agent`: an AgentConfig in place of the one
+    the config's agent preset gives (RL's before/after check passes its own)."""
     from tqdm.auto import tqdm
 
     from protege.agent import run_episodes
@@ -594,7 +595,7 @@ def run_condition(cond: Condition, seed: int, tasks: list, config: EvalConfig, r
     from protege.invocation import parse_invocation
     from protege.trajectory import TrajectoryWriter, completed_ids, load_trajectory
 
-    agent = _agent_config(config)
+    agent = agent or _agent_config(config)
     identity = {"policy": cond.policy, "expert": cond.expert, "invocation": cond.invocation,
                 "block_policy_asks": cond.block_policy_asks, "seed": seed, "tasks": config.tasks,
                 "agent_preset": config.agent_preset, "step_limit": agent.step_limit,

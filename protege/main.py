@@ -1,4 +1,5 @@
-"""The main job: `python -m protege.main --preset small` (what `make small` runs).
+"""The main job: `python -m protege.main --preset small`, the same as `protege pipeline run
+--preset small` (what `make small` runs), kept for scripts that call it.
 
 Notebooks 01-06 executed with papermill for one preset into `papermill_runs/<run-id>/`
 (artifacts in `runs/<run-id>/`, figures in `figures/`), resumable: run it again after an
@@ -37,10 +38,8 @@ def main(argv: list[str] | None = None) -> dict:
                                        root=args.root or project_root(), reuse_records=args.reuse_records)
     except pipeline.PipelineError as exc:
         sys.exit(f"main job: {exc}")
-    for name, wall in record.get("wall_s", {}).items():
-        print(f"  {name:24s} {wall or 0:8.0f} s")
-    print(f"main job ({args.preset}): {time.monotonic() - start:.0f} s; records in "
-          f"papermill_runs/{record['run_id']}")
+    print(pipeline.run_summary(record))
+    print(f"main job ({args.preset}): {time.monotonic() - start:.0f} s wall")
     return record
 
 

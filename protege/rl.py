@@ -836,32 +836,24 @@ def episode_metrics(trajs: list[Trajectory], resolved: list[bool], loop_threshol
 
 def evaluate_model(model: str | Path, out_dir: str | Path, config: RLRunConfig, label: str = "") -> dict[str, Any]:
     """The agent (greedy) with `model` on the config's held-out tasks, graded; resumable
-    (trajectories in ``out_dir``). A quick before/after check; stage 05 is the full evaluation."""
-    from protege.experts import from_spec as make_expert
-    from protege.grading import grade
-    from protege.models import resolve_model
-    from protege.policies import TransformersPolicy
-    from protege.trajectory import TrajectoryWriter
+    (trajectories and report.json in ``out_dir``). One condition of stage 05's evaluator
+    (`protege.evaluate.run_condition`: the same episodes, grading and resume), summarised with
+    the RL metrics; a quick before/after check, stage 05 is the full evaluation."""
+    from protege.evaluate import Condition, EvalConfig, run_condition
 
-    out = Path(out_dir)
     tasks = select_tasks(config.eval_tasks, config.eval_limit, config.seed)
     agent_cfg = AgentConfig.preset(config.preset, **{"step_limit": config.step_limit, "max_parallel": 8,
                                                      **config.agent_overrides})
-    policy = TransformersPolicy(resolve_model(str(model)), max_new_tokens=config.max_new_tokens, temperature=0.0,
-                                seed=config.seed, batch_size=8)
-    env_config = EnvConfig(backend=config.backend)
-    trajs = run_episodes(tasks, policy, make_expert(config.expert, config.expert_base_url),
-                         partial(make_environment, config=env_config), agent_cfg, writer=TrajectoryWriter(out))
-    done = {r["instance_id"]: r["resolved"] for r in read_jsonl(out / "grades.jsonl")}
-    resolved = []
-    for task, traj in zip(tasks, trajs):
-        if task.instance_id not in done:
-            ok = bool(traj.patch.strip()) and grade(task, traj.patch, env_config, out / "grade_logs").resolved
-            with (out / "grades.jsonl").open("a", encoding="utf-8") as fh:
-                fh.write(json.dumps({"instance_id": task.instance_id, "resolved": ok}) + "\n")
-            done[task.instance_id] = ok
-        resolved.append(done[task.instance_id])
-    return {"label": label, "model": str(model), **episode_metrics(trajs, resolved, config.loop_run_threshold)}
+    eval_cfg = EvalConfig(preset_name=config.preset, tasks=config.eval_tasks, limit=config.eval_limit,
+                          seeds=[config.seed], agent_preset=config.preset, step_limit=agent_cfg.step_limit,
+                          max_parallel=agent_cfg.max_parallel, max_new_tokens=config.max_new_tokens,
+                          temperature=0.0, device=_device(config.device), expert=config.expert,
+                          expert_base_url=config.expert_base_url, backend=config.backend)
+    cond = Condition(label or "model", f"transformers:{model}", config.expert)
+    trajs, resolved = run_condition(cond, config.seed, tasks, eval_cfg, Path(out_dir), EnvConfig(backend=config.backend),
+                                    {}, progress=False, agent=agent_cfg)
+    return {"label": label, "model": str(model),
+            **episode_metrics(trajs, [bool(resolved.get(t.instance_id)) for t in trajs], config.loop_run_threshold)}
 
 
 def evaluate_before_after(config: RLRunConfig, out_dir: str | Path, before: str | Path | None = None,

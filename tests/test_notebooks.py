@@ -26,9 +26,29 @@ def test_committed_notebooks_are_thin_and_output_free():
         for cell in code:
             assert not cell.get("outputs") and cell.get("execution_count") is None, path
             assert not any(line.lstrip().startswith(("def ", "class ")) for line in cell.source.splitlines()), path
+    # each is generated from its jupytext source, and matches it
+    assert all(path.with_suffix(".py").exists() for path in NOTEBOOKS)
     check = subprocess.run([sys.executable, str(ROOT / "scripts" / "make_notebooks.py"), "--check"], check=False,
                            capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_an_edited_notebook_source_is_caught_until_regenerated(tmp_path):
+    """--check fails when a .py source and its .ipynb disagree; regenerating pairs them again."""
+    import shutil
+
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(ROOT / "scripts" / "make_notebooks.py", tmp_path / "scripts")
+    shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks")
+    source = tmp_path / "notebooks" / "03_sft.py"
+    source.write_text(source.read_text().replace('out_name = "03_sft"', 'out_name = "03_sft_b"'))
+    script = [sys.executable, str(tmp_path / "scripts" / "make_notebooks.py")]
+    check = subprocess.run([*script, "--check"], capture_output=True, text=True, check=False)
+    assert check.returncode == 1 and "03_sft.ipynb differs" in check.stdout
+    subprocess.run(script, check=True)
+    assert subprocess.run([*script, "--check"], check=False).returncode == 0
+    nb = nbformat.read(tmp_path / "notebooks" / "03_sft.ipynb", as_version=4)
+    assert 'out_name = "03_sft_b"' in nb.cells[1].source and "parameters" in nb.cells[1].metadata["tags"]
 
 
 def _outputs(path: Path) -> str:
