@@ -37,6 +37,14 @@ _mount_pipeline()
 _PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
 
 
+@app.command("presets")
+def presets_cmd() -> None:
+    """Every stage's smoke / small / full scale knobs on one screen (a markdown table)."""
+    from protege.config import presets_markdown
+
+    typer.echo(presets_markdown())
+
+
 @app.command("sft", context_settings=_PASS_THROUGH, add_help_option=False)
 def sft_cmd(ctx: typer.Context) -> None:
     """Stage 03: SFT (`protege sft --help` for options)."""

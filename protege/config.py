@@ -44,3 +44,77 @@ def parse_assignments(items: Sequence[str] | None, flag: str = "--set") -> dict[
             raise ValueError(f"{flag} {item!r}: expected key=value")
         out[key.strip()] = parse_value(raw.strip())
     return out
+
+
+# The scale knobs of every stage, one row each: what `smoke` / `small` / `full` change (the presets
+# differ only in these sizes, never in logic). Each stage keeps its own PRESETS dict beside its
+# config class; this table reads them through the classes, so it can never disagree with a run.
+SCALE_KNOBS: dict[str, tuple[str, ...]] = {
+    "agent": ("step_limit", "max_context_tokens", "max_parallel", "cost_budget_usd"),
+    "01 collect": ("tasks", "limit", "demonstrator", "plan", "expert"),
+    "02 insert": ("tokenizer", "max_length", "strategies"),
+    "03 sft": ("model", "mode", "epochs", "max_steps", "max_length", "per_device_batch", "grad_accum",
+               "learning_rate"),
+    "04 rl": ("model", "task_limit", "tasks_per_step", "num_generations", "max_steps", "learning_rate", "use_lora",
+              "max_new_tokens", "step_limit", "scale_rewards", "lambda_collab", "use_vllm"),
+    "05 evaluate": ("tasks", "limit", "seeds", "step_limit", "max_parallel", "max_new_tokens", "expert", "serve"),
+}
+
+
+def stage_config(stage: str, preset: str) -> Any:
+    """The resolved config of one stage of SCALE_KNOBS at a preset (its class's own preset rules)."""
+    if stage == "agent":
+        from protege.agent import AgentConfig
+
+        return AgentConfig.preset(preset)
+    if stage == "01 collect":
+        from protege.collect import CollectConfig
+
+        return CollectConfig.preset(preset)
+    if stage == "02 insert":
+        from protege.insert_calls import DataConfig
+
+        return DataConfig.preset(preset)
+    if stage == "03 sft":
+        from protege.sft import SFTRunConfig
+
+        return SFTRunConfig.preset(preset)
+    if stage == "04 rl":
+        from protege.rl import RLRunConfig
+
+        return RLRunConfig.from_preset(preset)
+    if stage == "05 evaluate":
+        from protege.evaluate import EvalConfig
+
+        return EvalConfig.preset(preset)
+    raise ValueError(f"unknown stage {stage!r} (use {', '.join(SCALE_KNOBS)})")
+
+
+def presets_table(presets: Sequence[str] = ("smoke", "small", "full")) -> list[dict[str, Any]]:
+    """Rows {stage, knob, <preset>: value} of every stage's scale knobs: the presets on one screen
+    (`protege presets`, the README's table).
+
+    >>> rows = presets_table()
+    >>> next(r for r in rows if (r["stage"], r["knob"]) == ("03 sft", "mode"))
+    {'stage': '03 sft', 'knob': 'mode', 'smoke': 'lora', 'small': 'full', 'full': 'full'}
+    """
+    configs = {(stage, p): stage_config(stage, p) for stage in SCALE_KNOBS for p in presets}
+    rows = []
+    for stage, knobs in SCALE_KNOBS.items():
+        for knob in knobs:
+            values = {p: getattr(configs[stage, p], knob) for p in presets}
+            rows.append({"stage": stage, "knob": knob,
+                         **{p: list(v) if isinstance(v, tuple) else v for p, v in values.items()}})
+    return rows
+
+
+def presets_markdown(presets: Sequence[str] = ("smoke", "small", "full")) -> str:
+    """presets_table as a markdown table."""
+    def cell(value: Any) -> str:
+        text = json.dumps(value) if isinstance(value, list | dict) else str(value)
+        return text.replace("|", "\\|")
+
+    lines = ["| stage | knob | " + " | ".join(presets) + " |", "|---|---|" + "---|" * len(presets)]
+    lines += [f"| {r['stage']} | {r['knob']} | " + " | ".join(cell(r[p]) for p in presets) + " |"
+              for r in presets_table(presets)]
+    return "\n".join(lines)

@@ -132,7 +132,11 @@ class RLRunConfig:
     epsilon_high: float = 0.28  # upper clip: ratio <= 1 + epsilon_high (asymmetric, as in the paper)
     beta: float = 0.0  # KL coefficient to the reference (SFT) model; 0 = no reference model
     loss_type: str = "dapo"  # TRL loss aggregation: dapo (token-level, the TRL default) | grpo | bnpo | dr_grpo
-    scale_rewards: str = "group"  # group (GRPO) | batch | none
+    # Advantages are scaled by the std of the step's rewards (TRL "batch"), not each group's: in a
+    # group where no rollout resolves, the only reward difference is the call charge, and group
+    # scaling blew 0.1 up to a full +-1 advantage against asking (at `small` calls and Pass@1 both
+    # fell, docs/LOG.md 2026-12-02). group (GRPO's) | batch | none
+    scale_rewards: str = "batch"
     temperature: float = 1.0  # sampling temperature of the rollouts (and of TRL's log-probs)
     gradient_checkpointing: bool = False
     # --- rollouts
@@ -243,14 +247,11 @@ PRESETS: dict[str, dict[str, Any]] = {
     # laptop CPU: SmolLM2-135M after SFT (notebook 04 passes 03_sft/merged), LoRA, compact episodes of
     # ~1k tokens: 2 tasks x G=4 per step, 4 steps (~2 min a step). Every expert call costs lambda_collab (charge_every_call), so
     # asking where the issue already pinpoints the bug is paid for, asking where it is needed still pays.
-    # Advantages are scaled by the batch's reward std, not each group's: in a group where no rollout
-    # resolves, the only reward difference is the 0.1 call charge, and group scaling blew it up to a
-    # full +-1 advantage against asking (calls and Pass@1 both fell, docs/LOG.md 2026-12-02).
     "small": {
         "model": "smollm2-135m", "task_limit": 48, "num_generations": 4, "tasks_per_step": 2, "micro_batch_size": 2,
         "max_steps": 4, "learning_rate": 2e-4, "use_lora": True, "lora_r": 16, "lora_alpha": 32,
         "max_new_tokens": 128, "temperature": 0.7, "step_limit": 6, "max_seq_tokens": 2048, "eval_limit": 2,
-        "lambda_collab": 0.1, "reward_overrides": {"charge_every_call": True}, "scale_rewards": "batch",
+        "lambda_collab": 0.1, "reward_overrides": {"charge_every_call": True},
     },
     # GPU box: the paper's scale (100 tasks, 160 steps, G=6), full-parameter, KL to the SFT model
     "full": {

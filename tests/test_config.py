@@ -37,3 +37,26 @@ def test_notebook_04_and_the_rl_cli_train_with_the_same_reward(preset):
     cli = rl.RLRunConfig.from_preset(preset)
     assert notebook.reward_config().to_dict() == cli.reward_config().to_dict()
     assert cli.reward_config().lambda_collab == 0.1
+
+
+def test_the_presets_table_reads_every_stage_through_its_own_config_class():
+    """One screen of scale knobs: its values are the stage configs' own, for every preset, and
+    `protege presets` prints it."""
+    from typer.testing import CliRunner
+
+    from protege.cli import app
+    from protege.config import SCALE_KNOBS, presets_table, stage_config
+    from protege.evaluate import EvalConfig
+    from protege.rl import RLRunConfig
+
+    rows = presets_table()
+    assert {r["stage"] for r in rows} == set(SCALE_KNOBS) and len(rows) == sum(map(len, SCALE_KNOBS.values()))
+    cell = {(r["stage"], r["knob"]): r for r in rows}
+    assert cell["05 evaluate", "limit"]["small"] == EvalConfig.preset("small").limit == -1
+    assert cell["04 rl", "max_steps"]["full"] == RLRunConfig.from_preset("full").max_steps
+    assert cell["04 rl", "scale_rewards"] == {"stage": "04 rl", "knob": "scale_rewards", "smoke": "batch",
+                                             "small": "batch", "full": "batch"}
+    with pytest.raises(ValueError, match="unknown stage"):
+        stage_config("06 nope", "small")
+    out = CliRunner().invoke(app, ["presets"])
+    assert out.exit_code == 0 and "| 03 sft | mode | lora | full | full |" in out.output
