@@ -245,16 +245,16 @@ def build_plan(task: Task, seed: int, ask_expert: bool = True, p_wrong: float = 
 
 def compact_plan(task: Task, seed: int, ask_expert: bool = True) -> list[PlanStep]:
     """The short plan of the compact demonstrations (CollectConfig.plan = "compact"): when the
-    issue pinpoints the bug (tier "pinpointed"), view the line it quotes and fix it, alone; otherwise
-    ask the expert first, view the line it names unless its guidance holds the exact edit or quotes
-    the line, fix, submit.
+    issue pinpoints the bug (tier "pinpointed"), fix the line it quotes, alone; otherwise ask the
+    expert first, view the line it names unless its guidance holds the exact edit or quotes the
+    line, fix, submit.
     No exploration and no test runs: each conversation stays a few hundred tokens, so a 135M
     protégé can be trained on whole episodes in minutes (docs/LOG.md 2026-12-02).
 
     >>> from protege.benchmark.build import load_bundled
     >>> t = next(t for t in load_bundled("train") if t.difficulty == "pinpointed")
     >>> [(s.tool, s.args.get("command")) for s in compact_plan(t, 0)]
-    [('str_replace_editor', 'view'), ('str_replace_editor', 'str_replace'), ('submit', None)]
+    [('str_replace_editor', 'str_replace'), ('submit', None)]
     >>> t = next(t for t in load_bundled("train") if t.difficulty == "hard")
     >>> [s.tag for s in compact_plan(t, 0)]
     ['ask', 'view_if_needed', 'edit:...', '']
@@ -275,10 +275,16 @@ def compact_plan(task: Task, seed: int, ask_expert: bool = True) -> list[PlanSte
         steps.append(PlanStep(rng.choice(["I cannot locate the bug myself; ask the expert.",
                                           "The issue does not say where the bug is; ask."]),
                               "ask_expert", {"question": question}, "ask"))
-    # A pinpointed issue quotes the wrong line, yet the demonstration still views it first: editing
-    # it as quoted, straight away, taught the protégé to skip asking on issues that merely quote a
-    # reproduction snippet (docs/LOG.md 2026-12-02, negative result). Only a description-level
-    # expert's quoted line is edited directly (ReferenceDemonstrator._one).
+    quoted = quoted_line(task)
+    if alone and quoted and task.difficulty == PINPOINTED:
+        # The issue quotes the wrong line: edit it as quoted (the editor matches it whatever its
+        # indentation), no line numbers to copy. A line that is not unique fails and is applied with git.
+        # Viewing it first instead taught the protégé to edit a neighbouring line: the SFT protégé
+        # alone fixed 0 of 14 pinpointed held-out tasks that way, 5 of 14 this way (docs/LOG.md 2026-12-02).
+        return [PlanStep("The issue quotes the wrong line; fix it.", "str_replace_editor",
+                         {"command": "str_replace", "path": first.path, "old_str": quoted[0], "new_str": quoted[1]},
+                         f"edit:{first.path}"),
+                PlanStep("Done.", "submit", {})]
     if first:
         view = {"command": "view", "path": first.path, "view_range": [max(1, first.line - 2), first.line + 2]}
         thought = "The issue names the line; look at it." if alone else "Look at the line the expert names."

@@ -95,8 +95,8 @@ def test_collect_keeps_resolved_resumes_and_refuses_test_split(train_tasks, tmp_
 
 
 def test_compact_demonstrations_ask_only_where_the_issue_leaves_the_bug_unknown():
-    """Compact plan: a pinpointed task is fixed alone, viewing the line its issue quotes, then
-    editing it; others ask first; guidance with the exact edit, or quoting the one wrong line, is applied at
+    """Compact plan: a pinpointed task is fixed alone, by editing the line its issue quotes;
+    others ask first; guidance with the exact edit, or quoting the one wrong line, is applied at
     once; other description-level guidance is looked up in the file first."""
     train = load_bundled("train")
     pinned = next(t for t in train if t.difficulty == "pinpointed")
@@ -113,8 +113,9 @@ def test_compact_demonstrations_ask_only_where_the_issue_leaves_the_bug_unknown(
             tools = [s.action["name"] for s in traj.steps]
             views = sum(1 for s in traj.steps if s.action["arguments"].get("command") == "view")
             if task is pinned:
-                assert tools == ["str_replace_editor", "str_replace_editor", "submit"] and views == 1
-                assert "ask_expert" not in tools and traj.steps[0].action["arguments"]["command"] == "view"
+                assert tools == ["str_replace_editor", "submit"] and views == 0
+                edit = traj.steps[0].action["arguments"]
+                assert f"`{edit['old_str']}`" in task.problem_statement and not edit["old_str"].startswith(" ")
             else:
                 quoted = quoted_line(task)
                 quotes = level == "description" and quoted and f"`{quoted[0]}`" in traj.expert_calls[0].reply
