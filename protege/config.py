@@ -61,33 +61,26 @@ SCALE_KNOBS: dict[str, tuple[str, ...]] = {
 }
 
 
+# stage -> (module, config class, its preset constructor)
+STAGE_CONFIGS: dict[str, tuple[str, str, str]] = {
+    "agent": ("protege.agent", "AgentConfig", "preset"),
+    "01 collect": ("protege.collect", "CollectConfig", "preset"),
+    "02 insert": ("protege.insert_calls", "DataConfig", "preset"),
+    "03 sft": ("protege.sft", "SFTRunConfig", "preset"),
+    "04 rl": ("protege.rl", "RLRunConfig", "from_preset"),
+    "05 evaluate": ("protege.evaluate", "EvalConfig", "preset"),
+}
+
+
 def stage_config(stage: str, preset: str) -> Any:
-    """The resolved config of one stage of SCALE_KNOBS at a preset (its class's own preset rules)."""
-    if stage == "agent":
-        from protege.agent import AgentConfig
+    """The resolved config of one stage of SCALE_KNOBS at a preset (its class's own preset rules;
+    imported here, so that importing protege.config loads no stage)."""
+    import importlib
 
-        return AgentConfig.preset(preset)
-    if stage == "01 collect":
-        from protege.collect import CollectConfig
-
-        return CollectConfig.preset(preset)
-    if stage == "02 insert":
-        from protege.insert_calls import DataConfig
-
-        return DataConfig.preset(preset)
-    if stage == "03 sft":
-        from protege.sft import SFTRunConfig
-
-        return SFTRunConfig.preset(preset)
-    if stage == "04 rl":
-        from protege.rl import RLRunConfig
-
-        return RLRunConfig.from_preset(preset)
-    if stage == "05 evaluate":
-        from protege.evaluate import EvalConfig
-
-        return EvalConfig.preset(preset)
-    raise ValueError(f"unknown stage {stage!r} (use {', '.join(SCALE_KNOBS)})")
+    if stage not in STAGE_CONFIGS:
+        raise ValueError(f"unknown stage {stage!r} (use {', '.join(STAGE_CONFIGS)})")
+    module, cls, constructor = STAGE_CONFIGS[stage]
+    return getattr(getattr(importlib.import_module(module), cls), constructor)(preset)
 
 
 def presets_table(presets: Sequence[str] = ("smoke", "small", "full")) -> list[dict[str, Any]]:
