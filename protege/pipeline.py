@@ -661,8 +661,8 @@ def run_cmd(preset: Preset = "smoke",
 def run_summary(record: dict[str, Any]) -> str:
     """The per-notebook wall times and the total of a run record (what `make small` prints)."""
     lines = [f"  {name:24s} {wall or 0:8.0f} s" for name, wall in record.get("wall_s", {}).items()]
-    lines.append(f"run {record['run_id']} ({record.get('preset', '')}): {record['status']} in "
-                 f"{record['total_wall_s']:.0f} s; records in {record['papermill_dir']}; "
+    lines.append(f"run {record['run_id']}: {record['status']} in {record['total_wall_s']:.0f} s "
+                 f"(preset {record.get('preset', '?')}); records in {record['papermill_dir']}; "
                  f"{len(record.get('figures', []))} figures")
     return "\n".join(lines)
 
