@@ -91,11 +91,11 @@ def presets_table(presets: Sequence[str] = ("smoke", "small", "full")) -> list[d
     >>> next(r for r in rows if (r["stage"], r["knob"]) == ("03 sft", "mode"))
     {'stage': '03 sft', 'knob': 'mode', 'smoke': 'lora', 'small': 'full', 'full': 'full'}
     """
-    configs = {(stage, p): stage_config(stage, p) for stage in SCALE_KNOBS for p in presets}
     rows = []
     for stage, knobs in SCALE_KNOBS.items():
+        configs = {p: stage_config(stage, p) for p in presets}
         for knob in knobs:
-            values = {p: getattr(configs[stage, p], knob) for p in presets}
+            values = {p: getattr(configs[p], knob) for p in presets}
             rows.append({"stage": stage, "knob": knob,
                          **{p: list(v) if isinstance(v, tuple) else v for p, v in values.items()}})
     return rows

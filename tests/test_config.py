@@ -60,3 +60,13 @@ def test_the_presets_table_reads_every_stage_through_its_own_config_class():
         stage_config("06 nope", "small")
     out = CliRunner().invoke(app, ["presets"])
     assert out.exit_code == 0 and "| 03 sft | mode | lora | full | full |" in out.output
+
+
+def test_the_readme_shows_the_current_presets_table():
+    """The README's copy of `protege presets` is regenerated whenever a preset changes."""
+    from pathlib import Path
+
+    from protege.config import presets_markdown
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    assert presets_markdown() in readme, "README's presets table is stale: paste `protege presets` into it"
