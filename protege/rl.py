@@ -4,7 +4,8 @@
 release that had one, only as experimental and with a reward *model*, is 1.12). This stage
 uses `trl.GRPOTrainer`, whose objective is the PPO clipped surrogate with *group-relative*
 advantages: every task is rolled out G times, each episode's reward minus its group's mean,
-divided by the group's std, is the advantage of every token the model generated in that
+divided by the std of the step's rewards (`scale_rewards="batch"`; "group", GRPO's own choice,
+divides by the group's std), is the advantage of every token the model generated in that
 episode; the ratio is clipped asymmetrically to [1 - 0.20, 1 + 0.28]; there is no critic; an
 optional KL term (beta) pulls toward the reference (SFT) model. That is GRPO-style PPO, which
 is what the paper used ("GRPO with trajectory-level rewards"). The penalties (loops, expert
