@@ -40,7 +40,7 @@ from tqdm.auto import tqdm
 
 from protege.agent import GUIDANCE_OPEN, AgentConfig, run_episodes
 from protege.environment import EnvConfig, make_environment
-from protege.experts import ReferenceExpert
+from protege.experts import ReferenceExpert, guidance_edits
 from protege.grading import grade
 from protege.protocols import Expert, Generation, Message, Policy
 from protege.scripted import EDIT_FAILED, FilePatch, StatelessOraclePolicy, _git_apply, split_patch
@@ -243,11 +243,14 @@ def build_plan(task: Task, seed: int, ask_expert: bool = True, p_wrong: float = 
     return steps
 
 
-def compact_plan(task: Task, seed: int, ask_expert: bool = True) -> list[PlanStep]:
+def compact_plan(task: Task, seed: int, ask_expert: bool = True,
+                 edits: list[dict[str, Any]] | None = None) -> list[PlanStep]:
     """The short plan of the compact demonstrations (CollectConfig.plan = "compact"): when the
     issue pinpoints the bug (tier "pinpointed"), fix the line it quotes, alone; otherwise ask the
     expert first, view the line it names unless its guidance holds the exact edit or quotes the
-    line, fix, submit.
+    line, fix, submit. `edits`: the str_replace arguments an exact-edit reply spells out
+    (`experts.guidance_edits`); when they cover every change of the patch the demonstration makes
+    exactly those calls, so what the protégé learns is to copy the expert's call.
     No exploration and no test runs: each conversation stays a few hundred tokens, so a 135M
     protégé can be trained on whole episodes in minutes (docs/LOG.md 2026-12-02).
 
@@ -289,6 +292,10 @@ def compact_plan(task: Task, seed: int, ask_expert: bool = True) -> list[PlanSte
         view = {"command": "view", "path": first.path, "view_range": [max(1, first.line - 2), first.line + 2]}
         thought = "The issue names the line; look at it." if alone else "Look at the line the expert names."
         steps.append(PlanStep(thought, "str_replace_editor", view, "view" if alone else "view_if_needed"))
+    if edits and len(edits) == len(changes):
+        files = []  # the expert's calls below replace the plan's own edits
+        steps += [PlanStep("Make the edit the expert gives.", "str_replace_editor", dict(e), "edit:" + str(e["path"]))
+                  for e in edits]
     for fp in files:
         if fp.kind == "modify":
             for old, new in fp.hunks:
@@ -375,7 +382,8 @@ class ReferenceDemonstrator(StatelessOraclePolicy):
         task = self._task(conversation)
         if task is None:
             return Generation("", prompt_tokens, error="demonstrator: the conversation matches no known task")
-        steps = (compact_plan(task, self.seed, ask_offered) if self.plan == "compact" else
+        guidance = _latest_guidance(conversation) or ""
+        steps = (compact_plan(task, self.seed, ask_offered, guidance_edits(guidance)) if self.plan == "compact" else
                  build_plan(task, self.seed, ask_offered, self.p_wrong))
         k, observation = 0, ""
         for i in range(len(conversation) - 1, 1, -1):
@@ -396,9 +404,8 @@ class ReferenceDemonstrator(StatelessOraclePolicy):
                 break
         k = min(k, len(steps) - 1)  # past the plan: submit
         if steps[k].tag == "view_if_needed":
-            guidance = _latest_guidance(conversation) or ""
             quoted = quoted_line(task)
-            if "old_str:" in guidance:
+            if guidance_edits(guidance):
                 k += 1  # the guidance holds the exact edit: nothing to look up
             elif quoted and f"`{quoted[0]}`" in guidance and steps[k + 1].tag.startswith("edit:"):
                 edit = {**steps[k + 1].args, "old_str": quoted[0], "new_str": quoted[1]}

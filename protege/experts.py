@@ -406,13 +406,38 @@ def _what(change: Change, rng: random.Random) -> str:
 
 
 def _edit(change: Change) -> str:
-    """The change as a str_replace_editor call, anchored on a context line when nothing is removed."""
+    """The change as the str_replace_editor call the protégé should make, anchored on a context
+    line when nothing is removed. Written in the protégé's own tool-call JSON, so following it is a
+    copy: fenced code blocks made a 135M protégé re-escape quotes and newlines itself, and 6 of its
+    29 exact-edit failures were unreadable calls (docs/LOG.md 2026-12-02)."""
     anchor_before = change.before[-1:] if not change.removed or not change.before else []
     anchor_after = change.after[:1] if not change.removed and not change.before else []
     old = anchor_before + change.removed + anchor_after
     new = anchor_before + change.added + anchor_after
-    return (f"In `{change.path}` use `str_replace_editor` `str_replace` with\nold_str:\n```\n"
-            + "\n".join(old) + "\n```\nnew_str:\n```\n" + "\n".join(new) + "\n```")
+    call = {"name": "str_replace_editor", "arguments": {"command": "str_replace", "path": change.path,
+                                                          "old_str": "\n".join(old), "new_str": "\n".join(new)}}
+    return f"In `{change.path}` make this call:\n{json.dumps(call)}"
+
+
+_CALL_LINE = re.compile(r'^\{"name": "str_replace_editor", "arguments": .*\}$', re.M)
+
+
+def guidance_edits(text: str) -> list[dict[str, Any]]:
+    """The str_replace_editor arguments an exact-edit reply spells out, in order.
+
+    >>> change = Change("m.py", 2, "f", ["    return x"], ["    return x + 1"], [], [])
+    >>> guidance_edits("Short answer: " + _edit(change))[0]["new_str"]
+    '    return x + 1'
+    >>> guidance_edits("Look at `f` in `m.py`.")
+    []
+    """
+    edits = []
+    for line in _CALL_LINE.findall(text):
+        try:
+            edits.append(json.loads(line)["arguments"])
+        except (ValueError, KeyError, TypeError):
+            continue
+    return edits
 
 
 def _opening(request: ExpertRequest, gold_files: list[str], rng: random.Random) -> str:

@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from protege.experts import NoisyExpert, OpenAIExpert, ReferenceExpert, parse_patch
+from protege.experts import NoisyExpert, OpenAIExpert, ReferenceExpert, guidance_edits, parse_patch
 from protege.protocols import Expert, ExpertRequest
 
 PATCH = """\
@@ -225,7 +225,8 @@ def test_reference_expert_levels_name_the_line_and_the_wrong_token():
     assert f"line {change.line}" in texts["location"] and removed not in texts["location"]
     assert removed in texts["description"] and "wrong operator" in texts["description"]
     assert change.added[0].strip() not in texts["description"]  # the description never holds the fix
-    assert "old_str:" in texts["exact_edit"] and change.added[0].strip() in texts["exact_edit"]
+    edit = guidance_edits(texts["exact_edit"])[0]  # the call to copy, in the protégé's own format
+    assert edit["command"] == "str_replace" and change.added[0] in edit["new_str"]
     mixed = ReferenceExpert("exact_edit+description")
     assert mixed.advise(request).meta["hint_level"] == mixed.level_for(task.instance_id)
     with pytest.raises(ValueError, match="hint_level"):
