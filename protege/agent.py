@@ -124,9 +124,9 @@ class AgentConfig:
         >>> AgentConfig.preset("full").step_limit, AgentConfig.preset("smoke", step_limit=5).step_limit
         (75, 5)
         """
-        if name not in PRESETS:
-            raise ValueError(f"unknown preset {name!r} (use {', '.join(PRESETS)})")
-        return cls(**{**PRESETS[name], **overrides})
+        from protege.config import resolve
+
+        return resolve(cls, PRESETS, name, overrides)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -41,6 +41,7 @@ from tqdm.auto import tqdm
 from protege.agent import GUIDANCE_OPEN, AgentConfig, run_episodes
 from protege.environment import EnvConfig, make_environment
 from protege.experts import ReferenceExpert, guidance_edits
+from protege.experts import from_spec as expert_from_spec
 from protege.grading import grade
 from protege.protocols import Expert, Generation, Message, Policy
 from protege.scripted import EDIT_FAILED, FilePatch, StatelessOraclePolicy, _git_apply, split_patch
@@ -570,9 +571,9 @@ class CollectConfig:
         >>> CollectConfig.preset("smoke").limit, CollectConfig.preset("small").limit
         (6, -1)
         """
-        if name not in COLLECT_PRESETS:
-            raise ValueError(f"unknown preset {name!r} (use {', '.join(COLLECT_PRESETS)})")
-        return cls(**{**COLLECT_PRESETS[name], **overrides})
+        from protege.config import resolve
+
+        return resolve(cls, COLLECT_PRESETS, name, overrides)
 
 
 COLLECT_PRESETS: dict[str, dict[str, Any]] = {
@@ -613,15 +614,13 @@ def _make_demonstrator(config: CollectConfig, tasks: list[Task], seed: int, serv
 
 
 def _make_expert(config: CollectConfig, seed: int) -> Expert:
-    if config.expert.partition(":")[0] == "reference":
-        return ReferenceExpert(hint_level=config.expert.partition(":")[2] or "description", seed=seed)
-    kind, _, model = config.expert.partition(":")
-    if kind == "openai" and model:
-        from protege.experts import OpenAIExpert
-
-        # Phase I: the expert also sees the gold patch and is told not to reveal it verbatim.
-        return OpenAIExpert(base_url=config.base_url, model=model, show_gold_patch=True)
-    raise ValueError(f"collect config: field 'expert' = {config.expert!r} (use reference or openai:MODEL)")
+    try:  # an openai: expert also sees the gold patch and is told not to reveal it verbatim (Phase I)
+        expert = expert_from_spec(config.expert, seed, config.base_url, show_gold_patch=True)
+    except ValueError as exc:
+        raise ValueError(f"collect config: field 'expert' = {config.expert!r}: {exc}") from None
+    if expert is None:
+        raise ValueError("collect config: field 'expert' = 'none': live collection needs an expert")
+    return expert
 
 
 def load_train_tasks(config: CollectConfig) -> list[Task]:

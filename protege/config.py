@@ -1,15 +1,21 @@
-"""`key=value` overrides as every command line of the package reads them: one parser.
+"""The one config mechanism: presets, `key=value` overrides, the presets table.
 
-A value is JSON when it parses as JSON, else a Python literal, else the text itself, so
-``grade=False``, ``grade=false``, ``seeds=[0,1]``, ``lambda_loop=0.2`` and
-``model=runs/x/merged`` all mean what they say (``--set grade=False`` once arrived as the
-truthy string 'False')."""
+`resolve(cls, presets, name, overrides)` is how every stage's config class builds itself from a
+preset (`AgentConfig.preset`, `SFTRunConfig.preset`, `RLRunConfig.from_preset`, ...): the preset's
+values, then the overrides, each converted to the field's declared type, a dotted key setting one
+entry of a dict field, an unknown key refused by name. A command-line value is JSON when it parses
+as JSON, else a Python literal, else the text itself, so ``grade=False``, ``grade=false``,
+``seeds=[0,1]``, ``lambda_loop=0.2`` and ``model=runs/x/merged`` all mean what they say
+(``--set grade=False`` once arrived as the truthy string 'False')."""
 
 from __future__ import annotations
 
 import ast
+import dataclasses
+import hashlib
 import json
-from collections.abc import Sequence
+import typing
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 
@@ -44,6 +50,100 @@ def parse_assignments(items: Sequence[str] | None, flag: str = "--set") -> dict[
             raise ValueError(f"{flag} {item!r}: expected key=value")
         out[key.strip()] = parse_value(raw.strip())
     return out
+
+
+def _convert(cls_name: str, key: str, kind: Any, value: Any) -> Any:
+    """`value` as the declared type `kind` of field `key` (from a string, JSON or a literal)."""
+    if isinstance(value, str) and kind is not str and kind is not Any:
+        value = parse_value(value)
+    origin = typing.get_origin(kind)
+    args = [a for a in typing.get_args(kind) if a is not type(None)]
+    if value is None or kind is Any:
+        return value
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)) and len(args) == 1:
+        return _convert(cls_name, key, args[0], value)
+    ok = {bool: lambda v: isinstance(v, bool), int: lambda v: isinstance(v, int) and not isinstance(v, bool),
+          float: lambda v: isinstance(v, int | float) and not isinstance(v, bool), str: lambda v: isinstance(v, str)}
+    if kind is bool and not isinstance(value, bool):
+        words = {"1": True, "0": False, "true": True, "false": False, "yes": True, "no": False}
+        if str(value).lower() not in words:
+            raise ValueError(f"{cls_name}: field {key!r} is true or false, not {value!r}")
+        return words[str(value).lower()]
+    if kind in ok:
+        if kind is str and isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)  # e.g. model=135 stays a name
+        if not ok[kind](value):
+            raise ValueError(f"{cls_name}: field {key!r} is {kind.__name__}, not {value!r}")
+        return float(value) if kind is float else value
+    if (origin or kind) in (tuple, list) and isinstance(value, list | tuple):
+        return (origin or kind)(value)
+    if (origin or kind) is dict and not isinstance(value, Mapping):
+        raise ValueError(f"{cls_name}: field {key!r} is a dict, not {value!r}")
+    return value
+
+
+def apply(config: Any, overrides: Mapping[str, Any] | Sequence[str] | None = None) -> Any:
+    """A copy of the dataclass `config` with overrides: a dict, or ``key=value`` strings. A value is
+    converted to the field's type; ``field.key`` sets one entry of a dict field; an unknown key
+    raises ValueError naming the class, the key and the known fields.
+
+    >>> from protege.sft import SFTRunConfig
+    >>> c = apply(SFTRunConfig.preset("smoke"), ["max_steps=3", "bf16=False", "learning_rate=1e-4"])
+    >>> c.max_steps, c.bf16, c.learning_rate
+    (3, False, 0.0001)
+    >>> apply(c, {"max_stepz": 3})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: SFTRunConfig: unknown field 'max_stepz' (fields: preset_name, dataset, model, ...)
+    """
+    cls = type(config)
+    items = parse_assignments(overrides) if overrides is not None and not isinstance(overrides, Mapping) else dict(overrides or {})
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    values: dict[str, Any] = {}
+    for key, value in items.items():
+        head, dot, entry = key.partition(".")
+        if head not in hints or head not in names:
+            raise ValueError(f"{cls.__name__}: unknown field {head!r} (fields: {', '.join(names)})")
+        if dot:
+            if typing.get_origin(hints[head]) is not dict and hints[head] is not dict:
+                raise ValueError(f"{cls.__name__}: {key!r}: field {head!r} is not a dict")
+            merged = dict(values.get(head, getattr(config, head)) or {})
+            merged[entry] = parse_value(value) if isinstance(value, str) else value
+            values[head] = merged
+        else:
+            values[head] = _convert(cls.__name__, head, hints[head], value)
+    return dataclasses.replace(config, **values)
+
+
+def resolve(cls: type, presets: Mapping[str, Mapping[str, Any]], name: str,
+            overrides: Mapping[str, Any] | Sequence[str] | None = None, **fixed: Any) -> Any:
+    """`cls` at preset `name` (its `presets[name]` values over the class defaults, plus `fixed`,
+    e.g. the preset's own name), then `overrides` through `apply`.
+
+    >>> from protege.agent import PRESETS, AgentConfig
+    >>> resolve(AgentConfig, PRESETS, "small", {"step_limit": "5"}).step_limit
+    5
+    >>> resolve(AgentConfig, PRESETS, "medium")
+    Traceback (most recent call last):
+    ...
+    ValueError: AgentConfig: unknown preset 'medium' (use smoke, small, full)
+    """
+    if name not in presets:
+        raise ValueError(f"{cls.__name__}: unknown preset {name!r} (use {', '.join(presets)})")
+    base = cls(**{**dict(presets[name]), **fixed})
+    return apply(base, overrides)
+
+
+def config_hash(config: Any) -> str:
+    """8 hex digits of the config's canonical JSON: the same settings, the same hash.
+
+    >>> from protege.agent import AgentConfig
+    >>> config_hash(AgentConfig.preset("small")) == config_hash(AgentConfig.preset("small")), len(config_hash(AgentConfig()))
+    (True, 8)
+    """
+    data = dataclasses.asdict(config)
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
 
 # The scale knobs of every stage, one row each: what `smoke` / `small` / `full` change (the presets

@@ -63,12 +63,13 @@ import os
 import re
 from collections.abc import Sequence
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from protege.experts import from_spec as expert_from_spec
+from protege.metrics import LOOP_THRESHOLD, _mean, loop_rate, pass1_interval, summarize, token_share  # noqa: F401 (re-exported)
 from protege.trajectory import atomic_write
 
 PER_INSTANCE_COLUMNS = (
@@ -84,7 +85,6 @@ METRICS_COLUMNS = (
     "expert_calls_per_task", "expert_token_share", "loop_rate", "steps_per_task", "cost_per_task",
     "format_error_rate", "oracle", "skipped",
 )
-LOOP_THRESHOLD = 10  # paper Fig. 6: a run of identical base commands longer than this is a loop
 ORACLE_POLICIES = ("scripted",)  # policy specs that read the gold patch
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.+-]+$")  # condition names are folder names
 # Settings that define what a seed folder holds: a re-run under other values refuses to mix them in.
@@ -162,13 +162,10 @@ class EvalConfig:
         >>> c.seeds, c.limit, c.base_policy, EvalConfig.preset("full").seeds
         ([0], 4, 'transformers:smollm2-135m', [0, 1, 2])
         """
-        if name not in PRESETS:
-            raise ValueError(f"unknown preset {name!r} (use {', '.join(PRESETS)})")
-        known = {f.name for f in fields(cls)}
-        if unknown := set(overrides) - known:
-            raise ValueError(f"unknown EvalConfig field(s) {sorted(unknown)}")
+        from protege.config import resolve
+
         kept = {k: v for k, v in overrides.items() if v is not None and not (isinstance(v, list) and not v)}
-        return cls(**{"preset_name": name, **PRESETS[name], **kept})
+        return resolve(cls, PRESETS, name, kept, preset_name=name)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -359,99 +356,6 @@ def _unfill(spec: str, run_dir: str | Path) -> str:
 
 
 # ---------------------------------------------------------------------------------- metrics
-
-
-def _mean(values: Sequence[float]) -> float:
-    vals = [float(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
-    return sum(vals) / len(vals) if vals else math.nan
-
-
-def pass1_interval(per_instance: Sequence[Sequence[float]], level: float = 0.95, n_boot: int = 2000,
-                   seed: int = 0) -> tuple[float, float, float]:
-    """Pass@1 and its percentile-bootstrap interval over instances: (mean, lo, hi).
-
-    `per_instance` holds, for each instance, its resolved values (0/1) across seeds. Pass@1 is
-    the mean over instances of each instance's mean over seeds (= the mean over seeds of per-seed
-    Pass@1 when every seed covers every instance). The interval resamples instances with
-    replacement `n_boot` times (numpy, fixed `seed`, so it is reproducible) and takes the
-    (1 - level) / 2 and (1 + level) / 2 quantiles of the resampled means.
-
-    >>> [round(x, 3) for x in pass1_interval([[1, 1, 1], [0, 0, 0], [1, 0, 1], [0, 0, 0]])]
-    [0.417, 0.0, 0.833]
-    >>> pass1_interval([[1], [1]]), pass1_interval([[0, 1]])
-    ((1.0, 1.0, 1.0), (0.5, 0.5, 0.5))
-    >>> pass1_interval([])
-    (nan, nan, nan)
-    """
-    import numpy as np
-
-    means = np.array([_mean(v) for v in per_instance if len(v)], dtype=float)
-    means = means[~np.isnan(means)]
-    if not len(means):
-        return math.nan, math.nan, math.nan
-    mean = float(means.mean())
-    if len(means) == 1:
-        return mean, mean, mean
-    rng = np.random.default_rng(seed)
-    boots = means[rng.integers(0, len(means), size=(n_boot, len(means)))].mean(axis=1)
-    lo, hi = np.quantile(boots, [(1 - level) / 2, (1 + level) / 2])
-    return mean, float(lo), float(hi)
-
-
-def loop_rate(actions: Sequence[Sequence[str]], threshold: int = LOOP_THRESHOLD) -> float:
-    """Share of trajectories (given as their action lists) with a run of more than `threshold`
-    identical base commands (`protege.loops.has_long_run`; paper Fig. 6).
-
-    >>> loop_rate([["pytest"] * 11, ["ls", "cat a"], ["grep x"] * 3 + ["find ."] * 9])
-    0.6666666666666666
-    """
-    from protege.loops import has_long_run
-
-    return _mean([float(has_long_run(list(a), threshold)) for a in actions])
-
-
-def token_share(rows: Sequence[dict[str, Any]]) -> float:
-    """Expert tokens over all tokens, summed over trajectories (token-weighted, paper Fig. 3), from
-    per-instance rows.
-
-    >>> token_share([{"protege_prompt_tokens": 80, "protege_completion_tokens": 10, "expert_input_tokens": 8,
-    ...               "expert_output_tokens": 2}, {"protege_prompt_tokens": 100, "protege_completion_tokens": 0,
-    ...               "expert_input_tokens": 0, "expert_output_tokens": 0}])
-    0.05
-    """
-    expert = sum(r["expert_input_tokens"] + r["expert_output_tokens"] for r in rows)
-    total = expert + sum(r["protege_prompt_tokens"] + r["protege_completion_tokens"] for r in rows)
-    return expert / total if total else math.nan
-
-
-def summarize(rows: Sequence[dict[str, Any]], n_boot: int = 2000) -> dict[str, Any]:
-    """The metric columns of one condition from its per-instance rows (all seeds).
-
-    >>> rows = [dict(seed=s, instance_id=i, resolved=int(i == "a"), steps=10, expert_calls=2, format_errors=1,
-    ...              protege_prompt_tokens=90, protege_completion_tokens=0, expert_input_tokens=5,
-    ...              expert_output_tokens=5, cost_usd=0.5, loop=int(s == 1)) for s in (0, 1) for i in "ab"]
-    >>> m = summarize(rows)
-    >>> m["n_tasks"], m["n_seeds"], m["pass1_mean"], m["expert_calls_per_task"], m["loop_rate"]
-    (2, 2, 0.5, 2.0, 0.5)
-    >>> m["expert_token_share"], m["format_error_rate"], m["cost_per_task"]
-    (0.1, 0.1, 0.5)
-    """
-    by_instance: dict[str, list[float]] = {}
-    for r in rows:
-        if r["resolved"] is not None and r["resolved"] != "":
-            by_instance.setdefault(r["instance_id"], []).append(float(r["resolved"]))
-    mean, lo, hi = pass1_interval(list(by_instance.values()), n_boot=n_boot)
-    steps = sum(r["steps"] for r in rows)
-    return {
-        "n_tasks": len({r["instance_id"] for r in rows}), "n_seeds": len({r["seed"] for r in rows}),
-        "pass1_mean": mean, "pass1_lo": lo, "pass1_hi": hi,
-        "expert_calls_per_task": _mean([r["expert_calls"] for r in rows]),
-        "expert_token_share": token_share(rows) if rows else math.nan,
-        "loop_rate": _mean([r["loop"] for r in rows]),
-        "steps_per_task": _mean([r["steps"] for r in rows]),
-        "cost_per_task": _mean([r["cost_usd"] for r in rows]),
-        "format_error_rate": sum(r["format_errors"] for r in rows) / steps if steps else math.nan,
-    }
 
 
 def instance_row(condition: str, seed: int, traj: Any, resolved: bool | None, oracle: bool) -> dict[str, Any]:

@@ -375,12 +375,59 @@ def _token_hint(removed: str, added: str) -> str:
     return f"That line is missing a part{after} ({' and '.join(dict.fromkeys(kinds))})."
 
 
+_OP_WORDS = {"+": "an addition", "-": "a subtraction", "*": "a multiplication", "/": "a true division",
+             "//": "a floor division", "%": "a remainder", "<": "a strict less-than comparison",
+             "<=": "a less-than-or-equal comparison", ">": "a strict greater-than comparison",
+             ">=": "a greater-than-or-equal comparison", "==": "an equality test", "!=": "an inequality test",
+             "and": "a logical and", "or": "a logical or"}
+
+
+def fix_words(removed: str, added: str) -> str:
+    """What the fix of a one-line change does, in words, not code: the description level's last
+    clue. A reply that only says "`-` is the wrong operator" leaves a 135M protégé guessing among
+    five operators (docs/LOG.md 2026-12-02); an expert would say which kind of operation it should be.
+
+    >>> fix_words("return a - b", "return a + b")
+    'The fix makes it an addition.'
+    >>> fix_words("if n < 0:", "if n <= 0:")
+    'The fix makes it a less-than-or-equal comparison.'
+    >>> fix_words("k = n % 8", "k = n % 7"), fix_words("x = 1", "x = 0")
+    ('The fix makes that number one smaller.', 'The fix makes that number zero.')
+    >>> fix_words("for i in range(n - 1):", "for i in range(n):")
+    'The fix deletes that part and keeps the rest of the line.'
+    >>> fix_words("y = g(a, b)", "y = g(b, a)")
+    'The fix swaps them.'
+    >>> fix_words("t = x", "t = x + 1")
+    ''
+    """
+    gone, came = token_diff(removed, added)
+    old, new = _TOKEN.findall(removed), _TOKEN.findall(added)
+    if gone and sorted(old) == sorted(new):
+        return "The fix swaps them."
+    if gone and not came:
+        return "The fix deletes that part and keeps the rest of the line."
+    if len(gone) != 1 or len(came) != 1:
+        return ""
+    a, b = gone[0], came[0]
+    if b in _OP_WORDS and a in _OP_WORDS:
+        return f"The fix makes it {_OP_WORDS[b]}."
+    if {a, b} == {"True", "False"}:
+        return "The fix uses the opposite truth value."
+    try:
+        x, y = float(a), float(b)
+    except ValueError:
+        return ""
+    what = ("zero" if y == 0 else "one" if y == 1 and x == 0 else "one smaller" if y == x - 1 else
+            "one larger" if y == x + 1 else "")
+    return f"The fix makes that number {what}." if what else ""
+
+
 def _what(change: Change, rng: random.Random) -> str:
     """The idea of the change without its code: what is wrong now and what the fix adds."""
     removed_code = [ln for ln in change.removed if ln.strip()]
     added_code = [ln for ln in change.added if ln.strip()]
     if len(removed_code) == 1 and len(added_code) == 1 and (hint := _token_hint(removed_code[0], added_code[0])):
-        return f"The line `{removed_code[0].strip()}` is the culprit. {hint}"
+        return f"The line `{removed_code[0].strip()}` is the culprit. {hint} {fix_words(removed_code[0], added_code[0])}".rstrip()
     new_names = sorted(_names(change.added) - _names(change.removed))[:3]
     kinds = {"if": "a condition", "elif": "a condition", "return": "the returned value", "raise": "an exception",
              "for": "a loop", "while": "a loop", "def": "a new function", "import": "an import", "from": "an import",
@@ -570,11 +617,12 @@ class NoisyExpert:
                                  f"Add an early `return None` at the top of `{here.function if here and here.function else 'the function'}`."])
 
 
-def from_spec(spec: str, seed: int = 0, base_url: str | None = None) -> Expert | None:
-    """none | reference[:LEVEL] (ORACLE; LEVEL location | description | exact_edit, default
-    description) | noisy:P[:INNER] (INNER defaults to reference) | openai:MODEL | policy:MODEL (a
-    local transformers model answering as the expert: `{run_dir}/03_sft/merged` = the protégé itself).
-    The one expert factory of the CLI and every stage.
+def from_spec(spec: str, seed: int = 0, base_url: str | None = None, show_gold_patch: bool = False) -> Expert | None:
+    """none | reference[:LEVEL] (ORACLE; LEVEL location | description | exact_edit, or several joined
+    by "+", one drawn per task; default description) | noisy:P[:INNER] (INNER defaults to
+    reference) | openai:MODEL | policy:MODEL (a local transformers model answering as the expert:
+    `{run_dir}/03_sft/merged` = the protégé itself). The one expert factory of the CLI and every
+    stage; `show_gold_patch` for an openai: expert that writes training data (METHOD.md Phase I).
 
     >>> from_spec("noisy:0.3", seed=1).inner.name, from_spec("none")
     ('reference-expert(description)', None)
@@ -586,9 +634,9 @@ def from_spec(spec: str, seed: int = 0, base_url: str | None = None) -> Expert |
         return ReferenceExpert(hint_level=rest or "description", seed=seed)
     if kind == "noisy" and rest:
         p, _, inner = rest.partition(":")
-        return NoisyExpert(from_spec(inner or "reference", seed, base_url), p=float(p), seed=seed)
+        return NoisyExpert(from_spec(inner or "reference", seed, base_url, show_gold_patch), p=float(p), seed=seed)
     if kind == "openai" and rest:
-        return OpenAIExpert(base_url=base_url, model=rest)
+        return OpenAIExpert(base_url=base_url, model=rest, show_gold_patch=show_gold_patch)
     if kind == "policy" and rest:  # a local model as the expert, e.g. the protégé itself
         from protege.models import resolve_model
         from protege.policies import TransformersPolicy

@@ -40,6 +40,7 @@ from typing import Any
 
 from protege.agent import GUIDANCE_CLOSE, GUIDANCE_OPEN, AgentConfig, system_message
 from protege.experts import ReferenceExpert
+from protege.experts import from_spec as expert_from_spec
 from protege.loops import loop_heuristic_fires
 from protege.protocols import Expert, ExpertRequest, Message
 from protege.scripted import EDIT_FAILED, split_patch
@@ -348,11 +349,9 @@ class DataConfig:
         >>> DataConfig.preset("smoke").tokenizer, DataConfig.preset("full").max_length
         ('tiny', 32768)
         """
-        if name not in DATA_PRESETS:
-            raise ValueError(f"unknown preset {name!r} (use {', '.join(DATA_PRESETS)})")
-        data = {**DATA_PRESETS[name], **overrides}
-        data["strategies"] = tuple(data.get("strategies", cls.strategies))
-        return cls(**data)
+        from protege.config import resolve
+
+        return resolve(cls, DATA_PRESETS, name, overrides)
 
     def insert_config(self, strategy: str) -> InsertConfig:
         return InsertConfig(strategy=strategy, every_n=self.every_n, p=self.p, max_calls=self.max_calls,
@@ -368,14 +367,14 @@ DATA_PRESETS: dict[str, dict[str, Any]] = {
 
 
 def _make_expert(config: DataConfig) -> Expert:
-    if config.expert == "reference":
-        return ReferenceExpert(hint_level=config.hint_level, seed=config.seed)
-    kind, _, model = config.expert.partition(":")
-    if kind == "openai" and model:
-        from protege.experts import OpenAIExpert
-
-        return OpenAIExpert(base_url=config.base_url, model=model, show_gold_patch=True)
-    raise ValueError(f"data config: field 'expert' = {config.expert!r} (use reference or openai:MODEL)")
+    spec = f"reference:{config.hint_level}" if config.expert == "reference" else config.expert
+    try:  # an openai: expert is shown the trajectory's own diff as its gold patch (hindsight)
+        expert = expert_from_spec(spec, config.seed, config.base_url, show_gold_patch=True)
+    except ValueError as exc:
+        raise ValueError(f"data config: field 'expert' = {config.expert!r}: {exc}") from None
+    if expert is None:
+        raise ValueError("data config: field 'expert' = 'none': insertion needs an expert to write the guidance")
+    return expert
 
 
 def held_out_packages() -> list[str]:

@@ -44,7 +44,7 @@ import difflib
 import json
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from protege.loops import loop_heuristic_fires, loop_penalty_paper, repeats_in_window, run_lengths
@@ -103,15 +103,11 @@ class RewardConfig:
         >>> RewardConfig.from_preset("paper", lambda_loop=None, w_sim=0.5).w_sim
         0.5
         """
-        if name not in REWARD_PRESETS:
-            raise ValueError(f"unknown reward preset {name!r} (use {', '.join(REWARD_PRESETS)})")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(overrides) - known)
-        if unknown:
-            raise ValueError(f"unknown RewardConfig field(s): {', '.join(unknown)}")
-        defaults = {"lambda_loop": 0.1 if name == "simple" else 0.5, "lambda_collab": 0.05}
-        values = {**defaults, **{k: v for k, v in overrides.items() if v is not None}, "preset": name}
-        return cls(**values)
+        from protege.config import resolve
+
+        # the lambdas left None take the preset's defaults in __post_init__
+        return resolve(cls, {n: {} for n in REWARD_PRESETS}, name, {k: v for k, v in overrides.items() if v is not None},
+                       preset=name)
 
     def __post_init__(self) -> None:
         if self.preset not in REWARD_PRESETS:

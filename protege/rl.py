@@ -81,7 +81,7 @@ import time
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -90,7 +90,7 @@ from protege.agent import AgentConfig, run_episodes
 from protege.config import parse_assignments as parse_overrides  # the one `key=value` parser
 from protege.engine import dtype_policy
 from protege.environment import EnvConfig, make_environment
-from protege.loops import has_long_run
+from protege.metrics import episode_metrics, loop_rate
 from protege.protocols import Generation
 from protege.rewards import (
     RewardConfig,
@@ -104,6 +104,9 @@ from protege.tasks import Task, safe_name
 from protege.trajectory import Trajectory, atomic_write, read_jsonl, to_json
 
 PROMPT_PREFIX = "protege-task:"
+
+
+_DICT_FIELDS = {"reward": "reward_overrides", "agent": "agent_overrides"}  # short dotted-key prefixes
 
 
 @dataclass
@@ -186,24 +189,18 @@ class RLRunConfig:
         >>> c.model, c.num_generations, c.lambda_loop, c.reward_overrides
         ('smollm2-135m', 4, 0.2, {'charge_every_call': True, 'w_sim': 0.5})
         """
-        if name not in PRESETS:
-            raise ValueError(f"unknown RL preset {name!r} (use {', '.join(PRESETS)})")
-        values: dict[str, Any] = {**PRESETS[name], "preset": name}
-        reward, agent = dict(values.pop("reward_overrides", {})), dict(values.pop("agent_overrides", {}))
-        known = {f.name for f in fields(cls)}
+        from protege.config import resolve
+
+        items: dict[str, Any] = {}
         for key, value in overrides.items():
-            if key.startswith("reward."):
-                reward[key.split(".", 1)[1]] = value
-            elif key.startswith("agent."):
-                agent[key.split(".", 1)[1]] = value
-            elif key in known:
-                if key in ("reward_overrides", "agent_overrides"):
-                    (reward if key == "reward_overrides" else agent).update(value or {})
-                else:
-                    values[key] = value
+            head, dot, entry = key.partition(".")
+            if dot:  # reward.X / agent.X: one entry of reward_overrides / agent_overrides
+                items[f"{_DICT_FIELDS.get(head, head)}.{entry}"] = value
+            elif key in ("reward_overrides", "agent_overrides"):  # a whole dict adds to the preset's entries
+                items.update({f"{key}.{k}": v for k, v in (value or {}).items()})
             else:
-                raise ValueError(f"unknown RLRunConfig field {key!r}")
-        return cls(**values, reward_overrides=reward, agent_overrides=agent)
+                items[key] = value
+        return resolve(cls, PRESETS, name, items, preset=name)
 
     @property
     def episodes_per_step(self) -> int:
@@ -566,7 +563,7 @@ class AgentRollout:
         for key in sorted({k for t in terms for k in t}):
             stats[key] = _mean([t.get(key, 0.0) for t in terms])
         stats["resolve_rate"] = stats.get("resolved", 0.0)
-        stats["loop_rate"] = _mean([float(has_long_run(t.actions, self.config.loop_run_threshold)) for t in trajs])
+        stats["loop_rate"] = loop_rate([t.actions for t in trajs], self.config.loop_run_threshold)
         stats["repeat_rate"] = _mean([float(t.get("c_loop", 0) > 0) for t in terms])
         stats["expert_calls"] = _mean([float(t.counts.expert_calls) for t in trajs])
         stats["steps"] = _mean([float(t.counts.steps) for t in trajs])
@@ -821,19 +818,6 @@ def train(config: RLRunConfig, out_dir: str | Path, resume: bool = True,
 
 
 # ---------------------------------------------------------------------------- evaluation
-
-
-def episode_metrics(trajs: list[Trajectory], resolved: list[bool], loop_threshold: int = 10) -> dict[str, float]:
-    """Resolve rate, loop rate (a base-command run longer than `loop_threshold`, paper Fig. 6),
-    repeat rate (any action repeating one of the 5 before it), expert calls and steps."""
-    from protege.rewards import loop_count
-
-    return {"episodes": len(trajs), "resolve_rate": _mean([float(r) for r in resolved]),
-            "loop_rate": _mean([float(has_long_run(t.actions, loop_threshold)) for t in trajs]),
-            "repeat_rate": _mean([float(loop_count(t.actions) > 0) for t in trajs]),
-            "expert_calls": _mean([float(t.counts.expert_calls) for t in trajs]),
-            "steps": _mean([float(t.counts.steps) for t in trajs]),
-            "format_errors": _mean([float(t.counts.format_errors) for t in trajs])}
 
 
 def evaluate_model(model: str | Path, out_dir: str | Path, config: RLRunConfig, label: str = "") -> dict[str, Any]:

@@ -121,9 +121,9 @@ class SFTRunConfig:
         >>> SFTRunConfig.preset("full").model, SFTRunConfig.preset("small", max_steps=3).max_steps
         ('Qwen/Qwen2.5-Coder-7B-Instruct', 3)
         """
-        if name not in PRESETS:
-            raise ValueError(f"unknown preset {name!r} (use {', '.join(PRESETS)})")
-        config = cls(**{**PRESETS[name], "preset_name": name, **overrides})
+        from protege.config import resolve
+
+        config = resolve(cls, PRESETS, name, overrides, preset_name=name)
         config.validate()
         return config
 
@@ -210,25 +210,11 @@ def apply_overrides(config: SFTRunConfig, assignments: list[str]) -> SFTRunConfi
     >>> c.max_steps, c.bf16, c.mode
     (3, True, 'full')
     """
-    types = {f.name: f.type for f in dataclasses.fields(SFTRunConfig)}
-    values = config.to_dict()
-    for item in assignments:
-        key, sep, raw = item.partition("=")
-        key = key.strip()
-        if not sep or key not in types:
-            raise ValueError(f"--set {item!r}: expected key=value with key one of {', '.join(types)}")
-        kind = str(types[key])
-        if kind == "bool":
-            if raw.lower() not in ("1", "0", "true", "false", "yes", "no"):
-                raise ValueError(f"--set {item!r}: {key} is true or false")
-            values[key] = raw.lower() in ("1", "true", "yes")
-        elif kind == "int":
-            values[key] = int(raw)
-        elif kind == "float":
-            values[key] = float(raw)
-        else:
-            values[key] = raw
-    return SFTRunConfig.from_dict(values)
+    from protege.config import apply
+
+    config = apply(config, assignments)
+    config.validate()
+    return config
 
 
 # ----------------------------------------------------------------------------------------------
@@ -599,9 +585,57 @@ class Prepared:
     train_examples: list[dict[str, list[int]]]
 
 
+def trained_positions(labels):
+    """Positions whose next token carries loss in any row: the only places the LM head is needed.
+
+    >>> import torch
+    >>> trained_positions(torch.tensor([[-100, -100, 5, 6, -100], [-100, 7, -100, -100, -100]])).tolist()
+    [0, 1, 2]
+    """
+    return (labels[:, 1:] != -100).any(0).nonzero().squeeze(1)
+
+
+def _sft_trainer_class():
+    """TRL's SFTTrainer, computing the LM head only at trained positions on a CPU.
+
+    Why: off Triton devices TRL's fused LM head scores every position, and about three quarters of
+    our tokens (task, observations, guidance) carry no loss; a 49k-vocabulary projection over them
+    is wasted work in the forward and the backward. Same loss (test_sft.py compares the two)."""
+    import torch
+    import torch.nn.functional as F
+    from trl import SFTTrainer
+
+    class TrainedPositionsSFTTrainer(SFTTrainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            if return_outputs or self.args.device.type != "cpu":
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            labels = inputs["labels"]
+            keep = trained_positions(labels)
+            forward = {k: v for k, v in inputs.items() if k != "labels"}
+            logits = model(**forward, use_cache=False, logits_to_keep=keep).logits.float()
+            target = labels[:, keep + 1]
+            mask = target != -100
+            loss = F.cross_entropy(logits.flatten(0, 1), target.flatten(), ignore_index=-100, reduction="sum")
+            loss = loss / (mask.sum().clamp(min=1) if num_items_in_batch is None else num_items_in_batch)
+            mode = "train" if model.training else "eval"
+            with torch.no_grad():  # the metrics TRL logs, on the kept positions
+                n = mask.sum().clamp(min=1)
+                logp = logits.log_softmax(-1)
+                entropy = -(logp.exp() * logp).sum(-1)
+                self._metrics[mode]["entropy"].append(((entropy * mask).sum() / n).item())
+                correct = (logits.argmax(-1) == target) & mask
+                self._metrics[mode]["mean_token_accuracy"].append((correct.sum() / n).item())
+                if mode == "train":
+                    self._total_train_tokens += int(inputs["attention_mask"].sum())
+                self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
+            return loss
+
+    return TrainedPositionsSFTTrainer
+
+
 def build_trainer(config: SFTRunConfig, data_dir: str | Path, output_dir: str | Path) -> Prepared:
     """Load the tokenizer and base model, tokenise both splits and build TRL's SFTTrainer."""
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTConfig
 
     from protege.models import resolve_model
 
@@ -621,7 +655,7 @@ def build_trainer(config: SFTRunConfig, data_dir: str | Path, output_dir: str | 
                          f"{train_stats.dropped_turns} turns dropped at max_length = {config.max_length})")
     args = SFTConfig(**sft_kwargs(config, output_dir, device, has_eval=bool(eval_ex)))
     model = load_model(config, model_path, device)
-    trainer = SFTTrainer(model=model, args=args, train_dataset=_dataset(train_ex),
+    trainer = _sft_trainer_class()(model=model, args=args, train_dataset=_dataset(train_ex),
                          eval_dataset=_dataset(eval_ex) if eval_ex else None, processing_class=tok,
                          peft_config=peft_config(config))
     _check_prepared(trainer.train_dataset, train_ex, "train")

@@ -138,3 +138,19 @@ def test_a_served_model_demonstrator_collects_behind_a_launched_server(tmp_path)
     assert (summary["kept"], summary["dropped"]) == (0, 1)
     launch = json.loads((tmp_path / "live" / "server" / "server_launch.json").read_text())
     assert launch["backend"] == "transformers" and launch["ready_after_s"] > 0
+
+
+def test_stage_experts_come_from_the_one_factory_and_bad_specs_name_the_field():
+    from protege.collect import CollectConfig, _make_expert
+    from protege.experts import NoisyExpert, ReferenceExpert
+    from protege.insert_calls import DataConfig
+    from protege.insert_calls import _make_expert as insertion_expert
+
+    mixed = _make_expert(CollectConfig.preset("small"), seed=0)
+    assert isinstance(mixed, ReferenceExpert) and mixed.hint_level == "exact_edit+description"
+    assert isinstance(_make_expert(CollectConfig(expert="noisy:0.3"), seed=0), NoisyExpert)  # as evaluation accepts
+    assert insertion_expert(DataConfig(hint_level="location")).hint_level == "location"
+    with pytest.raises(ValueError, match="collect config: field 'expert' = 'bogus'"):
+        _make_expert(CollectConfig(expert="bogus"), seed=0)
+    with pytest.raises(ValueError, match="data config: field 'expert' = 'none'"):
+        insertion_expert(DataConfig(expert="none"))

@@ -4,7 +4,7 @@ one reward for the notebook and the CLI."""
 import pytest
 import typer
 
-from protege import rl
+from protege import config, rl
 from protege.cli_agent import make_expert as cli_expert
 from protege.config import parse_assignments
 from protege.evaluate import EvalConfig
@@ -70,3 +70,32 @@ def test_the_readme_shows_the_current_presets_table():
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     assert presets_markdown() in readme, "README's presets table is stale: paste `protege presets` into it"
+
+
+@pytest.mark.parametrize("stage", sorted(config.STAGE_CONFIGS))
+def test_every_stage_config_resolves_through_the_one_mechanism(stage):
+    """Each stage's preset constructor is config.resolve: typed strings, unknown keys named."""
+    import dataclasses
+
+    small = config.stage_config(stage, "small")
+    cls = type(small)
+    module, _, constructor = config.STAGE_CONFIGS[stage]
+    build = getattr(cls, constructor)
+    int_field = next(f.name for f in dataclasses.fields(cls) if f.type in ("int", int) and f.name != "seed")
+    typed = build("small", **{int_field: "7"})  # a string from a command line, converted to the field's type
+    assert getattr(typed, int_field) == 7
+    assert config.config_hash(typed) != config.config_hash(small) == config.config_hash(build("small"))
+    with pytest.raises(ValueError, match=f"{cls.__name__}: unknown field 'no_such_knob'"):
+        build("small", no_such_knob=1)
+    with pytest.raises(ValueError, match="unknown preset 'medium'"):
+        build("medium")
+
+
+def test_dotted_keys_set_one_entry_of_a_nested_config():
+    c = rl.RLRunConfig.from_preset("small", **{"reward.w_sim": "0.5", "agent_overrides.step_limit": 4})
+    assert c.reward_overrides == {"charge_every_call": True, "w_sim": 0.5}  # the preset's entry is kept
+    assert c.agent_overrides == {"step_limit": 4}
+    sft = config.apply(config.stage_config("03 sft", "small"), ["epochs=2", "bf16=false"])
+    assert (sft.epochs, sft.bf16) == (2.0, False)
+    with pytest.raises(ValueError, match="field 'epochs' is float"):
+        config.apply(sft, {"epochs": "two"})

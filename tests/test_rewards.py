@@ -27,7 +27,7 @@ def test_presets_and_overrides():
     assert (PAPER.lambda_loop, PAPER.loop_k1, PAPER.loop_k2, PAPER.loop_floor) == (0.5, 15, 8, -10.0)
     assert (PAPER.w_expert, PAPER.w_follow, PAPER.tau_follow, PAPER.p_follow_low) == (0.3, 2.0, 0.5, -2.0)
     assert RewardConfig.from_preset("simple", lambda_loop=0.3, lambda_collab=None).lambda_collab == 0.05
-    with pytest.raises(ValueError, match="unknown reward preset"):
+    with pytest.raises(ValueError, match="RewardConfig: unknown preset 'ppo'"):
         RewardConfig.from_preset("ppo")
     with pytest.raises(ValueError, match="w_simm"):
         RewardConfig.from_preset("paper", w_simm=1.0)

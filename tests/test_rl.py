@@ -262,13 +262,13 @@ def test_config_presets_validate_and_reject_bad_settings():
         assert (config.epsilon, config.epsilon_high) == (0.20, 0.28)
         assert config.agent_config().max_context_tokens == -1
     assert rl.RLRunConfig.from_preset("full").beta > 0 and not rl.RLRunConfig.from_preset("full").use_lora
-    with pytest.raises(ValueError, match="unknown RLRunConfig field"):
+    with pytest.raises(ValueError, match="RLRunConfig: unknown field"):
         rl.RLRunConfig.from_preset("smoke", lamda_loop=0.1)
     with pytest.raises(ValueError, match="num_generations"):
         rl.RLRunConfig.from_preset("smoke", num_generations=1).validate()
     with pytest.raises(ValueError, match="micro_batch_size"):
         rl.RLRunConfig.from_preset("smoke", micro_batch_size=3).validate()
-    with pytest.raises(ValueError, match="unknown RewardConfig field"):
+    with pytest.raises(ValueError, match="RewardConfig: unknown field"):
         rl.RLRunConfig.from_preset("smoke", **{"reward.nope": 1}).validate()
     nb = rl.notebook_config("smoke", "/nonexistent", "", "paper", 0.3, 0.2, {"max_steps": 5})
     assert (nb.model, nb.reward_config().preset, nb.reward_config().lambda_loop, nb.max_steps) == ("tiny", "paper",

@@ -139,6 +139,29 @@ def test_labels_are_masked_exactly_in_the_trainers_batches(data_dir, tmp_path):
     assert seen == len(prep.train_examples) == prep.train_stats.windows
 
 
+def test_loss_on_trained_positions_only_equals_trls_loss_and_gradients(data_dir, tmp_path):
+    import torch
+    from trl import SFTTrainer
+
+    prep = build_trainer(_config(per_device_batch=3, mode="full"), data_dir, tmp_path / "ckpt")
+    trainer, model = prep.trainer, prep.trainer.model
+    assert type(trainer).__name__ == "TrainedPositionsSFTTrainer"
+    model.eval()  # no dropout: both paths see the same network
+    batch = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
+    n_items = int((batch["labels"][:, 1:] != -100).sum())
+    results = []
+    for compute in (SFTTrainer.compute_loss, type(trainer).compute_loss):  # TRL's fused head, then ours
+        model.zero_grad()
+        loss = compute(trainer, model, dict(batch), num_items_in_batch=n_items)
+        loss.backward()
+        results.append((loss.item(), [p.grad.clone() for p in model.parameters() if p.grad is not None]))
+    (trl_loss, trl_grads), (our_loss, our_grads) = results
+    assert our_loss == pytest.approx(trl_loss, rel=1e-5)
+    assert len(our_grads) == len(trl_grads) > 0
+    assert all(torch.allclose(a, b, rtol=1e-4, atol=1e-6) for a, b in zip(our_grads, trl_grads))
+    assert trainer._metrics["eval"]["mean_token_accuracy"]  # the metrics TRL logs are still logged
+
+
 def test_window_policy_trains_every_turn_once_in_context_view_shape(tok):
     row = synthetic_row("calc__calc-long", n_turns=12, obs_chars=400, guidance_at=3)
     messages, tools = agent_messages(row["messages"]), json.loads(row["tools"])
@@ -295,7 +318,9 @@ def test_cli_and_overrides(capsys, data_dir):
     preview = mask_preview(_config(), data_dir)
     assert preview["loss"].any() and not preview["loss"].all() and not preview["loss"].iloc[0]
     assert preview[preview["loss"]]["text"].str.endswith(END).all()
-    with pytest.raises(ValueError, match="expected key=value"):
+    with pytest.raises(ValueError, match="SFTRunConfig: unknown field .no_such_field."):
         apply_overrides(SFTRunConfig(), ["no_such_field=1"])
+    with pytest.raises(ValueError, match="expected key=value"):
+        apply_overrides(SFTRunConfig(), ["max_steps"])
     with pytest.raises(ValueError, match="mode"):
         SFTRunConfig.preset("small", mode="adapter")
