@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
@@ -34,7 +36,19 @@ def _mount_pipeline() -> None:
 
 _mount_pipeline()
 
-_PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
+def invoke(command: list[str], argv: list[str] | None, prog: str) -> Any:
+    """`python -m protege.<stage>` and `<stage>.main(argv)`: the same typer command as `protege
+    <command>`. With argv (tests, scripts) it returns the command's value and raises its errors;
+    from a shell (argv None) click reports usage errors and exits."""
+    if argv is None:
+        return app([*command, *sys.argv[1:]], prog_name=prog)
+    return app([*command, *argv], standalone_mode=False)
+
+
+Preset = Annotated[str, typer.Option(help="smoke | small | full")]
+Overrides = Annotated[list[str] | None, typer.Option("--set", metavar="KEY=VALUE",
+                                                     help="override a config field (repeatable); a dotted key "
+                                                          "sets one entry of a dict field")]
 
 
 @app.command("presets")
@@ -45,28 +59,70 @@ def presets_cmd() -> None:
     typer.echo(presets_markdown())
 
 
-@app.command("sft", context_settings=_PASS_THROUGH, add_help_option=False)
-def sft_cmd(ctx: typer.Context) -> None:
-    """Stage 03: SFT (`protege sft --help` for options)."""
-    from protege.sft import main
+@app.command("sft")
+def sft_cmd(preset: Preset = "smoke",
+            data: Annotated[Path | None, typer.Option(help="dataset folder written by protege.dataset.save_dataset")] = None,
+            out: Annotated[Path | None, typer.Option(help="run folder (created; resumed when it holds checkpoints)")] = None,
+            overrides: Overrides = None,
+            dry_run: Annotated[bool, typer.Option(help="resolve the configuration, load no weights")] = False,
+            resume: Annotated[bool, typer.Option(help="continue from the last checkpoint in OUT")] = True) -> int:
+    """Stage 03: supervised fine-tuning of the protégé (TRL SFTTrainer)."""
+    from protege.sft import SFTRunConfig, apply_overrides, train
+    from protege.sft import dry_run as sft_dry_run
 
-    main(ctx.args)
+    config = apply_overrides(SFTRunConfig.preset(preset), overrides or [])
+    if dry_run:
+        typer.echo(json.dumps(sft_dry_run(config, data), indent=2, default=str))
+        return 0
+    if not data or not out:
+        raise typer.BadParameter("--data and --out are required (unless --dry-run)")
+    train(config, data, out, resume=resume)
+    return 0
 
 
-@app.command("rl", context_settings=_PASS_THROUGH, add_help_option=False)
-def rl_cmd(ctx: typer.Context) -> None:
-    """Stage 04: penalised RL (`protege rl --help` for options)."""
-    from protege.rl import main
+@app.command("rl")
+def rl_cmd(out: Annotated[Path, typer.Option(help="run folder (resumed when it holds checkpoints)")],
+           preset: Preset = "smoke", overrides: Overrides = None,
+           resume: Annotated[bool, typer.Option(help="continue an existing run")] = True,
+           evaluate: Annotated[bool, typer.Option(help="then compare before/after on held-out tasks")] = False):
+    """Stage 04: penalised RL (GRPO-style PPO) of the protégé; reward.X / agent.X set reward / agent fields."""
+    from protege.config import parse_assignments
+    from protege.rl import RLRunConfig, evaluate_before_after, train
 
-    main(ctx.args)
+    config = RLRunConfig.from_preset(preset, **parse_assignments(overrides))
+    result = train(config, out, resume=resume)
+    if evaluate:
+        typer.echo(evaluate_before_after(config, out).to_string(index=False))
+    typer.echo(f"[rl] {result.steps} steps logged in {result.out_dir / 'steps.csv'}; model in {result.final_dir}")
+    return result
 
 
-@app.command("evaluate", context_settings=_PASS_THROUGH, add_help_option=False)
-def evaluate_cmd(ctx: typer.Context) -> None:
-    """Stage 05: evaluation conditions x seeds (`protege evaluate --help` for options)."""
-    from protege.evaluate import main
+@app.command("evaluate")
+def evaluate_cmd(run_dir: Annotated[Path, typer.Option(help="pipeline run folder (holds 03_sft/, 04_rl/ ...)")],
+                 preset: Preset = "smoke",
+                 out: Annotated[Path | None, typer.Option(help="output folder (default: RUN_DIR/05_eval); "
+                                                               "re-running resumes")] = None,
+                 overrides: Overrides = None,
+                 dry_run: Annotated[bool, typer.Option(help="print the resolved conditions and stop")] = False,
+                 progress: bool = True) -> int:
+    """Stage 05: evaluation conditions x seeds (Pass@1 with intervals, expert use, loops, cost)."""
+    from dataclasses import asdict
 
-    main(ctx.args)
+    from protege.config import parse_assignments
+    from protege.evaluate import EvalConfig, resolve_conditions, run_evaluation
+
+    config = EvalConfig.preset(preset, **parse_assignments(overrides))
+    if dry_run:
+        typer.echo(json.dumps([asdict(c) for c in resolve_conditions(config, run_dir)], indent=2))
+        return 0
+    result = run_evaluation(config, run_dir, out or run_dir / "05_eval", progress=progress)
+    typer.echo(f"{result.out_dir / 'metrics.csv'}")
+    for m in result.metrics:
+        typer.echo(f"  {m['condition']:<22} " + (f"skipped: {m['skipped']}" if m["skipped"] else
+                   f"pass@1 {m['pass1_mean']:.3f} [{m['pass1_lo']:.3f}, {m['pass1_hi']:.3f}]  "
+                   f"calls/task {m['expert_calls_per_task']:.2f}  loops {m['loop_rate']:.2f}"
+                   + ("  ORACLE" if m["oracle"] else "")))
+    return 0
 
 
 def _env_config(backend: str, mirror_template: str | None, workspace_root: str | None):

@@ -55,7 +55,6 @@ CLI: ``python -m protege.evaluate --preset smoke --run-dir DIR --out DIR [--set 
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import math
@@ -669,29 +668,11 @@ def conditions_table(conditions: Sequence[Condition]):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m protege.evaluate --preset smoke --run-dir DIR --out DIR [--set key=value ...]``"""
-    parser = argparse.ArgumentParser(prog="python -m protege.evaluate", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--preset", default="smoke", choices=sorted(PRESETS))
-    parser.add_argument("--run-dir", required=True, help="pipeline run folder (holds 03_sft/, 04_rl/ ...)")
-    parser.add_argument("--out", help="output folder (default: RUN_DIR/05_eval); re-running resumes")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override an EvalConfig field, value as JSON or text (repeatable), e.g. seeds=[0,1]")
-    parser.add_argument("--dry-run", action="store_true", help="print the resolved conditions and stop")
-    parser.add_argument("--no-progress", action="store_true")
-    args = parser.parse_args(argv)
-    config = EvalConfig.preset(args.preset, **parse_overrides(args.set))
-    if args.dry_run:
-        print(json.dumps([asdict(c) for c in resolve_conditions(config, args.run_dir)], indent=2))
-        return 0
-    result = run_evaluation(config, args.run_dir, args.out or Path(args.run_dir) / "05_eval",
-                            progress=not args.no_progress)
-    print(f"{result.out_dir / 'metrics.csv'}")
-    for m in result.metrics:
-        print(f"  {m['condition']:<22} " + (f"skipped: {m['skipped']}" if m["skipped"] else
-              f"pass@1 {m['pass1_mean']:.3f} [{m['pass1_lo']:.3f}, {m['pass1_hi']:.3f}]  "
-              f"calls/task {m['expert_calls_per_task']:.2f}  loops {m['loop_rate']:.2f}"
-              + ("  ORACLE" if m["oracle"] else "")))
-    return 0
+    """``python -m protege.evaluate --preset smoke --run-dir DIR --out DIR [--set key=value ...]``:
+    the `protege evaluate` command (protege.cli)."""
+    from protege.cli import invoke
+
+    return invoke(["evaluate"], argv, "protege")
 
 
 if __name__ == "__main__":

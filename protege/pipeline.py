@@ -316,14 +316,15 @@ def _read_json(path: Path, default: Any) -> Any:
 
 
 def _write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    from protege.trajectory import atomic_write
+
+    atomic_write(path, json.dumps(data, indent=2, default=str) + "\n")
 
 
 def _normal(value: Any) -> Any:
-    return json.loads(json.dumps(value, sort_keys=True, default=str))
+    from protege.trajectory import plain
+
+    return plain(value)
 
 
 def _check_id(kind: str, value: str) -> str:
@@ -656,6 +657,7 @@ def run_cmd(preset: Preset = "smoke",
     except PipelineError as exc:
         _fail(exc)
     typer.echo(run_summary(record))
+    return record
 
 
 def run_summary(record: dict[str, Any]) -> str:

@@ -150,6 +150,25 @@ def to_json(obj: Any, **kwargs: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, default=str, **kwargs)
 
 
+def plain(value: Any) -> Any:
+    """A JSON-ready copy: dict keys as strings, tuples as lists, sets as sorted lists, NaN as null,
+    anything else that is not JSON (dtypes, enums, paths) as its string.
+
+    >>> plain({"a": (1, float("nan")), 2: {"b", "a"}, "p": Path("x")})
+    {'a': [1, None], '2': ['a', 'b'], 'p': 'x'}
+    """
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        items = [plain(v) for v in value]
+        return sorted(items, key=str) if isinstance(value, set) else items
+    if isinstance(value, float) and value != value:
+        return None
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
 def atomic_write(path: Path, text: str) -> None:
     """Write via a temporary file in the same folder and os.replace: readers (and a restart
     after SIGKILL) see the old file or the new one, never half of one."""
