@@ -150,11 +150,13 @@ PRESETS: dict[str, dict[str, Any]] = {
               "eval_steps": -1, "logging_steps": 1},
     # SmolLM2-135M-Instruct on a 2-core CPU: full fine-tuning (the paper's choice; 135M fits) in bf16
     # autocast on the compact live-collaboration episodes (~600-900 tokens each, so whole episodes fit
-    # 1024 tokens and need no windows), one epoch of ~140 conversations (~18 steps of 8, one at a time:
-    # padding a batch of 8 halved the tokens/s, docs/LOG.md 2026-12-02) at lr 2e-4: ~13 min.
+    # 1024 tokens and need no windows), three epochs of ~140 conversations (~54 steps of 8, one at a time:
+    # padding a batch of 8 halved the tokens/s, docs/LOG.md 2026-12-02) at lr 2e-4: ~18 min at ~250
+    # tokens/s (the LM head only at trained positions). One epoch (6 min) followed description-level
+    # advice poorly: 21% Pass@1 (docs/LOG.md 2026-12-02, session 8).
     # LoRA at lr 1e-3 for 8 steps on 5k-token windows taught nothing (docs/LOG.md 2026-11-24, 2026-12-02).
     "small": {"model": "smollm2-135m", "dataset": "live", "mode": "full", "learning_rate": 2e-4,
-              "warmup_ratio": 0.05, "epochs": 1.0, "max_steps": -1, "per_device_batch": 1, "grad_accum": 8,
+              "warmup_ratio": 0.05, "epochs": 3.0, "max_steps": -1, "per_device_batch": 1, "grad_accum": 8,
               "max_length": 1024, "gradient_checkpointing": False, "save_steps": 20, "save_total_limit": 1,
               "eval_steps": -1, "eval_limit": 16, "logging_steps": 2},
     # Qwen2.5-Coder-7B-Instruct, every weight trained (the paper: full SFT at 32k context, LoRA and
