@@ -38,6 +38,7 @@ from protege.experts import ReferenceExpert
 from protege.models import resolve_model
 from protege.policies import TransformersPolicy
 from protege.scripted import ScriptedPolicy
+from protege.sft import SFTRunConfig
 from protege.tools import tool_schemas
 
 
@@ -77,14 +78,18 @@ def rollout(policy, convs: list[list[dict]], turns: int, tools) -> dict:
             "s_per_episode_turn": wall / (turns * len(convs)), "texts": texts, "gen_tokens": gen_tokens}
 
 
-def sft_speed(config_overrides: dict, data_dir: Path, out: Path, steps: int) -> tuple[float, float]:
-    """tokens/s of TRL's SFTTrainer (protege.sft) with the `small` preset and these overrides, and
-    the peak resident memory of the process (each measurement runs in a fresh process)."""
+def sft_speed(config_overrides: dict, data_dir: Path, out: Path, steps: int,
+              trl_trainer: bool = False) -> tuple[float, float]:
+    """tokens/s of the stage-03 trainer (protege.sft; with `trl_trainer`, TRL's own SFTTrainer, as
+    before the LM head was restricted to trained positions) with the `small` preset and these
+    overrides, and the peak resident memory of the process (each measurement runs in a fresh process)."""
+    from trl import SFTTrainer
+
     from protege.sft import SFTRunConfig, build_trainer
 
     config = SFTRunConfig.preset("small", max_steps=steps, save_steps=-1, eval_steps=-1, report_to="none",
                                  **config_overrides)
-    prep = build_trainer(config, data_dir, out)
+    prep = build_trainer(config, data_dir, out, trainer_class=SFTTrainer if trl_trainer else None)
     start = time.perf_counter()
     prep.trainer.train()
     wall = time.perf_counter() - start
@@ -145,6 +150,8 @@ def main() -> None:
     parser.add_argument("--sft-steps", type=int, default=4)
     parser.add_argument("--new-dtype", default="", help="rollout weights of the new path (default: the dtype policy)")
     parser.add_argument("--skip-sft", action="store_true")
+    parser.add_argument("--skip-rollout", action="store_true",
+                        help="only the SFT part (its rollout line then reads 'not measured')")
     args = parser.parse_args()
     import torch
 
@@ -160,7 +167,7 @@ def main() -> None:
     new_shared = shared if rollout_dtype == "float32" else {
         "model": TransformersPolicy(model_path, dtype=rollout_dtype).model, "tokenizer": fresh.tokenizer}
     lines, ratios = [], {}
-    for b in batches:
+    for b in ([] if args.skip_rollout else batches):
         today = rollout(old.TransformersPolicy(model_path, max_new_tokens=args.new_tokens, temperature=0,
                                                batch_size=b, **shared), convs[:b], args.turns, tools)
         new = rollout(TransformersPolicy(model_path, max_new_tokens=args.new_tokens, temperature=0, batch_size=b,
@@ -182,26 +189,30 @@ def main() -> None:
     data_dir = work / "data"
     save_dataset(rows, data_dir, "bench", val_fraction=0.0, seed=0)
     policy = dtype_policy("cpu")
-    today_sft, today_mem = in_fresh_process(sft_speed, {"cpu_train_dtype": "float32"}, data_dir, work / "sft-today",
-                                            args.sft_steps)
-    new_sft, new_mem = in_fresh_process(sft_speed, {"mode": "full", "learning_rate": 1e-5,
-                                                    "cpu_train_dtype": policy["train"]},
+    lora = {"mode": "lora", "lora_r": 16, "lora_alpha": 32}
+    # today: the SFT of the issue (LoRA in fp32, TRL's SFTTrainer scoring every position); new: the
+    # `small` preset (full fine-tuning in the dtype policy's autocast, the LM head at trained positions only)
+    today_sft, today_mem = in_fresh_process(sft_speed, {**lora, "cpu_train_dtype": "float32"}, data_dir,
+                                            work / "sft-today", args.sft_steps, True)
+    new_sft, new_mem = in_fresh_process(sft_speed, {"mode": "full", "cpu_train_dtype": policy["train"]},
                                         data_dir, work / "sft-new", args.sft_steps)
-    lora_sft, lora_mem = in_fresh_process(sft_speed, {"cpu_train_dtype": policy["train"]}, data_dir,
+    lora_sft, lora_mem = in_fresh_process(sft_speed, {**lora, "cpu_train_dtype": policy["train"]}, data_dir,
                                           work / "sft-lora", args.sft_steps)
-    plain, plain_mem = in_fresh_process(plain_torch_speed, model_path, data_dir, args.sft_steps, 4, 2048,
-                                        policy["train"])
-    print(f"sft today (LoRA r16, fp32, batch 1 x 4):        {today_sft:7.1f} tokens/s, peak RSS {today_mem:.1f} GiB")
-    print(f"sft new   (full, {policy['train']} autocast, batch 1 x 4): {new_sft:7.1f} tokens/s, peak RSS "
-          f"{new_mem:.1f} GiB ({new_sft / plain:.2f}x the plain-torch loop)")
-    print(f"sft LoRA r16 in {policy['train']} autocast, batch 1 x 4: {lora_sft:7.1f} tokens/s, peak RSS {lora_mem:.1f} GiB "
-          f"({lora_sft / today_sft:.2f}x today's)")
-    print(f"plain torch loop ({policy['train']} autocast, same windows, 1 x 4): {plain:7.1f} tokens/s, "
+    accum = SFTRunConfig.preset("small").grad_accum
+    plain, plain_mem = in_fresh_process(plain_torch_speed, model_path, data_dir, args.sft_steps, accum,
+                                        SFTRunConfig.preset("small").max_length, policy["train"])
+    print(f"sft today (LoRA r16, fp32, TRL's SFTTrainer, batch 1 x {accum}): {today_sft:7.1f} tokens/s, "
+          f"peak RSS {today_mem:.1f} GiB")
+    print(f"sft new   (full, {policy['train']} autocast, LM head at trained positions, batch 1 x {accum}): "
+          f"{new_sft:7.1f} tokens/s, peak RSS {new_mem:.1f} GiB ({new_sft / plain:.2f}x the plain-torch loop)")
+    print(f"sft LoRA r16 in {policy['train']} autocast, batch 1 x {accum}: {lora_sft:7.1f} tokens/s, "
+          f"peak RSS {lora_mem:.1f} GiB ({lora_sft / today_sft:.2f}x today's)")
+    print(f"plain torch loop (full, {policy['train']} autocast, same windows, 1 x {accum}): {plain:7.1f} tokens/s, "
           f"peak RSS {plain_mem:.1f} GiB")
     print(f"cpu flags: bf16-capable {cpu_has_fast_bf16()} ({', '.join(f for f in sorted(cpu_flags()) if 'bf16' in f or f.startswith('amx')) or 'none'}); "
           f"threads {torch.get_num_threads()}; dtype policy {policy}; load {os.getloadavg()[0]:.2f}")
     shutil.rmtree(work, ignore_errors=True)
-    print(f"engine rollout speedup: {ratios[batches[0]]:.2f}x")
+    print(f"engine rollout speedup: {ratios[batches[0]]:.2f}x" if ratios else "engine rollout speedup: not measured")
     print(f"engine sft speedup: {new_sft / today_sft:.2f}x")
 
 

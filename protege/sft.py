@@ -395,8 +395,11 @@ def _sft_trainer_class():
     return TrainedPositionsSFTTrainer
 
 
-def build_trainer(config: SFTRunConfig, data_dir: str | Path, output_dir: str | Path) -> Prepared:
-    """Load the tokenizer and base model, tokenise both splits and build TRL's SFTTrainer."""
+def build_trainer(config: SFTRunConfig, data_dir: str | Path, output_dir: str | Path,
+                  trainer_class: Any = None) -> Prepared:
+    """Load the tokenizer and base model, tokenise both splits and build the trainer: ours
+    (`_sft_trainer_class`), or `trainer_class` (e.g. TRL's own SFTTrainer, as the engine benchmark's
+    baseline)."""
     from trl import SFTConfig
 
     from protege.models import resolve_model
@@ -417,7 +420,7 @@ def build_trainer(config: SFTRunConfig, data_dir: str | Path, output_dir: str | 
                          f"{train_stats.dropped_turns} turns dropped at max_length = {config.max_length})")
     args = SFTConfig(**sft_kwargs(config, output_dir, device, has_eval=bool(eval_ex)))
     model = load_model(config, model_path, device)
-    trainer = _sft_trainer_class()(model=model, args=args, train_dataset=_dataset(train_ex),
+    trainer = (trainer_class or _sft_trainer_class())(model=model, args=args, train_dataset=_dataset(train_ex),
                          eval_dataset=_dataset(eval_ex) if eval_ex else None, processing_class=tok,
                          peft_config=peft_config(config))
     _check_prepared(trainer.train_dataset, train_ex, "train")
