@@ -8,6 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from protege import judges
 from protege import rewards as R
 from protege.agent import AgentConfig, run_episodes
 from protege.environment import make_environment
@@ -223,7 +224,7 @@ def test_openai_judge_parses_scores_and_sees_the_call():
     assert (score.warranted, score.followed, score.source) == (0.25, 0.75, "openai")
     prompt = server.requests[0]["messages"][-1]["content"]
     assert "Where is the bug?" in prompt and "str_replace_editor view src/m.py" in prompt and "FAILED" in prompt
-    assert server.requests[0]["messages"][0]["content"] == R.JUDGE_SYSTEM_PROMPT
+    assert server.requests[0]["messages"][0]["content"] == judges.JUDGE_SYSTEM_PROMPT
 
 
 @pytest.mark.parametrize("answer", ["I think it was fine.", None])
