@@ -384,7 +384,8 @@ class ReferenceDemonstrator(StatelessOraclePolicy):
         if task is None:
             return Generation("", prompt_tokens, error="demonstrator: the conversation matches no known task")
         guidance = _latest_guidance(conversation) or ""
-        steps = (compact_plan(task, self.seed, ask_offered, guidance_edits(guidance)) if self.plan == "compact" else
+        edits = guidance_edits(guidance)
+        steps = (compact_plan(task, self.seed, ask_offered, edits) if self.plan == "compact" else
                  build_plan(task, self.seed, ask_offered, self.p_wrong))
         k, observation = 0, ""
         for i in range(len(conversation) - 1, 1, -1):
@@ -406,7 +407,7 @@ class ReferenceDemonstrator(StatelessOraclePolicy):
         k = min(k, len(steps) - 1)  # past the plan: submit
         if steps[k].tag == "view_if_needed":
             quoted = quoted_line(task)
-            if guidance_edits(guidance):
+            if edits:
                 k += 1  # the guidance holds the exact edit: nothing to look up
             elif quoted and f"`{quoted[0]}`" in guidance and steps[k + 1].tag.startswith("edit:"):
                 edit = {**steps[k + 1].args, "old_str": quoted[0], "new_str": quoted[1]}

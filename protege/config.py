@@ -14,6 +14,7 @@ import ast
 import dataclasses
 import hashlib
 import json
+import types
 import typing
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -60,19 +61,22 @@ def _convert(cls_name: str, key: str, kind: Any, value: Any) -> Any:
     args = [a for a in typing.get_args(kind) if a is not type(None)]
     if value is None or kind is Any:
         return value
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)) and len(args) == 1:
+    if origin in (typing.Union, types.UnionType) and len(args) == 1:  # X | None
         return _convert(cls_name, key, args[0], value)
-    ok = {bool: lambda v: isinstance(v, bool), int: lambda v: isinstance(v, int) and not isinstance(v, bool),
-          float: lambda v: isinstance(v, int | float) and not isinstance(v, bool), str: lambda v: isinstance(v, str)}
     if kind is bool and not isinstance(value, bool):
         words = {"1": True, "0": False, "true": True, "false": False, "yes": True, "no": False}
         if str(value).lower() not in words:
             raise ValueError(f"{cls_name}: field {key!r} is true or false, not {value!r}")
         return words[str(value).lower()]
-    if kind in ok:
-        if kind is str and isinstance(value, int | float) and not isinstance(value, bool):
-            return str(value)  # e.g. model=135 stays a name
-        if not ok[kind](value):
+    if kind in (int, float, str):
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if kind is str:
+            if number:
+                return str(value)  # e.g. model=135 stays a name
+            fits = isinstance(value, str)
+        else:
+            fits = number and (kind is float or isinstance(value, int))
+        if not fits:
             raise ValueError(f"{cls_name}: field {key!r} is {kind.__name__}, not {value!r}")
         return float(value) if kind is float else value
     if (origin or kind) in (tuple, list) and isinstance(value, list | tuple):
@@ -103,7 +107,7 @@ def apply(config: Any, overrides: Mapping[str, Any] | Sequence[str] | None = Non
     values: dict[str, Any] = {}
     for key, value in items.items():
         head, dot, entry = key.partition(".")
-        if head not in hints or head not in names:
+        if head not in names:
             raise ValueError(f"{cls.__name__}: unknown field {head!r} (fields: {', '.join(names)})")
         if dot:
             if typing.get_origin(hints[head]) is not dict and hints[head] is not dict:

@@ -68,7 +68,7 @@ from pathlib import Path
 from typing import Any
 
 from protege.experts import from_spec as expert_from_spec
-from protege.metrics import LOOP_THRESHOLD, _mean, loop_rate, pass1_interval, summarize, token_share  # noqa: F401 (re-exported)
+from protege.metrics import LOOP_THRESHOLD, loop_rate, pass1_interval, summarize, token_share  # noqa: F401 (re-exported)
 from protege.trajectory import atomic_write
 
 PER_INSTANCE_COLUMNS = (

@@ -80,7 +80,7 @@ from protege.rewards import (
     reward_terms,
     trl_reward_functions,
 )
-from protege.rl_sequences import Decode, EpisodeSequence, _logprobs, episode_sequence  # noqa: F401 (re-exported)
+from protege.rl_sequences import Decode, EpisodeSequence, episode_sequence  # noqa: F401 (re-exported)
 from protege.tasks import Task, safe_name
 from protege.trajectory import Trajectory, atomic_write, read_jsonl, to_json
 

@@ -22,7 +22,6 @@ CLI: ``python -m protege.sft --preset small --data DIR --out DIR [--set key=valu
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import resource
@@ -139,7 +138,9 @@ class SFTRunConfig:
 
     def hash(self) -> str:
         """Short hash of the resolved config (names a run in figures and logs)."""
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:8]
+        from protege.config import config_hash
+
+        return config_hash(self)
 
 
 PRESETS: dict[str, dict[str, Any]] = {
