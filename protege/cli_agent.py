@@ -22,39 +22,30 @@ def main() -> None:
 
 
 def make_policy(spec: str, tasks: list, base_url: str, **gen):
-    """scripted | transformers:DIR|tiny|smollm2-135m | openai:MODEL. Imported lazily."""
-    kind, _, arg = spec.partition(":")
-    if kind == "scripted":
-        from protege.scripted import ScriptedPolicy
+    """protege.components.make_policy, its refusal shown as a CLI usage error."""
+    from protege.components import make_policy as build
 
-        return ScriptedPolicy(tasks)
-    if kind == "transformers" and arg:
-        from protege.models import resolve_model
-        from protege.policies import TransformersPolicy
-
-        return TransformersPolicy(model_dir=resolve_model(arg), **gen)
-    if kind == "openai" and arg:
-        from protege.policies import OpenAIPolicy
-
-        return OpenAIPolicy(base_url=base_url, model=arg)
-    raise typer.BadParameter(f"unknown policy {spec!r} (use scripted, transformers:DIR or openai:MODEL)")
+    try:
+        return build(spec, tasks, base_url=base_url, **gen)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 def make_expert(spec: str, base_url: str):
-    """protege.experts.from_spec (none | reference[:LEVEL] | noisy:P[:INNER] | openai:MODEL |
+    """protege.components.make_expert (none | reference[:LEVEL] | noisy:P[:INNER] | openai:MODEL |
     policy:MODEL), its refusal shown as a CLI usage error."""
-    from protege.experts import from_spec
+    from protege.components import make_expert as build
 
     try:
-        return from_spec(spec, base_url=base_url)
+        return build(spec, base_url=base_url)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
 
 
 def load(tasks: str) -> list:
-    from protege.tasks import load_source
+    from protege.components import load_tasks
 
-    return load_source(tasks)
+    return load_tasks(tasks)
 
 
 @app.command()
@@ -73,6 +64,9 @@ def run(
     limit: int | None = typer.Option(None, help="Run only the first N tasks."),
     step_limit: int | None = typer.Option(None, help="Override the preset's step limit."),
     max_parallel: int | None = typer.Option(None, help="Override the preset's batch size."),
+    overrides: list[str] | None = typer.Option(None, "--set", metavar="KEY=VALUE",
+                                               help="Any AgentConfig field, e.g. --set max_context_tokens=2048 "
+                                                    "(repeatable)."),
     backend: str = typer.Option("local", help="Environment backend: local | docker."),
     mirror: str | None = typer.Option(None, help="Local repository mirror template, e.g. /srv/{owner}__{name}."),
     workspace_root: str | None = typer.Option(None, help="Parent folder of task workspaces (default: system temp)."),
@@ -92,8 +86,13 @@ def run(
     from protege.trajectory import TrajectoryWriter, atomic_write
 
     task_list = select(load(tasks), instance_ids, limit)
-    overrides = {k: v for k, v in dict(step_limit=step_limit, max_parallel=max_parallel).items() if v is not None}
-    config = AgentConfig.preset(preset, **overrides)
+    from protege.config import parse_assignments
+
+    explicit = {k: v for k, v in dict(step_limit=step_limit, max_parallel=max_parallel).items() if v is not None}
+    try:
+        config = AgentConfig.preset(preset, **{**parse_assignments(overrides), **explicit})
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
     env_config = EnvConfig(backend=backend, repos=RepoSource(mirror_template=mirror) if mirror else RepoSource(),
                            workspace_root=workspace_root)
     gen = dict(temperature=temperature, max_new_tokens=max_new_tokens, seed=seed,

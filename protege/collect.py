@@ -39,9 +39,9 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from protege.agent import GUIDANCE_OPEN, AgentConfig, run_episodes
+from protege.components import make_expert as expert_from_spec
 from protege.environment import EnvConfig, make_environment
 from protege.experts import ReferenceExpert, guidance_edits
-from protege.experts import from_spec as expert_from_spec
 from protege.grading import grade
 from protege.protocols import Expert, Generation, Message, Policy
 from protege.scripted import EDIT_FAILED, FilePatch, StatelessOraclePolicy, _git_apply, split_patch
@@ -285,7 +285,7 @@ def compact_plan(task: Task, seed: int, ask_expert: bool = True,
         # indentation), no line numbers to copy. A line that is not unique fails and is applied with git.
         # Viewing it first instead taught the protégé to edit a neighbouring line: the SFT protégé
         # alone fixed 0 of 14 pinpointed held-out tasks that way, 5 of 14 this way (docs/LOG.md 2026-12-02).
-        return [PlanStep("The issue quotes the wrong line; fix it.", "str_replace_editor",
+        return [PlanStep(f"The issue quotes the wrong line. {change_thought(*quoted)}".rstrip(), "str_replace_editor",
                          {"command": "str_replace", "path": first.path, "old_str": quoted[0], "new_str": quoted[1]},
                          f"edit:{first.path}"),
                 PlanStep("Done.", "submit", {})]
@@ -301,7 +301,7 @@ def compact_plan(task: Task, seed: int, ask_expert: bool = True,
         if fp.kind == "modify":
             for old, new in fp.hunks:
                 old, new = _minimal(old, new)
-                steps.append(PlanStep("Fix it.", "str_replace_editor",
+                steps.append(PlanStep(change_thought(old, new) or "Fix it.", "str_replace_editor",
                                       {"command": "str_replace", "path": fp.path, "old_str": old, "new_str": new},
                                       "edit:..."))
         elif fp.kind == "new":
@@ -315,6 +315,44 @@ def compact_plan(task: Task, seed: int, ask_expert: bool = True,
         if st.tag == "edit:...":
             st.tag = "edit:" + str(st.args.get("path") or files[0].path)
     return steps
+
+
+def change_thought(old: str, new: str) -> str:
+    """The demonstrator's thought before a one-line edit: the tokens that change, said before the
+    line is written. It splits the step a 135M protégé got wrong at the description level (the
+    right line, the wrong change: docs/LOG.md 2026-12-02) in two: from the advice's words ("the fix
+    makes it an addition") to the tokens, then the line with them. "" when it is not one line.
+
+    >>> change_thought("return a - b", "return a + b")
+    'In that line, `-` becomes `+`.'
+    >>> change_thought("y = g(a, b)", "y = g(b, a)"), change_thought("range(n - 1)", "range(n)")
+    ('In that line, `a` and `b` swap places.', 'In that line, `- 1` goes away.')
+    >>> change_thought("if x:", "if x and y:"), change_thought("a\\nb", "a\\nc")
+    ('In that line, `and y` is added after `x`.', '')
+    """
+    import difflib
+
+    from protege.experts import _TOKEN
+
+    if "\n" in old.strip() or "\n" in new.strip():
+        return ""
+    a, b = list(_TOKEN.finditer(old)), list(_TOKEN.finditer(new))
+    ops = [op for op in difflib.SequenceMatcher(a=[m.group() for m in a], b=[m.group() for m in b],
+                                                autojunk=False).get_opcodes() if op[0] != "equal"]
+    if not ops:
+        return ""
+    if sorted(m.group() for m in a) == sorted(m.group() for m in b):
+        moved = [x.group() for x, y in zip(a, b) if x.group() != y.group()]
+        return f"In that line, {' and '.join(f'`{t}`' for t in dict.fromkeys(moved))} swap places."
+    # the changed stretch as written in each line (first to last differing token)
+    i1, i2, j1, j2 = ops[0][1], ops[-1][2], ops[0][3], ops[-1][4]
+    gone = old[a[i1].start():a[i2 - 1].end()] if i2 > i1 else ""
+    came = new[b[j1].start():b[j2 - 1].end()] if j2 > j1 else ""
+    if gone and not came:
+        return f"In that line, `{gone}` goes away."
+    if came and not gone:
+        return f"In that line, `{came}` is added" + (f" after `{a[i1 - 1].group()}`." if i1 else ".")
+    return f"In that line, `{gone}` becomes `{came}`."
 
 
 def quoted_line(task: Task) -> tuple[str, str] | None:
@@ -411,7 +449,7 @@ class ReferenceDemonstrator(StatelessOraclePolicy):
                 k += 1  # the guidance holds the exact edit: nothing to look up
             elif quoted and f"`{quoted[0]}`" in guidance and steps[k + 1].tag.startswith("edit:"):
                 edit = {**steps[k + 1].args, "old_str": quoted[0], "new_str": quoted[1]}
-                return self._emit(k + 1, "The expert quotes the wrong line; fix it.", "str_replace_editor", edit,
+                return self._emit(k + 1, f"The expert quotes the wrong line. {change_thought(*quoted)}".rstrip(), "str_replace_editor", edit,
                                   prompt_tokens)
         step = steps[k]
         thought = step.thought
@@ -590,28 +628,14 @@ COLLECT_PRESETS: dict[str, dict[str, Any]] = {
 
 def _make_demonstrator(config: CollectConfig, tasks: list[Task], seed: int, servers: ExitStack,
                        log_dir: Path) -> Policy:
-    if config.demonstrator == "reference":
-        return ReferenceDemonstrator(tasks, seed=seed, p_wrong=config.p_wrong, plan=config.plan)
-    kind, _, model = config.demonstrator.partition(":")
-    if kind == "openai" and model:
-        from protege.policies import OpenAIPolicy
+    from protege.components import make_policy
 
-        return OpenAIPolicy(base_url=config.base_url, model=model)
-    if kind == "transformers" and model:
-        from protege.models import resolve_model
-
-        model_dir = str(resolve_model(model))
-        if config.serve == "off":
-            from protege.policies import TransformersPolicy
-
-            return TransformersPolicy(model_dir, temperature=0.7, seed=seed, batch_size=config.max_parallel)
-        from protege.serving import ServedModel
-
-        served = servers.enter_context(ServedModel(model_dir, backend=config.serve, log_dir=log_dir,
-                                                   device="cpu" if config.serve == "transformers" else "auto"))
-        return served.policy(temperature=0.7, max_tokens=1024, concurrency=config.max_parallel)
-    raise ValueError(f"collect config: field 'demonstrator' = {config.demonstrator!r} "
-                     "(use reference, openai:MODEL or transformers:MODEL)")
+    try:
+        return make_policy(config.demonstrator, tasks, base_url=config.base_url, temperature=0.7,
+                           max_new_tokens=1024, seed=seed, batch_size=config.max_parallel, serve=config.serve,
+                           servers=servers, log_dir=log_dir, plan=config.plan, p_wrong=config.p_wrong)
+    except ValueError as exc:
+        raise ValueError(f"collect config: field 'demonstrator' = {config.demonstrator!r}: {exc}") from None
 
 
 def _make_expert(config: CollectConfig, seed: int) -> Expert:
@@ -625,7 +649,7 @@ def _make_expert(config: CollectConfig, seed: int) -> Expert:
 
 
 def load_train_tasks(config: CollectConfig) -> list[Task]:
-    from protege.tasks import load_source as load
+    from protege.components import load_tasks as load
 
     tasks = load(config.tasks)
     return tasks[: config.limit] if config.limit >= 0 else tasks

@@ -2,8 +2,9 @@
 
 Measured on a 2-core Xeon with AMX and AVX512-BF16 (SmolLM2-135M, docs/LOG.md, DESIGN.md):
 bf16 makes prefill 5.8x and training 1.85x (autocast) to 2.3x (bf16 weights) faster than fp32,
-but batched decode is *slower* in bf16 (79 vs 133 new tokens/s at batch 8). Agent rollouts with
-turn-to-turn KV caching (protege.policies) are decode-bound, so they stay fp32 on CPU. Without
+but batched decode with a DynamicCache is *slower* in bf16 (79 vs 133 new tokens/s at batch 8).
+Agent rollouts (protege.policies) keep a StaticCache between turns, with which bf16 decode measured
+2.2x faster than fp32 at batch 52 (docs/LOG.md 2026-12-02), so rollouts run in bf16 too. Without
 AMX / AVX512-BF16, bf16 matrix products are emulated and slower than fp32: detect, never assume.
 On a GPU every phase runs in bf16.
 """

@@ -67,7 +67,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from protege.experts import from_spec as expert_from_spec
+from protege.components import make_expert as expert_from_spec
 from protege.metrics import LOOP_THRESHOLD, loop_rate, pass1_interval, summarize, token_share  # noqa: F401 (re-exported)
 from protege.trajectory import atomic_write
 
@@ -377,46 +377,18 @@ def instance_row(condition: str, seed: int, traj: Any, resolved: bool | None, or
 
 def make_policy(spec: str, tasks: list, config: EvalConfig, seed: int, cache: dict[str, Any],
                 servers: ExitStack | None = None, log_dir: Path | None = None):
-    """scripted (ORACLE) | transformers:MODEL | openai:MODEL. `cache` keeps the last loaded local
-    model, so seeds and conditions of one model share its weights. With config.serve, a
-    transformers:MODEL is launched behind a server that `servers` stops (logs in `log_dir`)."""
-    kind, _, arg = spec.partition(":")
-    if kind == "scripted":
-        from protege.scripted import ScriptedPolicy
+    """protege.components.make_policy with this evaluation's generation settings: `cache` keeps
+    the last loaded local model, so seeds and conditions of one model share its weights."""
+    from protege.components import make_policy as build
 
-        return ScriptedPolicy(tasks)
-    if kind == "transformers" and arg:
-        from protege.models import resolve_model
-        from protege.policies import TransformersPolicy
-
-        model_dir = resolve_model(arg)
-        if config.serve != "off":
-            from protege.serving import ServedModel
-
-            if servers is None:
-                raise ValueError(f"serve={config.serve!r} needs an ExitStack that stops the server")
-            served = servers.enter_context(ServedModel(str(model_dir), backend=config.serve, log_dir=log_dir,
-                                                       device=config.device if config.serve == "transformers" else "auto"))
-            return served.policy(temperature=config.temperature, max_tokens=config.max_new_tokens,
-                                 concurrency=config.max_parallel, name=spec)
-        shared = {"model": cache["model"], "tokenizer": cache["tokenizer"]} if cache.get("dir") == str(model_dir) else {}
-        if not shared:
-            cache.clear()
-        policy = TransformersPolicy(model_dir=model_dir, max_new_tokens=config.max_new_tokens,
-                                    temperature=config.temperature, seed=seed, device=config.device,
-                                    batch_size=config.max_parallel, name=spec, **shared)
-        cache.update(dir=str(model_dir), model=policy.model, tokenizer=policy.tokenizer)
-        return policy
-    if kind == "openai" and arg:
-        from protege.policies import OpenAIPolicy
-
-        return OpenAIPolicy(base_url=config.policy_base_url, model=arg, temperature=config.temperature,
-                            max_tokens=config.max_new_tokens)
-    raise ValueError(f"unknown policy {spec!r} (use scripted, transformers:MODEL or openai:MODEL)")
+    return build(spec, tasks, base_url=config.policy_base_url, temperature=config.temperature,
+                 max_new_tokens=config.max_new_tokens, seed=seed, device=config.device,
+                 batch_size=config.max_parallel, serve=config.serve, servers=servers, log_dir=log_dir,
+                 cache=cache, name=spec)
 
 
 def load_eval_tasks(config: EvalConfig) -> list:
-    from protege.tasks import load_source as load
+    from protege.components import load_tasks as load
 
     tasks = load(config.tasks)
     return tasks[: config.limit] if config.limit >= 0 else tasks

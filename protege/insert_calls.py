@@ -39,8 +39,8 @@ from pathlib import Path
 from typing import Any
 
 from protege.agent import GUIDANCE_CLOSE, GUIDANCE_OPEN, AgentConfig, system_message
+from protege.components import make_expert as expert_from_spec
 from protege.experts import ReferenceExpert
-from protege.experts import from_spec as expert_from_spec
 from protege.loops import loop_heuristic_fires
 from protege.protocols import Expert, ExpertRequest, Message
 from protege.scripted import EDIT_FAILED, split_patch

@@ -269,7 +269,7 @@ def select_tasks(source: str, limit: int, seed: int) -> list[Task]:
     >>> len(ids), ids == [t.instance_id for t in select_tasks("bundled:train", 2, seed=0)]
     (2, True)
     """
-    from protege.tasks import load_source as load
+    from protege.components import load_tasks as load
 
     tasks = load(source)
     if 0 < limit < len(tasks):
@@ -590,7 +590,7 @@ def train(config: RLRunConfig, out_dir: str | Path, resume: bool = True,
     from transformers.trainer_utils import get_last_checkpoint
     from trl import GRPOConfig, GRPOTrainer
 
-    from protege.experts import from_spec as make_expert
+    from protege.components import make_expert
     from protege.models import resolve_model
 
     config.validate()

@@ -68,7 +68,7 @@ def test_bench_list_test_split():
 def test_agent_run_scripted_solves_a_bundled_instance_end_to_end(tmp_path):
     run_dir = tmp_path / "run"
     args = ["agent", "run", "bundled:test", str(run_dir), "--policy", "scripted", "--expert", "reference",
-            "--preset", "smoke", "--limit", "1", "--no-progress"]
+            "--preset", "smoke", "--limit", "1", "--no-progress", "--set", "max_context_tokens=9000"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "submitted 1" in result.output and "resolved 1/1" in result.output
@@ -76,3 +76,10 @@ def test_agent_run_scripted_solves_a_bundled_instance_end_to_end(tmp_path):
     assert list(report.values())[0]["status"] == "RESOLVED_FULL"
     traj = json.loads(next((run_dir / "trajectories").glob("*.json")).read_text())
     assert traj["expert_calls"] and all(c["oracle"] for c in traj["expert_calls"])
+    assert json.loads((run_dir / "config.json").read_text())["agent"]["max_context_tokens"] == 9000  # typed: an int
+
+
+def test_agent_run_names_an_unknown_agent_config_field(tmp_path):
+    result = runner.invoke(app, ["agent", "run", "bundled:test", str(tmp_path / "r"), "--policy", "scripted",
+                                 "--set", "max_contxt=1", "--no-progress"])
+    assert result.exit_code != 0 and "unknown field 'max_contxt'" in result.output

@@ -8,7 +8,7 @@ import pytest
 
 from protege.agent import AgentConfig, run_episodes
 from protege.benchmark.build import BuildConfig, load_bundled
-from protege.collect import ReferenceDemonstrator, build_plan, collect, compact_plan, quoted_line
+from protege.collect import ReferenceDemonstrator, build_plan, change_thought, collect, compact_plan, quoted_line
 from protege.environment import make_environment
 from protege.experts import ReferenceExpert
 from protege.grading import grade
@@ -116,10 +116,13 @@ def test_compact_demonstrations_ask_only_where_the_issue_leaves_the_bug_unknown(
                 assert tools == ["str_replace_editor", "submit"] and views == 0
                 edit = traj.steps[0].action["arguments"]
                 assert f"`{edit['old_str']}`" in task.problem_statement and not edit["old_str"].startswith(" ")
+                assert change_thought(*quoted_line(task)) in traj.steps[0].text  # the tokens first
             else:
                 quoted = quoted_line(task)
                 quotes = level == "description" and quoted and f"`{quoted[0]}`" in traj.expert_calls[0].reply
                 quoting += bool(quotes)
+                if quotes:  # the edit's thought names the changed tokens before the line is written
+                    assert change_thought(*quoted) in traj.steps[1].text
                 assert tools[0] == "ask_expert" and views == (0 if level == "exact_edit" or quotes else 1)
             assert sum(len(str(m.get("content") or "")) for m in traj.messages) < 6000  # ~1.5k tokens at most
     assert quoting >= 1

@@ -99,3 +99,35 @@ def test_dotted_keys_set_one_entry_of_a_nested_config():
     assert (sft.epochs, sft.bf16) == (2.0, False)
     with pytest.raises(ValueError, match="field 'epochs' is float"):
         config.apply(sft, {"epochs": "two"})
+
+
+def test_one_factory_builds_every_policy_the_cli_and_stages_name(tiny_tasks):
+    """protege.components.make_policy is the one place policies come from (issue 15): the agent
+    CLI, collection's demonstrator and evaluation all call it, and refuse a bad spec the same way."""
+    from contextlib import ExitStack
+
+    from protege.cli_agent import make_policy as cli_policy
+    from protege.collect import CollectConfig, ReferenceDemonstrator, _make_demonstrator
+    from protege.components import make_policy
+    from protege.evaluate import make_policy as eval_policy
+    from protege.policies import OpenAIPolicy, TransformersPolicy
+    from protege.scripted import ScriptedPolicy
+
+    tasks = tiny_tasks(2)
+    assert isinstance(make_policy("scripted", tasks), ScriptedPolicy)
+    demo = _make_demonstrator(CollectConfig(plan="compact", p_wrong=0.0), tasks, 3, ExitStack(), None)
+    assert isinstance(demo, ReferenceDemonstrator) and (demo.plan, demo.p_wrong, demo.seed) == ("compact", 0.0, 3)
+    remote = make_policy("openai:m", tasks, base_url="http://127.0.0.1:9/v1", max_new_tokens=77)
+    assert isinstance(remote, OpenAIPolicy) and (remote.model, remote.max_tokens) == ("m", 77)
+    cache: dict = {}
+    config = EvalConfig.preset("smoke", max_new_tokens=9, temperature=0.0)
+    first = eval_policy("transformers:tiny", tasks, config, seed=0, cache=cache)
+    second = eval_policy("transformers:tiny", tasks, config, seed=1, cache=cache)
+    assert isinstance(first, TransformersPolicy) and first.max_new_tokens == 9 and second.seed == 1
+    assert second.model is first.model  # seeds of one model share its weights
+    with pytest.raises(typer.BadParameter, match="unknown policy 'bogus'"):
+        cli_policy("bogus", tasks, "")
+    with pytest.raises(ValueError, match="collect config: field 'demonstrator' = 'bogus': unknown policy"):
+        _make_demonstrator(CollectConfig(demonstrator="bogus"), tasks, 0, ExitStack(), None)
+    with pytest.raises(ValueError, match="needs an ExitStack"):
+        make_policy("transformers:tiny", tasks, serve="transformers")
