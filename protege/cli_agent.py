@@ -80,14 +80,13 @@ def run(
     from tqdm import tqdm
 
     from protege.agent import AgentConfig, run_episodes
+    from protege.config import parse_assignments
     from protege.environment import EnvConfig, RepoSource, make_environment
     from protege.invocation import parse_invocation
     from protege.tasks import select
     from protege.trajectory import TrajectoryWriter, atomic_write
 
     task_list = select(load(tasks), instance_ids, limit)
-    from protege.config import parse_assignments
-
     explicit = {k: v for k, v in dict(step_limit=step_limit, max_parallel=max_parallel).items() if v is not None}
     try:
         config = AgentConfig.preset(preset, **{**parse_assignments(overrides), **explicit})
