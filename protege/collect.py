@@ -330,28 +330,21 @@ def change_thought(old: str, new: str) -> str:
     >>> change_thought("if x:", "if x and y:"), change_thought("a\\nb", "a\\nc")
     ('In that line, `and y` is added after `x`.', '')
     """
-    import difflib
-
-    from protege.experts import _TOKEN
+    from protege.experts import LineDiff
 
     if "\n" in old.strip() or "\n" in new.strip():
         return ""
-    a, b = list(_TOKEN.finditer(old)), list(_TOKEN.finditer(new))
-    ops = [op for op in difflib.SequenceMatcher(a=[m.group() for m in a], b=[m.group() for m in b],
-                                                autojunk=False).get_opcodes() if op[0] != "equal"]
-    if not ops:
+    d = LineDiff.of(old, new)
+    if not d.ops:
         return ""
-    if sorted(m.group() for m in a) == sorted(m.group() for m in b):
-        moved = [x.group() for x, y in zip(a, b) if x.group() != y.group()]
+    if d.swapped:
+        moved = [x for x, y in zip(d.old_tokens, d.new_tokens) if x != y]
         return f"In that line, {' and '.join(f'`{t}`' for t in dict.fromkeys(moved))} swap places."
-    # the changed stretch as written in each line (first to last differing token)
-    i1, i2, j1, j2 = ops[0][1], ops[-1][2], ops[0][3], ops[-1][4]
-    gone = old[a[i1].start():a[i2 - 1].end()] if i2 > i1 else ""
-    came = new[b[j1].start():b[j2 - 1].end()] if j2 > j1 else ""
+    gone, came, before = d.stretch()
     if gone and not came:
         return f"In that line, `{gone}` goes away."
     if came and not gone:
-        return f"In that line, `{came}` is added" + (f" after `{a[i1 - 1].group()}`." if i1 else ".")
+        return f"In that line, `{came}` is added" + (f" after `{before}`." if before else ".")
     return f"In that line, `{gone}` becomes `{came}`."
 
 

@@ -320,6 +320,62 @@ def _names(lines: list[str]) -> set[str]:
 _TOKEN = re.compile(r"\w+|==|!=|<=|>=|//|\*\*|->|[^\w\s]")
 
 
+@dataclass(frozen=True)
+class LineDiff:
+    """The token-level difference of a one-line change, kept as spans of the written lines: the one
+    reading of a change that the description hints, their fix words and the demonstrations' change
+    thoughts all phrase (so they cannot disagree about which tokens changed).
+
+    >>> d = LineDiff.of("return a - b", "return a + b"); d.gone, d.came, d.stretch()
+    (['-'], ['+'], ('-', '+', 'a'))
+    >>> LineDiff.of("y = g(a, b)", "y = g(b, a)").swapped, LineDiff.of("x = 1", "x = 1").ops
+    (True, [])
+    """
+
+    old_line: str
+    new_line: str
+    old: tuple[re.Match, ...]
+    new: tuple[re.Match, ...]
+    ops: list[tuple[str, int, int, int, int]]  # difflib opcodes that are not "equal"
+
+    @classmethod
+    def of(cls, removed: str, added: str) -> LineDiff:
+        import difflib
+
+        old, new = tuple(_TOKEN.finditer(removed)), tuple(_TOKEN.finditer(added))
+        matcher = difflib.SequenceMatcher(a=[m.group() for m in old], b=[m.group() for m in new], autojunk=False)
+        return cls(removed, added, old, new, [op for op in matcher.get_opcodes() if op[0] != "equal"])
+
+    @property
+    def old_tokens(self) -> list[str]:
+        return [m.group() for m in self.old]
+
+    @property
+    def new_tokens(self) -> list[str]:
+        return [m.group() for m in self.new]
+
+    @property
+    def gone(self) -> list[str]:
+        return [m.group() for _, i1, i2, _, _ in self.ops for m in self.old[i1:i2]]
+
+    @property
+    def came(self) -> list[str]:
+        return [m.group() for *_, j1, j2 in self.ops for m in self.new[j1:j2]]
+
+    @property
+    def swapped(self) -> bool:
+        """The same tokens in another order."""
+        return bool(self.ops) and sorted(self.old_tokens) == sorted(self.new_tokens)
+
+    def stretch(self) -> tuple[str, str, str]:
+        """(old text, new text) from the first to the last differing token as written in each line,
+        and the old token just before that stretch ("" at the start of the line)."""
+        i1, i2, j1, j2 = self.ops[0][1], self.ops[-1][2], self.ops[0][3], self.ops[-1][4]
+        gone = self.old_line[self.old[i1].start():self.old[i2 - 1].end()] if i2 > i1 else ""
+        came = self.new_line[self.new[j1].start():self.new[j2 - 1].end()] if j2 > j1 else ""
+        return gone, came, self.old[i1 - 1].group() if i1 else ""
+
+
 def token_diff(removed: str, added: str) -> tuple[list[str], list[str]]:
     """The tokens of a one-line change that differ: (only in the old line, only in the new).
 
@@ -328,15 +384,8 @@ def token_diff(removed: str, added: str) -> tuple[list[str], list[str]]:
     >>> token_diff("x = f(a)-1", "x = f(a)+1")
     (['-'], ['+'])
     """
-    import difflib
-
-    old, new = _TOKEN.findall(removed), _TOKEN.findall(added)
-    gone, came = [], []
-    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=old, b=new, autojunk=False).get_opcodes():
-        if tag != "equal":
-            gone += old[i1:i2]
-            came += new[j1:j2]
-    return gone, came
+    d = LineDiff.of(removed, added)
+    return d.gone, d.came
 
 
 def _token_hint(removed: str, added: str) -> str:
@@ -353,11 +402,11 @@ def _token_hint(removed: str, added: str) -> str:
     >>> _token_hint("t = x", "t = x + 1")
     'That line is missing a part after `x` (an operator and a number).'
     """
-    gone, came = token_diff(removed, added)
-    if not gone and not came:
+    d = LineDiff.of(removed, added)
+    if not d.ops:
         return ""
-    old, new = _TOKEN.findall(removed), _TOKEN.findall(added)
-    if sorted(old) == sorted(new):
+    gone, came, old, new = d.gone, d.came, d.old_tokens, d.new_tokens
+    if d.swapped:
         moved = [a for a, b in zip(old, new) if a != b and re.match(r"\w", a)]
         return f"In that line, {', '.join(f'`{t}`' for t in dict.fromkeys(moved))} are in the wrong order."
     words = [t for t in gone if re.match(r"\w", t)]
@@ -400,9 +449,9 @@ def fix_words(removed: str, added: str) -> str:
     >>> fix_words("t = x", "t = x + 1")
     ''
     """
-    gone, came = token_diff(removed, added)
-    old, new = _TOKEN.findall(removed), _TOKEN.findall(added)
-    if gone and sorted(old) == sorted(new):
+    d = LineDiff.of(removed, added)
+    gone, came = d.gone, d.came
+    if d.swapped:
         return "The fix swaps them."
     if gone and not came:
         return "The fix deletes that part and keeps the rest of the line."
