@@ -638,7 +638,7 @@ def train(config: RLRunConfig, out_dir: str | Path, resume: bool = True,
         num_generations=config.num_generations, temperature=config.temperature, top_p=1.0,
         epsilon=config.epsilon, epsilon_high=config.epsilon_high, beta=config.beta, loss_type=config.loss_type,
         scale_rewards=config.scale_rewards, max_completion_length=config.max_seq_tokens,
-        gradient_checkpointing=config.gradient_checkpointing, use_cpu=device == "cpu",
+        activation_checkpointing=config.gradient_checkpointing, use_cpu=device == "cpu",
         bf16=device != "cpu" or (config.cpu_train_dtype if config.cpu_train_dtype != "auto"
                                  else dtype_policy("cpu")["train"]) == "bfloat16",
         logging_steps=1, save_strategy="steps", save_steps=config.save_steps,

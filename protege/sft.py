@@ -267,7 +267,7 @@ def sft_kwargs(config: SFTRunConfig, output_dir: str | Path, device: str, has_ev
         "per_device_train_batch_size": config.per_device_batch,
         "per_device_eval_batch_size": config.per_device_batch,
         "gradient_accumulation_steps": config.grad_accum,
-        "gradient_checkpointing": config.gradient_checkpointing,
+        "activation_checkpointing": config.gradient_checkpointing,  # transformers 5 name (TRL sets the old alias)
         "use_liger_kernel": config.use_liger_kernel and not on_cpu,
         "bf16": (config.bf16 and not on_cpu) or (on_cpu and cpu_train_dtype(config) == "bfloat16"),
         "use_cpu": on_cpu,

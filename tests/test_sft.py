@@ -281,7 +281,7 @@ def test_dry_run_resolves_the_full_preset_without_the_hub(monkeypatch):
     plan = dry_run(SFTRunConfig.preset("full"))
     assert plan["config"]["model"] == "Qwen/Qwen2.5-Coder-7B-Instruct"
     assert plan["config"]["mode"] == "full" and plan["peft_config"] is None and plan["trainable"] == "every weight"
-    assert plan["sft_config"]["bf16"] is True and plan["sft_config"]["gradient_checkpointing"] is True
+    assert plan["sft_config"]["bf16"] is True and plan["sft_config"]["activation_checkpointing"] is True
     assert plan["sft_config"]["use_liger_kernel"] is True  # on a GPU; never on a CPU
     assert dry_run(SFTRunConfig.preset("full"), device="cpu")["sft_config"]["use_liger_kernel"] is False
     assert plan["sft_config"]["max_length"] == plan["config"]["max_length"] == 32_768
@@ -292,6 +292,23 @@ def test_dry_run_resolves_the_full_preset_without_the_hub(monkeypatch):
     assert lora["peft_config"]["r"] == 64
     qlora = dry_run(SFTRunConfig.preset("full", mode="qlora"))
     assert qlora["quantization_config"]["bnb_4bit_quant_type"] == "nf4"
+
+
+def test_sft_config_names_activation_checkpointing_without_a_deprecation_warning():
+    """transformers 5 renamed the knob; TRL's configs still default the old alias, which warned in
+    every notebook. The small preset keeps it off (135M at 1024 tokens fits without it)."""
+    import warnings
+
+    from trl import SFTConfig
+
+    from protege.sft import sft_kwargs
+
+    for preset, on in (("small", False), ("full", True)):
+        kwargs = sft_kwargs(SFTRunConfig.preset(preset), "OUT", "cpu")
+        with warnings.catch_warnings():
+            warnings.filterwarnings("error", message=".*gradient_checkpointing.*deprecated", category=FutureWarning)
+            args = SFTConfig(**{**kwargs, "bf16": False})
+        assert args.activation_checkpointing is on and args.gradient_checkpointing is on, preset
 
 
 def test_shipped_accelerate_configs_load_in_accelerate():
