@@ -564,7 +564,8 @@ class ReferenceExpert:
     hint_level: "location" (file, function, line), "description" (plus what is wrong and
     what the fix adds, without its code) or "exact_edit" (the edit itself)."""
 
-    hint_level: str = "description"  # one level, or levels joined by "+": each task gets one (seeded)
+    # one level, or levels joined by "+": each task gets one (seeded); a level named twice is drawn twice as often
+    hint_level: str = "description"
     seed: int = 0
     name: str = ""
     oracle: bool = True
@@ -582,6 +583,9 @@ class ReferenceExpert:
         >>> e = ReferenceExpert("exact_edit+description")
         >>> sorted({e.level_for(f"t{i}") for i in range(20)})
         ['description', 'exact_edit']
+        >>> weighted = ReferenceExpert("description+description+exact_edit")  # named twice: drawn twice as often
+        >>> 0.63 < sum(weighted.level_for(f"t{i}") == "description" for i in range(3000)) / 3000 < 0.70
+        True
         """
         levels = self.hint_level.split("+")
         return levels[random.Random(f"{self.seed}|{instance_id}|level").randrange(len(levels))]

@@ -150,7 +150,7 @@ def test_stage_experts_come_from_the_one_factory_and_bad_specs_name_the_field():
     from protege.insert_calls import _make_expert as insertion_expert
 
     mixed = _make_expert(CollectConfig.preset("small"), seed=0)
-    assert isinstance(mixed, ReferenceExpert) and mixed.hint_level == "exact_edit+description"
+    assert isinstance(mixed, ReferenceExpert) and mixed.hint_level == "description+description+exact_edit"
     assert isinstance(_make_expert(CollectConfig(expert="noisy:0.3"), seed=0), NoisyExpert)  # as evaluation accepts
     assert insertion_expert(DataConfig(hint_level="location")).hint_level == "location"
     with pytest.raises(ValueError, match="collect config: field 'expert' = 'bogus'"):
