@@ -449,6 +449,8 @@ class AgentRollout:
                     rollout_s: float, score_s: float, timed: _TimedPolicy) -> dict[str, Any]:
         n = len(trajs)
         stats: dict[str, Any] = {"step": step, "stage": stage, "episodes": n}
+        stats["groups_with_spread"] = groups_with_spread([t.instance_id for t in trajs],
+                                                         [t.get("reward_total", 0.0) for t in terms])
         for key in sorted({k for t in terms for k in t}):
             stats[key] = _mean([t.get(key, 0.0) for t in terms])
         stats["resolve_rate"] = stats.get("resolved", 0.0)
@@ -513,7 +515,23 @@ def _step_logger(rollout: AgentRollout, out_dir: Path, verbose: bool):
     return StepLogger()
 
 
-TABLE_COLUMNS = ("step", "stage", "reward_total", "reward_task", "reward_loop", "reward_collab", "reward_follow",
+def groups_with_spread(instance_ids: list[str], rewards: list[float], tol: float = 1e-6) -> float:
+    """The fraction of groups (the G episodes of one task) whose rewards differ by more than `tol`:
+    the groups that give any token a non-zero group-relative advantage. Counted here because TRL's
+    `frac_reward_zero_std` took float noise for variance: a group of equal rewards, summed from
+    float components, had std 6e-8 and counted as non-zero while the step's gradient was exactly 0
+    (docs/LOG.md session 10).
+
+    >>> groups_with_spread(["a", "a", "b", "b"], [1.0, 0.9, 0.9, 0.9000000000000001])
+    0.5
+    """
+    groups: dict[str, list[float]] = {}
+    for i, r in zip(instance_ids, rewards):
+        groups.setdefault(i, []).append(r)
+    return _mean([float(max(g) - min(g) > tol) for g in groups.values()])
+
+
+TABLE_COLUMNS = ("step", "stage", "groups_with_spread", "reward_total", "reward_task", "reward_loop", "reward_collab", "reward_follow",
                  "reward_gated_other", "reward_no_call", "resolve_rate", "c_loop", "loop_rate", "expert_calls",
                  "steps", "format_errors", "episodes_per_s", "gen_tokens_per_s", "trl/loss", "trl/kl",
                  "trl/clip_ratio/region_mean")
