@@ -230,6 +230,7 @@ def test_smoke_rl_run_logs_terms_changes_weights_and_resumes(tmp_path, capsys):
         assert column in steps and steps[column].notna().all(), column
     assert steps["trl/rewards/varied/mean"].notna().tolist() == [True, False]  # the CLI run has no test reward
     assert (steps["episodes"] == 2).all() and (steps["reward_task"] == -0.1).all()
+    assert (steps["groups_with_spread"] == 0.0).all()  # equal rewards in each group: no advantage to learn from
     assert (out / "steps.csv").read_text().startswith("step,")
     rollouts = [json.loads(line) for line in (out / "rollouts.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rollouts] == [1, 1, 2, 2]
