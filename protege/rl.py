@@ -531,8 +531,8 @@ def groups_with_spread(instance_ids: list[str], rewards: list[float], tol: float
     return _mean([float(max(g) - min(g) > tol) for g in groups.values()])
 
 
-TABLE_COLUMNS = ("step", "stage", "groups_with_spread", "reward_total", "reward_task", "reward_loop", "reward_collab", "reward_follow",
-                 "reward_gated_other", "reward_no_call", "resolve_rate", "c_loop", "loop_rate", "expert_calls",
+TABLE_COLUMNS = ("step", "stage", "groups_with_spread", "reward_total", "reward_task", "reward_loop", "reward_collab",
+                 "reward_follow", "reward_gated_other", "reward_no_call", "resolve_rate", "c_loop", "loop_rate", "expert_calls",
                  "steps", "format_errors", "episodes_per_s", "gen_tokens_per_s", "trl/loss", "trl/kl",
                  "trl/clip_ratio/region_mean")
 
