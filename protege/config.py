@@ -160,7 +160,7 @@ SCALE_KNOBS: dict[str, tuple[str, ...]] = {
     "03 sft": ("model", "mode", "epochs", "max_steps", "max_length", "per_device_batch", "grad_accum",
                "learning_rate"),
     "04 rl": ("model", "task_limit", "tasks_per_step", "num_generations", "max_steps", "learning_rate", "use_lora",
-              "max_new_tokens", "step_limit", "scale_rewards", "lambda_collab", "use_vllm"),
+              "temperature", "max_new_tokens", "step_limit", "scale_rewards", "lambda_collab", "use_vllm"),
     "05 evaluate": ("tasks", "limit", "seeds", "step_limit", "max_parallel", "max_new_tokens", "expert", "serve"),
 }
 

@@ -224,12 +224,15 @@ PRESETS: dict[str, dict[str, Any]] = {
         "step_limit": 4, "max_seq_tokens": 4096, "eval_limit": 2, "lambda_collab": 0.1,
     },
     # laptop CPU: SmolLM2-135M after SFT (notebook 04 passes 03_sft/merged), LoRA, compact episodes of
-    # ~1k tokens: 2 tasks x G=4 per step, 4 steps (~2 min a step). Every expert call costs lambda_collab (charge_every_call), so
+    # ~1k tokens: 4 tasks x G=4 per step, 4 steps (~4 min a step in fp32). Four groups at temperature 1.0, because
+    # at 2 groups and 0.7 the rollouts of a group mostly did the same thing: 2 of 8 groups had any reward spread
+    # (0 advantage elsewhere); 4 groups at 1.0 gave 4 of 8 and a spread at both steps (docs/LOG.md session 11).
+    # Every expert call costs lambda_collab (charge_every_call), so
     # asking where the issue already pinpoints the bug is paid for, asking where it is needed still pays.
     "small": {
-        "model": "smollm2-135m", "task_limit": 48, "num_generations": 4, "tasks_per_step": 2, "micro_batch_size": 2,
+        "model": "smollm2-135m", "task_limit": 48, "num_generations": 4, "tasks_per_step": 4, "micro_batch_size": 2,
         "max_steps": 4, "learning_rate": 2e-4, "use_lora": True, "lora_r": 16, "lora_alpha": 32,
-        "max_new_tokens": 128, "temperature": 0.7, "step_limit": 6, "max_seq_tokens": 2048, "eval_limit": 2,
+        "max_new_tokens": 128, "temperature": 1.0, "step_limit": 6, "max_seq_tokens": 2048, "eval_limit": 2,
         "lambda_collab": 0.1, "reward_overrides": {"charge_every_call": True},
     },
     # GPU box: the paper's scale (100 tasks, 160 steps, G=6), full-parameter, KL to the SFT model
