@@ -1,6 +1,6 @@
 """The engine before and after, side by side in one process on identical inputs.
 
-    python benchmarks/bench_engine.py [--model smollm2-135m] [--turns 4] [--batches 8,16] [--sft-steps 4]
+    python benchmarks/bench_engine.py [--model smollm2-135m] [--turns 4] [--batches 8,16] [--sft-steps 4] [--profile]
 
 Rollouts: a fixed replay of agent conversations (the scripted ORACLE policy on bundled train
 tasks, so both paths see the same tokens at every turn): at turn t each path generates for
@@ -10,6 +10,9 @@ and prefilled every turn, fp32); the new one keeps each conversation's KV cache 
 SFT: tokens/s of today's `small` SFT config (LoRA r16, fp32) and of the new one (full
 fine-tuning, bf16 autocast where the CPU has AMX/AVX512-BF16) through TRL's SFTTrainer, and of
 a plain-torch forward/backward/AdamW loop over the same batches in the new dtype.
+
+`--profile` runs the new rollout path once more at the first batch size under torch.profiler and
+prints where its time goes (the aten ops with the most self time, and the share outside them).
 
 The last two lines are `engine rollout speedup: N.NNx` and `engine sft speedup: N.NNx`
 (new / today's; rollouts at the first batch size)."""
@@ -76,6 +79,23 @@ def rollout(policy, convs: list[list[dict]], turns: int, tools) -> dict:
     prefill = stats["prefill_tokens"] if stats else prompt_tokens
     return {"wall_s": wall, "gen_tok_s": gen_tokens / wall, "prefill_per_turn": prefill / turns,
             "s_per_episode_turn": wall / (turns * len(convs)), "texts": texts, "gen_tokens": gen_tokens}
+
+
+def profile_rollout(policy, convs: list[list[dict]], turns: int, tools, rows: int = 12) -> None:
+    """Where the new path's rollout time goes: torch.profiler's aten ops by self CPU time, and the
+    wall time outside every aten op (Python: the generate loop, stopping criteria, cache bookkeeping)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        r = rollout(policy, convs, turns, tools)
+    ops = [e for e in prof.key_averages() if e.key.startswith("aten::")]
+    aten_s = sum(e.self_cpu_time_total for e in ops) / 1e6
+    print(f"profile, new path, batch {len(convs)}: {r['wall_s']:.1f} s wall under the profiler, "
+          f"{r['gen_tokens']} tokens; aten ops' self time {aten_s:.1f} s, outside aten ops "
+          f"{max(r['wall_s'] - aten_s, 0):.1f} s ({max(1 - aten_s / r['wall_s'], 0):.0%})", flush=True)
+    for e in sorted(ops, key=lambda e: -e.self_cpu_time_total)[:rows]:
+        print(f"  {e.key:40s} {e.self_cpu_time_total / 1e6:7.2f} s self  {e.count:8d} calls "
+              f"{e.self_cpu_time_total / 1e4 / r['wall_s']:5.1f}% of wall", flush=True)
 
 
 def sft_speed(config_overrides: dict, data_dir: Path, out: Path, steps: int,
@@ -150,6 +170,7 @@ def main() -> None:
     parser.add_argument("--sft-steps", type=int, default=4)
     parser.add_argument("--new-dtype", default="", help="rollout weights of the new path (default: the dtype policy)")
     parser.add_argument("--skip-sft", action="store_true")
+    parser.add_argument("--profile", action="store_true", help="profile the new rollout path (first batch size)")
     parser.add_argument("--skip-rollout", action="store_true",
                         help="only the SFT part (its rollout line then reads 'not measured')")
     args = parser.parse_args()
@@ -182,6 +203,10 @@ def main() -> None:
         ratios[b] = today["wall_s"] / new["wall_s"]
     for line in lines:
         print(line, flush=True)
+    if args.profile and not args.skip_rollout:
+        b = batches[0]
+        profile_rollout(TransformersPolicy(model_path, max_new_tokens=args.new_tokens, temperature=0, batch_size=b,
+                                           **new_shared), convs[:b], args.turns, tools)
     if args.skip_sft:
         print(f"engine rollout speedup: {ratios[batches[0]]:.2f}x")
         return
