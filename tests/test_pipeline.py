@@ -127,7 +127,11 @@ def test_records_from_elsewhere_do_not_skip_a_stage(two_notebooks):
     shutil.rmtree(root / "runs")  # what a fresh clone of a committed run looks like
     reused = pipeline.run_pipeline("smoke", "ref", {"alpha": 2}, root=root, progress=False, reuse_records=True)
     assert reused["status"] == "done" and not (root / "runs/ref/01_make").exists()
+    committed = json.loads((root / "papermill_runs/ref/run.json").read_text())
+    committed["started"] = "2000-01-01T00:00:00+00:00"
+    (root / "papermill_runs/ref/run.json").write_text(json.dumps(committed))
     record = pipeline.run_pipeline("smoke", "ref", {"alpha": 5}, root=root, progress=False)  # other params: fine
+    assert record["started"] > "2026", "a run that replaced a committed record keeps the record's start time"
     assert record["status"] == "done" and (root / "runs/ref/01_make/count").read_text() == "1"
     assert json.loads((root / "runs/ref/01_make/config.json").read_text())["alpha"] == 5
     assert pipeline.stage_marker(root / "runs/ref", "02_check.ipynb").exists()
