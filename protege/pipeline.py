@@ -429,12 +429,13 @@ def _write_run_json(pm_dir: Path, root: Path, run_id: str, preset: str, params: 
     status = _read_json(pm_dir / "status.json", {"notebooks": {}})
     wall = {name: e.get("wall_s") for name, e in status["notebooks"].items()}
     # The start carries over only for a run resumed here: a committed record's start is not this run's.
-    here = any((root / run_dir_rel / ".pipeline").glob("*.done"))
+    here = any(stage_marker(root / run_dir_rel, name).exists() for name in status["notebooks"])
     record = {"run_id": run_id, "preset": preset, "params": _normal(params), "run_dir": run_dir_rel,
               "papermill_dir": pm_dir.relative_to(root).as_posix() if pm_dir.is_relative_to(root) else str(pm_dir),
               "status": state, "notebooks": {n: e.get("status") for n, e in status["notebooks"].items()},
               "started": (old.get("started") if here else None) or _now(),
-              "finished": _now() if state != "running" else None, "wall_s": wall, "total_wall_s": round(sum(w or 0 for w in wall.values()), 2),
+              "finished": _now() if state != "running" else None,
+              "wall_s": wall, "total_wall_s": round(sum(w or 0 for w in wall.values()), 2),
               "git_commit": git_commit(root), "machine": machine(), "versions": versions(), **extra}
     _write_json(pm_dir / "run.json", record)
     return record

@@ -226,9 +226,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     # laptop CPU: SmolLM2-135M after SFT (notebook 04 passes 03_sft/merged), LoRA, compact episodes of
     # ~1k tokens: 4 tasks x G=4 per step, 4 steps (~4 min a step in fp32). Four groups at temperature 1.0, because
     # at 2 groups and 0.7 the rollouts of a group mostly did the same thing: 2 of 8 groups had any reward spread
-    # (0 advantage elsewhere); 4 groups at 1.0 gave 4 of 8 and a spread at both steps (docs/LOG.md session 11).
-    # Every expert call costs lambda_collab (charge_every_call), so
-    # asking where the issue already pinpoints the bug is paid for, asking where it is needed still pays.
+    # (0 advantage elsewhere); 4 groups at 1.0 gave a spread at every step (docs/LOG.md session 11).
+    # Every expert call costs lambda_collab (charge_every_call), so asking where the issue already
+    # pinpoints the bug is paid for, asking where it is needed still pays.
     "small": {
         "model": "smollm2-135m", "task_limit": 48, "num_generations": 4, "tasks_per_step": 4, "micro_batch_size": 2,
         "max_steps": 4, "learning_rate": 2e-4, "use_lora": True, "lora_r": 16, "lora_alpha": 32,
