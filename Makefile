@@ -35,13 +35,18 @@ figures: install
 	$(BIN)/protege pipeline figures
 
 # A 3 x 3 lambda grid over RL + evaluation, reusing stages 01-03 of run $(BASE_RUN) (run `make small`
-# or `make pipeline` first). At `small` each point is an RL run and an evaluation: hours on 2 cores.
+# or `make pipeline` first). Each point evaluates only the condition the lambdas change (the others
+# are the base run's); at `small` a point is ~27 min on 2 cores (RL + one condition), resumable.
 BASE_RUN ?= $(PRESET)
 LAMBDA_LOOP ?= 0,0.1,0.3
 LAMBDA_COLLAB ?= 0,0.1,0.3
+SWEEP_CONDITIONS ?= ["sft+rl+expert"]
+SWEEP_ID ?= $(PRESET)-lambda-sweep
 sweep: install
-	$(BIN)/protege pipeline sweep --preset $(PRESET) --sweep-id $(PRESET)-lambda-sweep --reuse-from $(BASE_RUN) \
-	  --grid lambda_loop=$(LAMBDA_LOOP) --grid lambda_collab=$(LAMBDA_COLLAB)
+	@start=$$(date +%s); \
+	$(BIN)/protege pipeline sweep --preset $(PRESET) --sweep-id $(SWEEP_ID) --reuse-from $(BASE_RUN) \
+	  --grid lambda_loop=$(LAMBDA_LOOP) --grid lambda_collab=$(LAMBDA_COLLAB) -p 'conditions=$(SWEEP_CONDITIONS)' && \
+	echo "sweep ($(SWEEP_ID)): $$(( $$(date +%s) - start )) s"
 
 # The ablations on run $(BASE_RUN) (after `make small`): the untrained model with the expert, invocation
 # (learned vs never / every 5 steps / random), the protégé as its own expert, the noisy expert, and live vs post-hoc inserted SFT data.

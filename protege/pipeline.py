@@ -560,6 +560,10 @@ def run_sweep(preset: str, grid: dict[str, list[Any]], sweep_id: str, base_param
     definition = {"sweep_id": sweep_id, "preset": preset, "grid": _normal(grid), "base_params": _normal(base_params),
                   "reuse_from": reuse_from, "reuse_stages": list(reuse_stages) if reuse_from else []}
     old = _read_json(sweep_pm / "sweep.json", {})
+    # Like a run's record, a committed sweep record (no point of it run on this machine) is replaced, not obeyed.
+    if not any(stage_marker(root / p.get("run_dir", ""), nb.name).exists()
+               for p in old.get("points", []) for nb in point_nbs):
+        old = {}
     if old and any(old.get(k) != v for k, v in definition.items()) and not force:
         raise PipelineError(f"{sweep_pm / 'sweep.json'} defines another sweep ({ {k: old.get(k) for k in definition} });"
                             " use another sweep id, or force")

@@ -206,6 +206,13 @@ def test_sweep_shares_upstream_and_aggregates(sweep_root, tmp_path_factory):
     again = pipeline.regenerate_figures(clone / "papermill_runs", clone / "figures2")
     assert [p.read_bytes() for p in made] == [p.read_bytes() for p in again]
 
+    # a user's fresh clone of the committed sweep (papermill_runs/ only) runs another grid under its id
+    shutil.copytree(root / "notebooks", clone / "notebooks")
+    pipeline.run_pipeline("smoke", "base", notebooks=["01"], root=clone, progress=False)
+    other = pipeline.run_sweep("smoke", {"lambda_loop": [0.5]}, "sw", reuse_from="base", root=clone, progress=False)
+    assert [p["id"] for p in other["points"]] == ["lambda_loop=0.5"] and other["points"][0]["status"] == "done"
+    assert json.loads((clone / "papermill_runs/sw/sweep.json").read_text())["grid"] == {"lambda_loop": [0.5]}
+
 
 def test_cli_run_and_figures(two_notebooks, monkeypatch):
     from typer.testing import CliRunner
