@@ -73,11 +73,12 @@ def test_fork_bomb_is_contained(ws):
 
 
 def test_background_process_is_stopped(ws):
-    res = run(ws, "sleep 300 & echo started")
+    # a marked sleeper: a plain "sleep 300" elsewhere on a shared machine must not fail the test
+    res = run(ws, "(exec -a protegebg sleep 300) & echo started")
     assert "started" in res.output and res.background_killed >= 1
     assert "background" in res.observation()
     time.sleep(0.3)
-    out = subprocess.run(["pgrep", "-f", "sleep 300"], capture_output=True, text=True).stdout
+    out = subprocess.run(["pgrep", "-f", "protegebg"], capture_output=True, text=True).stdout
     assert out.strip() == ""
 
 
