@@ -361,6 +361,11 @@ def stage_marker(run_dir: Path, notebook: str) -> Path:
     return run_dir / ".pipeline" / f"{notebook}.done"
 
 
+def made_here(run_dir: Path, notebooks) -> bool:
+    """Whether any of `notebooks` finished in `run_dir` on this machine (a committed record alone: False)."""
+    return any(stage_marker(run_dir, name).exists() for name in notebooks)
+
+
 def execute(steps: list[tuple[Path, dict[str, Any]]], pm_dir: Path, root: Path, *, force: bool = False,
             progress: bool = True, desc: str = "", run_dir: Path | None = None,
             reuse_records: bool = False) -> dict[str, Any]:
@@ -429,7 +434,7 @@ def _write_run_json(pm_dir: Path, root: Path, run_id: str, preset: str, params: 
     status = _read_json(pm_dir / "status.json", {"notebooks": {}})
     wall = {name: e.get("wall_s") for name, e in status["notebooks"].items()}
     # The start carries over only for a run resumed here: a committed record's start is not this run's.
-    here = any(stage_marker(root / run_dir_rel, name).exists() for name in status["notebooks"])
+    here = made_here(root / run_dir_rel, status["notebooks"])
     record = {"run_id": run_id, "preset": preset, "params": _normal(params), "run_dir": run_dir_rel,
               "papermill_dir": pm_dir.relative_to(root).as_posix() if pm_dir.is_relative_to(root) else str(pm_dir),
               "status": state, "notebooks": {n: e.get("status") for n, e in status["notebooks"].items()},
@@ -561,8 +566,8 @@ def run_sweep(preset: str, grid: dict[str, list[Any]], sweep_id: str, base_param
                   "reuse_from": reuse_from, "reuse_stages": list(reuse_stages) if reuse_from else []}
     old = _read_json(sweep_pm / "sweep.json", {})
     # Like a run's record, a committed sweep record (no point of it run on this machine) is replaced, not obeyed.
-    if not any(stage_marker(root / p.get("run_dir", ""), nb.name).exists()
-               for p in old.get("points", []) for nb in point_nbs):
+    if not any(made_here(root / p["run_dir"], [nb.name for nb in point_nbs]) for p in old.get("points", [])
+               if p.get("run_dir")):
         old = {}
     if old and any(old.get(k) != v for k, v in definition.items()) and not force:
         raise PipelineError(f"{sweep_pm / 'sweep.json'} defines another sweep ({ {k: old.get(k) for k in definition} });"
