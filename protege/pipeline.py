@@ -429,12 +429,19 @@ def execute(steps: list[tuple[Path, dict[str, Any]]], pm_dir: Path, root: Path, 
 
 
 def _write_run_json(pm_dir: Path, root: Path, run_id: str, preset: str, params: dict[str, Any], run_dir_rel: str,
-                    state: str, extra: dict[str, Any]) -> dict[str, Any]:
+                    state: str, extra: dict[str, Any], previous: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write pm_dir/run.json; `previous` is the record as it stood before this run's "running" write."""
     old = _read_json(pm_dir / "run.json", {})
+    previous = old if previous is None else previous
     status = _read_json(pm_dir / "status.json", {"notebooks": {}})
     wall = {name: e.get("wall_s") for name, e in status["notebooks"].items()}
     # The start carries over only for a run resumed here: a committed record's start is not this run's.
     here = made_here(root / run_dir_rel, status["notebooks"])
+    # A re-run that executed nothing (everything done here already) keeps the record's finish time and
+    # provenance: the commit and machine that made the stages, not the ones that found them done.
+    finishes = [e["finished"] for e in status["notebooks"].values() if e.get("finished")]
+    idle = (state == "done" and here and bool(previous.get("finished")) and bool(finishes)
+            and max(finishes) <= previous["finished"])
     record = {"run_id": run_id, "preset": preset, "params": _normal(params), "run_dir": run_dir_rel,
               "papermill_dir": pm_dir.relative_to(root).as_posix() if pm_dir.is_relative_to(root) else str(pm_dir),
               "status": state, "notebooks": {n: e.get("status") for n, e in status["notebooks"].items()},
@@ -442,6 +449,9 @@ def _write_run_json(pm_dir: Path, root: Path, run_id: str, preset: str, params: 
               "finished": _now() if state != "running" else None,
               "wall_s": wall, "total_wall_s": round(sum(w or 0 for w in wall.values()), 2),
               "git_commit": git_commit(root), "machine": machine(), "versions": versions(), **extra}
+    if idle:
+        record.update({k: previous[k] for k in ("started", "finished", "git_commit", "machine", "versions")
+                       if k in previous})
     _write_json(pm_dir / "run.json", record)
     return record
 
@@ -453,7 +463,8 @@ def _one_run(root: Path, run_id: str, preset: str, notebooks: list[Path], params
     steps = steps if steps is not None else plan(notebooks, {"preset": preset, "run_dir": run_dir_rel, **auto_extra},
                                                  params)
     pm_dir.mkdir(parents=True, exist_ok=True)
-    _write_run_json(pm_dir, root, run_id, preset, params, run_dir_rel, "running", extra or {})
+    previous = _read_json(pm_dir / "run.json", {})
+    _write_run_json(pm_dir, root, run_id, preset, params, run_dir_rel, "running", extra or {}, previous)
     state = "failed"
     try:
         execute(steps, pm_dir, root, force=force, progress=progress, desc=run_id, run_dir=root / run_dir_rel,
@@ -462,7 +473,7 @@ def _one_run(root: Path, run_id: str, preset: str, notebooks: list[Path], params
     finally:
         copied, too_large = collect_results(root / run_dir_rel, pm_dir / "results")
         record = _write_run_json(pm_dir, root, run_id, preset, params, run_dir_rel, state,
-                                 {**(extra or {}), "results": copied, "results_too_large": too_large})
+                                 {**(extra or {}), "results": copied, "results_too_large": too_large}, previous)
     return record
 
 

@@ -112,8 +112,16 @@ def test_run_records_fails_then_resumes(two_notebooks):
     assert (pm_dir / "results/02_check/metrics.json").exists() and not (pm_dir / "results/01_make/weights.bin").exists()
     assert record["figures"] == []  # no figure inputs in these notebooks
 
+    # a re-run that executes nothing keeps when and where the stages were made
+    made = {**record, "finished": "2001-01-01T00:00:00+00:00", "git_commit": "made-at-this-commit"}
+    (pm_dir / "run.json").write_text(json.dumps(made))
+    status = json.loads((pm_dir / "status.json").read_text())
+    for entry in status["notebooks"].values():
+        entry["finished"] = "2000-12-31T00:00:00+00:00"
+    (pm_dir / "status.json").write_text(json.dumps(status))
     again = pipeline.run_pipeline("smoke", "r1", {"alpha": 3, "overrides.lr": 0.5}, root=root, progress=False)
     assert again["status"] == "done" and (root / "runs/r1/01_make/count").read_text() == "1"
+    assert again["finished"] == made["finished"] and again["git_commit"] == "made-at-this-commit"
     with pytest.raises(PipelineError, match="finished with parameters"):
         pipeline.run_pipeline("smoke", "r1", {"alpha": 4, "overrides.lr": 0.5}, root=root, progress=False)
 
