@@ -429,10 +429,9 @@ def execute(steps: list[tuple[Path, dict[str, Any]]], pm_dir: Path, root: Path, 
 
 
 def _write_run_json(pm_dir: Path, root: Path, run_id: str, preset: str, params: dict[str, Any], run_dir_rel: str,
-                    state: str, extra: dict[str, Any], previous: dict[str, Any] | None = None) -> dict[str, Any]:
+                    state: str, extra: dict[str, Any], previous: dict[str, Any]) -> dict[str, Any]:
     """Write pm_dir/run.json; `previous` is the record as it stood before this run's "running" write."""
     old = _read_json(pm_dir / "run.json", {})
-    previous = old if previous is None else previous
     status = _read_json(pm_dir / "status.json", {"notebooks": {}})
     wall = {name: e.get("wall_s") for name, e in status["notebooks"].items()}
     # The start carries over only for a run resumed here: a committed record's start is not this run's.
