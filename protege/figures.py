@@ -485,10 +485,28 @@ def pareto_front(cost: list[float], gain: list[float]) -> list[bool]:
     return out
 
 
-def sweep_pareto(table: Any, out: str | Path, run_id: str, chash: str, x: str = "expert_token_share",
-                 y: str = "pass1_mean") -> Path:
+def pareto_labels(points: list[dict], keys: list[str], x: str, y: str, digits: int = 4) -> list[tuple]:
+    r"""One label per distinct (x, y), listing the swept values of every point there, one line
+    each: sweep points often coincide, and their full ids printed on top of each other are unreadable.
+
+    >>> pts = [{"a": 0, "b": 0.1, "x": 0.5, "y": 0.4}, {"a": 0.3, "b": 0.0, "x": 0.5, "y": 0.4},
+    ...        {"a": 0, "b": 0.3, "x": 0.2, "y": 0.6}]
+    >>> pareto_labels(pts, ["a", "b"], "x", "y")
+    [(0.2, 0.6, '(0, 0.3)'), (0.5, 0.4, '(0, 0.1)\n(0.3, 0)')]
+    """
+    groups: dict[tuple, list[str]] = {}
+    for p in points:
+        at = (round(float(p[x]), digits), round(float(p[y]), digits))
+        groups.setdefault(at, []).append("(" + ", ".join(f"{p[k]:g}" if isinstance(p[k], (int, float)) else str(p[k])
+                                                     for k in keys) + ")")
+    return sorted((px, py, "\n".join(names)) for (px, py), names in groups.items())
+
+
+def sweep_pareto(table: Any, out: str | Path, run_id: str, chash: str, keys: list[str],
+                 x: str = "expert_token_share", y: str = "pass1_mean") -> Path:
     """Resolve rate against the expert's share of tokens, one point per sweep point (labelled by
-    its id); the Pareto front (most resolved for the least expert) is joined and ringed."""
+    its values of the swept `keys`); the Pareto front (most resolved for the least expert) is
+    joined and ringed."""
     plt, _ = _setup()
     df = _read(table).reset_index(drop=True)
     front = pareto_front(df[x].astype(float).tolist(), df[y].astype(float).tolist())
@@ -498,15 +516,20 @@ def sweep_pareto(table: Any, out: str | Path, run_id: str, chash: str, x: str = 
     ax.step(best[x], best[y], where="post", color=ORACLE_COLOR, lw=1.2, zorder=2)
     ax.scatter(best[x], best[y], s=140, facecolors="none", edgecolors=ORACLE_COLOR, lw=1.5, zorder=4,
                label="Pareto front")
-    for _, row in df.iterrows():
-        ax.annotate(str(row["point"]), (row[x], row[y]), textcoords="offset points", xytext=(5, 4), fontsize=7)
-    ax.xaxis.set_major_formatter(plt.matplotlib.ticker.PercentFormatter(1.0, decimals=0))
-    ax.yaxis.set_major_formatter(plt.matplotlib.ticker.PercentFormatter(1.0, decimals=0))
-    ax.margins(x=0.25, y=0.15)
+    # Neighbours along x alternate above and below their point, so close labels do not overlap.
+    for i, (px, py, text) in enumerate(pareto_labels(df.to_dict("records"), keys, x, y)):
+        above = i % 2 == 0
+        ax.annotate(text, (px, py), textcoords="offset points", xytext=(5, 5 if above else -5), fontsize=7,
+                    va="bottom" if above else "top")
+    # One decimal: sweep points often differ by tenths of a percent, and whole percents repeat tick labels.
+    ax.xaxis.set_major_formatter(plt.matplotlib.ticker.PercentFormatter(1.0, decimals=1))
+    ax.yaxis.set_major_formatter(plt.matplotlib.ticker.PercentFormatter(1.0, decimals=1))
+    ax.margins(x=0.25, y=0.2)
     note = _oracle_note(df)
     ax.set(xlabel="expert share of all tokens", ylabel="resolve rate (Pass@1)")
     ax.set_title(f"Resolve rate vs expert cost across the sweep{note}", color=ORACLE_COLOR if note else "black")
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), title=f"labels: ({', '.join(keys)})",
+              title_fontsize=7)
     return _save(fig, out, run_id, chash)
 
 
@@ -688,7 +711,7 @@ def figures_for_sweep(sweep_dir: str | Path, figures_dir: str | Path, sweep_id: 
     made = [sweep_heatmap(table, fdir / f"{sweep_id}_sweep_heatmap.png", sweep_id, chash, swept[0],
                           swept[1] if len(swept) > 1 else None)] if swept else []
     if "expert_token_share" in table:
-        made.append(sweep_pareto(table, fdir / f"{sweep_id}_sweep_pareto.png", sweep_id, chash))
+        made.append(sweep_pareto(table, fdir / f"{sweep_id}_sweep_pareto.png", sweep_id, chash, swept or ["point"]))
     return made
 
 
