@@ -117,6 +117,19 @@ pd.read_csv(out / "metrics_by_tier.csv").pivot(index="condition", columns="group
                                                 values=["pass1_mean", "expert_calls_per_task"]).round(2)
 
 # %% [markdown]
+# ## Paired comparisons: the study's questions
+#
+# Every condition ran on the same tasks, so two of them are best compared task by task: `diff` is
+# B - A with a 95% bootstrap interval that resamples tasks and keeps each task's pair together
+# (much narrower than two separate intervals, which overlap even when B wins task after task);
+# `b_better` / `a_better` count the tasks where one did better, and `p_sign` is the exact sign test
+# on them (McNemar's test for Pass@1). Any two conditions, also across runs or sweep points:
+# `protege compare A/05_eval B/05_eval --a-condition X --b-condition Y` (per tier by default).
+
+# %%
+pd.read_csv(out / "paired.csv").round(3)
+
+# %% [markdown]
 # Every episode's counts (tokens by role, expert calls, exit status):
 
 # %%

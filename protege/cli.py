@@ -125,6 +125,23 @@ def evaluate_cmd(run_dir: Annotated[Path, typer.Option(help="pipeline run folder
     return 0
 
 
+@app.command("compare")
+def compare_cmd(a: Annotated[Path, typer.Argument(help="per_instance.csv or evaluation folder of condition A")],
+                b: Annotated[Path, typer.Argument(help="the same for condition B")],
+                a_condition: Annotated[str | None, typer.Option(help="A's condition (needed if A holds several)")] = None,
+                b_condition: Annotated[str | None, typer.Option(help="B's condition (needed if B holds several)")] = None,
+                by: Annotated[str, typer.Option(help="per-group rows: tier, mutation, or none")] = "tier") -> None:
+    """B against A on the same tasks: Pass@1 and expert calls, B - A with paired intervals."""
+    from protege.evaluate import compare, comparison_markdown
+
+    try:
+        table = compare(a, b, a_condition, b_condition, None if by == "none" else by)
+    except (FileNotFoundError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(comparison_markdown(table))
+
+
 def _env_config(backend: str, mirror_template: str | None, workspace_root: str | None):
     from protege.environment import EnvConfig, RepoSource
 

@@ -68,7 +68,7 @@ from pathlib import Path
 from typing import Any
 
 from protege.components import make_expert as expert_from_spec
-from protege.metrics import LOOP_THRESHOLD, loop_rate, pass1_interval, summarize, token_share  # noqa: F401 (re-exported)
+from protege.metrics import LOOP_THRESHOLD, loop_rate, paired_difference, pass1_interval, summarize, token_share  # noqa: F401 (re-exported)
 from protege.trajectory import atomic_write
 
 PER_INSTANCE_COLUMNS = (
@@ -77,6 +77,8 @@ PER_INSTANCE_COLUMNS = (
     "expert_token_share", "cost_usd", "loop", "oracle", "tier", "mutation",
 )
 # metrics_by_tier.csv / metrics_by_mutation.csv: one row per condition x tier (x mutation kind)
+PAIRED_COLUMNS = ("question", "a_condition", "b_condition", "metric", "n", "a", "b", "diff", "lo", "hi", "b_better",
+                  "a_better", "p_sign")
 GROUP_COLUMNS = ("condition", "group", "n_tasks", "pass1_mean", "pass1_lo", "pass1_hi", "expert_calls_per_task",
                  "expert_token_share", "loop_rate", "steps_per_task", "oracle")
 METRICS_COLUMNS = (
@@ -567,6 +569,7 @@ def run_evaluation(config: EvalConfig, run_dir: str | Path, out_dir: str | Path,
     write_csv(out_dir / "metrics.csv", metrics, METRICS_COLUMNS)
     for key in ("tier", "mutation"):
         write_csv(out_dir / f"metrics_by_{key}.csv", group_metrics(per_instance, key, config.n_boot), GROUP_COLUMNS)
+    write_csv(out_dir / "paired.csv", paired_comparisons(out_dir, n_boot=config.n_boot), PAIRED_COLUMNS)
     return EvalResult(out_dir, conds, per_instance, metrics)
 
 
@@ -630,6 +633,100 @@ def resolved_pivot(out_dir: str | Path):
     rows = pd.read_csv(Path(out_dir) / "per_instance.csv")
     order = list(dict.fromkeys(rows["condition"]))
     return rows.pivot_table(index="instance_id", columns="condition", values="resolved", aggfunc="mean")[order]
+
+
+def _condition_rows(source: str | Path, condition: str | None) -> tuple[str, list[dict[str, str]]]:
+    """One condition's rows of a per_instance.csv (or of the one in an evaluation folder)."""
+    path = Path(source)
+    path = path / "per_instance.csv" if path.is_dir() else path
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no per_instance.csv (an evaluation's output, e.g. runs/<run>/05_eval)")
+    with path.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    names = list(dict.fromkeys(r.get("condition", "") for r in rows))
+    if condition is None and len(names) == 1:
+        condition = names[0]
+    if condition not in names:
+        raise ValueError(f"{path}: field 'condition' " + (f"has no {condition!r}" if condition else "is ambiguous")
+                         + f"; conditions there: {', '.join(names) or 'none'}")
+    return condition, [r for r in rows if r["condition"] == condition]
+
+
+def compare(a: str | Path, b: str | Path, a_condition: str | None = None, b_condition: str | None = None,
+            by: str | None = "tier", n_boot: int = 2000) -> list[dict[str, Any]]:
+    """Condition B against condition A on the tasks both ran (two per_instance.csv or evaluation
+    folders, e.g. two sweep points; a file with one condition needs no name): Pass@1 and expert
+    calls per task, B - A with a paired bootstrap interval (metrics.paired_difference), over all
+    tasks and per value of `by` (tier, mutation). Independent intervals of two conditions on the
+    same 52 tasks overlap even when one wins task after task; the paired one does not."""
+    a_name, a_rows = _condition_rows(a, a_condition)
+    b_name, b_rows = _condition_rows(b, b_condition)
+
+    def values(rows, field_name, keep):
+        out: dict[str, list[float]] = {}
+        for r in rows:
+            if keep(r) and r.get(field_name, "") != "":
+                out.setdefault(r["instance_id"], []).append(float(r[field_name]))
+        return out
+
+    tiers = ("pinpointed", "easy", "medium", "hard")  # the difficulty order, then any other value by name
+    found = {r.get(by, "-") for r in a_rows + b_rows} if by else set()
+    groups = ["all"] + sorted(found, key=lambda g: (tiers.index(g) if g in tiers else len(tiers), g))
+    table = []
+    for group in groups:
+        def keep(r, group=group):
+            return group == "all" or r.get(by, "-") == group
+
+        for metric, column in (("pass1", "resolved"), ("expert_calls", "expert_calls")):
+            d = paired_difference(values(a_rows, column, keep), values(b_rows, column, keep), n_boot=n_boot)
+            table.append({"a_condition": a_name, "b_condition": b_name, "group": group, "metric": metric, **d})
+    return table
+
+
+# (A, B, what B - A measures): the study's questions, each a pair of conditions on the same tasks.
+KEY_PAIRS = (
+    ("base", "sft", "what SFT buys alone"),
+    ("sft", "sft+expert", "what asking the expert adds"),
+    ("sft+expert-location", "sft+expert", "descriptions vs locations from the expert"),
+    ("sft+expert", "sft+expert-exact_edit", "exact edits vs descriptions from the expert"),
+    ("sft+expert", "sft+rl+expert", "what RL changes"),
+    ("ablate-random0.2", "ablate-learned", "learned vs random asking"),
+    ("ablate-every5", "ablate-learned", "learned vs fixed-interval asking"),
+    ("self-expert", "ablate-learned", "a real expert vs the protégé as its own"),
+    ("noisy-expert", "ablate-learned", "a reliable vs a misleading expert"),
+    ("sft-inserted+expert", "ablate-learned", "live vs post-hoc inserted training data"),
+)
+
+
+def paired_comparisons(out_dir: str | Path, pairs: Sequence[tuple[str, str, str]] = KEY_PAIRS,
+                       n_boot: int = 2000) -> list[dict[str, Any]]:
+    """One row per metric and pair of `pairs` whose two conditions both ran in out_dir (an
+    evaluation folder): B - A in Pass@1 and in expert calls per task over all tasks, paired (`compare`)."""
+    per = Path(out_dir) / "per_instance.csv"
+    with per.open(newline="", encoding="utf-8") as f:
+        present = {r["condition"] for r in csv.DictReader(f)}
+    return [{"question": question, **r} for a, b, question in pairs if a in present and b in present
+            for r in compare(per, per, a, b, by=None, n_boot=n_boot)]
+
+
+def comparison_markdown(table: Sequence[dict[str, Any]]) -> str:
+    """`compare`'s rows as a markdown table (percent for Pass@1, calls per task otherwise; p to 2 digits)."""
+    def fmt(metric: str, x: float) -> str:
+        if isinstance(x, float) and math.isnan(x):
+            return "-"
+        return {"pass1": f"{100 * x:.1f}%", "p": f"{x:.2g}"}.get(metric, f"{x:.2f}")
+
+    head = table[0] if table else {"a_condition": "A", "b_condition": "B"}
+    lines = [f"A = {head['a_condition']}, B = {head['b_condition']}; paired 95% bootstrap intervals over tasks,"
+             " exact sign test (McNemar for Pass@1) on the tasks where they differ", "",
+             "| group | metric | tasks | A | B | B - A [95% CI] | B higher | A higher | sign test p |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in table:
+        m = r["metric"]
+        lines.append(f"| {r['group']} | {m} | {r['n']} | {fmt(m, r['a'])} | {fmt(m, r['b'])} | "
+                     f"{fmt(m, r['diff'])} [{fmt(m, r['lo'])}, {fmt(m, r['hi'])}] | {r['b_better']} | {r['a_better']} | "
+                     f"{fmt('p', r['p_sign'])} |")
+    return "\n".join(lines)
 
 
 def conditions_table(conditions: Sequence[Condition]):

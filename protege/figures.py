@@ -533,6 +533,50 @@ def sweep_pareto(table: Any, out: str | Path, run_id: str, chash: str, keys: lis
     return _save(fig, out, run_id, chash)
 
 
+RL_SWEEP_COLUMNS = ("reward_total", "resolve_rate", "expert_calls", "loop_rate", "groups_with_spread")
+
+
+def sweep_steps(sweep_dir: str | Path, prefix: str = "") -> dict[str, Any]:
+    """Each sweep point's RL training log (<point>/results/04_rl/steps.csv), keyed by
+    `prefix` + point id, in the order of sweep.json; points without one are left out."""
+    import pandas as pd
+
+    sweep_dir = Path(sweep_dir)
+    record = json.loads((sweep_dir / "sweep.json").read_text(encoding="utf-8"))
+    out = {}
+    for point in record["points"]:
+        path = sweep_dir / point["id"] / "results" / "04_rl" / "steps.csv"
+        if path.exists():
+            steps = pd.read_csv(path)
+            if "step" in steps and len(steps):
+                out[prefix + point["id"]] = steps
+    return out
+
+
+def sweep_rl_curves(steps: dict[str, Any], out: str | Path, run_id: str, chash: str,
+                    columns: tuple[str, ...] = RL_SWEEP_COLUMNS) -> Path:
+    """RL training step by step, one line per sweep point and one panel per quantity (reward,
+    training resolve rate, expert calls and loop rate per rollout, share of task groups with a
+    reward spread): whether the penalties moved what they target while training, before the
+    held-out evaluation says whether it carried over."""
+    plt, sns = _setup()
+    frames = {label: _read(df) for label, df in steps.items()}
+    columns = tuple(c for c in columns if any(c in df for df in frames.values()))
+    fig, axes = plt.subplots(1, len(columns), figsize=(3.6 * len(columns), 3.2), squeeze=False)
+    palette = sns.color_palette("tab10", max(len(frames), 1))
+    for ax, column in zip(axes[0], columns):
+        for color, (label, df) in zip(palette, frames.items()):
+            if column in df:
+                ax.plot(df["step"], df[column], marker="o", markersize=3, color=color, label=label)
+        ax.set(title=column, xlabel="RL step")
+        ax.xaxis.set_major_locator(plt.matplotlib.ticker.MaxNLocator(integer=True))
+    # Points whose rollouts did not diverge draw one line: the legend still names them all.
+    axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    fig.suptitle("RL training per sweep point (04_rl/steps.csv; training rollouts, not held-out tasks)")
+    fig.tight_layout()
+    return _save(fig, out, run_id, chash)
+
+
 # ---------------------------------------------------------------------------- all of a run
 
 
@@ -697,8 +741,9 @@ def figures_for_run(results_dir: str | Path, figures_dir: str | Path, run_id: st
 
 def figures_for_sweep(sweep_dir: str | Path, figures_dir: str | Path, sweep_id: str,
                       condition: str | None = None) -> list[Path]:
-    """The sweep heatmap (first two swept parameters) and Pareto plot from
-    <sweep_dir>/sweep.json and each point's results; [] when no point has evaluation metrics."""
+    """The sweep heatmap (first two swept parameters), Pareto plot and, where points trained
+    with RL, their training curves, from <sweep_dir>/sweep.json and each point's results;
+    [] when no point has evaluation metrics."""
     sweep_dir, fdir = Path(sweep_dir), Path(figures_dir)
     if not (sweep_dir / "sweep.json").exists():
         return []
@@ -712,6 +757,9 @@ def figures_for_sweep(sweep_dir: str | Path, figures_dir: str | Path, sweep_id: 
                           swept[1] if len(swept) > 1 else None)] if swept else []
     if "expert_token_share" in table:
         made.append(sweep_pareto(table, fdir / f"{sweep_id}_sweep_pareto.png", sweep_id, chash, swept or ["point"]))
+    steps = sweep_steps(sweep_dir)
+    if steps:
+        made.append(sweep_rl_curves(steps, fdir / f"{sweep_id}_sweep_rl_curves.png", sweep_id, chash))
     return made
 
 

@@ -48,6 +48,51 @@ def pass1_interval(per_instance: Sequence[Sequence[float]], level: float = 0.95,
     return mean, float(lo), float(hi)
 
 
+def paired_difference(a: dict[str, Sequence[float]], b: dict[str, Sequence[float]], level: float = 0.95,
+                      n_boot: int = 2000, seed: int = 0) -> dict[str, float]:
+    """B minus A on the instances both were run on, each instance's value its mean over seeds,
+    with a percentile-bootstrap interval that resamples instances and keeps each instance's pair
+    together: two conditions run on the same tasks share most of their variance (the hard tasks
+    are hard for both), so the paired interval is far narrower than two separate ones.
+    `b_better` / `a_better` count the instances where one is strictly higher (for 0/1 outcomes,
+    the discordant pairs of McNemar's test) and `p_sign` is the exact two-sided sign test on them
+    (McNemar's exact test for 0/1 outcomes): how often a split at least this uneven arises when
+    neither condition is better.
+
+    >>> a = {"t1": [1], "t2": [0], "t3": [0], "t4": [1]}
+    >>> b = {"t1": [1], "t2": [1], "t3": [0], "t4": [1], "t5": [1]}
+    >>> d = paired_difference(a, b)
+    >>> d["n"], d["a"], d["b"], d["diff"], d["b_better"], d["a_better"]
+    (4, 0.5, 0.75, 0.25, 1, 0)
+    >>> d["lo"], d["hi"], d["p_sign"]
+    (0.0, 0.75, 1.0)
+    >>> round(paired_difference({str(i): [0] for i in range(6)}, {str(i): [1] for i in range(6)})["p_sign"], 4)
+    0.0312
+    >>> paired_difference({"t": [1, 0]}, {"t": [1, 1]})["diff"], paired_difference({}, {})["n"]
+    (0.5, 0)
+    """
+    import numpy as np
+
+    common = [k for k in a if k in b]
+    pa = np.array([_mean(a[k]) for k in common], dtype=float)
+    pb = np.array([_mean(b[k]) for k in common], dtype=float)
+    keep = ~(np.isnan(pa) | np.isnan(pb))
+    pa, pb = pa[keep], pb[keep]
+    if not len(pa):
+        return {"n": 0, "a": math.nan, "b": math.nan, "diff": math.nan, "lo": math.nan, "hi": math.nan,
+                "b_better": 0, "a_better": 0, "p_sign": math.nan}
+    d = pb - pa
+    lo = hi = float(d.mean())
+    if len(d) > 1:
+        rng = np.random.default_rng(seed)
+        boots = d[rng.integers(0, len(d), size=(n_boot, len(d)))].mean(axis=1)
+        lo, hi = (float(q) for q in np.quantile(boots, [(1 - level) / 2, (1 + level) / 2]))
+    up, down = int((d > 0).sum()), int((d < 0).sum())
+    tail = sum(math.comb(up + down, k) for k in range(min(up, down) + 1)) / 2 ** (up + down)
+    return {"n": int(len(d)), "a": float(pa.mean()), "b": float(pb.mean()), "diff": float(d.mean()), "lo": lo,
+            "hi": hi, "b_better": up, "a_better": down, "p_sign": min(1.0, 2 * tail)}
+
+
 def loop_rate(actions: Sequence[Sequence[str]], threshold: int = LOOP_THRESHOLD) -> float:
     """Share of trajectories (given as their action lists) with a run of more than `threshold`
     identical base commands (`protege.loops.has_long_run`; paper Fig. 6).

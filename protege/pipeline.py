@@ -62,7 +62,7 @@ NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 # Small result files copied from runs/<run-id>/<stage>/ to papermill_runs/<run-id>/results/<stage>/.
 RESULT_FILES = ("config.json", "metrics.json", "metrics.csv", "per_instance.csv", "steps.csv", "stats.csv",
                 "stats_table.csv", "train_log.csv", "data_stats.json", "metrics_by_tier.csv", "metrics_by_mutation.csv",
-                "before_after.csv")
+                "paired.csv", "before_after.csv")
 MAX_RESULT_BYTES = 20 * 2**20  # a result file larger than this stays in runs/ only (listed in run.json)
 FIGURES_NOTEBOOK = "06"  # the figures notebook: run once per sweep, not per point
 UPSTREAM_STAGES = ("01", "02", "03")  # what sweep points share with --reuse-from

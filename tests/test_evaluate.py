@@ -53,6 +53,15 @@ def test_csvs_have_exactly_the_columns(evaluated):
     config = json.loads((out / "config.json").read_text())
     assert config["eval"]["limit"] == 2 and len(config["instance_ids"]) == 2
     assert [c["name"] for c in config["conditions"]] == [c["name"] for c in CONDITIONS]
+    header, rows = _read(out / "paired.csv")  # no pair of KEY_PAIRS among these conditions
+    assert header == list(evaluate.PAIRED_COLUMNS) and rows == []
+
+
+def test_paired_comparisons_of_a_real_evaluation(evaluated):
+    _, out, _ = evaluated
+    rows = evaluate.paired_comparisons(out, [("tiny+expert", "oracle-agent", "q"), ("tiny+expert", "absent", "x")])
+    assert [(r["question"], r["metric"], r["n"]) for r in rows] == [("q", "pass1", 2), ("q", "expert_calls", 2)]
+    assert rows[0]["diff"] == rows[0]["b"] - rows[0]["a"] and rows[0]["b"] == 1.0  # the ORACLE agent resolves both
 
 
 def test_scripted_oracle_resolves_and_is_labelled(evaluated):
@@ -199,3 +208,45 @@ def test_a_served_protege_runs_behind_a_launched_server(tmp_path):
     assert all(t["tokens"]["protege_prompt"] > 0 for t in trajs)  # usage reported by the server
     with pytest.raises(OSError):  # nothing listens any more
         urllib.request.urlopen(launch["base_url"] + "/models", timeout=2)
+
+
+def _per_instance(path: Path, condition: str, resolved: list[int], calls: list[int]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["condition", "seed", "instance_id", "resolved", "expert_calls", "tier"])
+        writer.writeheader()
+        for i, (r, c) in enumerate(zip(resolved, calls)):
+            writer.writerow({"condition": condition, "seed": 0, "instance_id": f"t{i}", "resolved": r,
+                             "expert_calls": c, "tier": "easy" if i < 4 else "hard"})
+    return path
+
+
+def test_compare_pairs_tasks_and_names_bad_input(tmp_path):
+    a = _per_instance(tmp_path / "a" / "per_instance.csv", "x", [0, 0, 0, 1, 1, 0], [1, 1, 1, 1, 1, 1])
+    b = _per_instance(tmp_path / "b" / "per_instance.csv", "y", [1, 1, 1, 1, 1, 0], [0, 0, 1, 1, 1, 1])
+    table = {(r["group"], r["metric"]): r for r in evaluate.compare(tmp_path / "a", b)}
+    assert list(table) == [("all", "pass1"), ("all", "expert_calls"), ("easy", "pass1"), ("easy", "expert_calls"),
+                           ("hard", "pass1"), ("hard", "expert_calls")]
+    overall = table["all", "pass1"]
+    assert (overall["a_condition"], overall["b_condition"], overall["n"]) == ("x", "y", 6)
+    assert overall["diff"] == pytest.approx(0.5) and (overall["b_better"], overall["a_better"]) == (3, 0)
+    assert overall["lo"] > 0  # paired: B never loses a task, so even the interval's low end is a gain
+    assert table["easy", "expert_calls"]["diff"] == pytest.approx(-0.5) and table["hard", "pass1"]["diff"] == 0
+    markdown = evaluate.comparison_markdown(list(table.values()))
+    assert "| all | pass1 | 6 | 33.3% | 83.3% | 50.0% [" in markdown and "A = x, B = y" in markdown
+    both = tmp_path / "both.csv"
+    both.write_text(a.read_text() + "".join(b.read_text().splitlines(keepends=True)[1:]))
+    with pytest.raises(ValueError, match=r"both.csv: field 'condition' is ambiguous; conditions there: x, y"):
+        evaluate.compare(both, b)
+    with pytest.raises(ValueError, match=r"has no 'z'"):
+        evaluate.compare(both, both, "x", "z")
+    assert evaluate.compare(both, both, "x", "y", by=None)[0]["diff"] == pytest.approx(0.5)
+
+    from typer.testing import CliRunner
+
+    from protege.cli import app
+
+    out = CliRunner().invoke(app, ["compare", str(tmp_path / "a"), str(b), "--by", "none"])
+    assert out.exit_code == 0 and out.output.count("\n| all |") == 2
+    out = CliRunner().invoke(app, ["compare", str(tmp_path / "missing"), str(b)])
+    assert out.exit_code == 1 and "missing: no per_instance.csv" in out.output

@@ -120,6 +120,11 @@ def write_sweep(sweep: Path) -> None:
             pd.DataFrame([{"condition": "base", "pass1_mean": 0.1, "expert_token_share": 0.0, "skipped": ""},
                           {"condition": "sft+rl+expert", "pass1_mean": 0.3 + a - b, "expert_token_share": 0.1 + a + b,
                            "skipped": ""}]).to_csv(run / "05_eval" / "metrics.csv", index=False)
+            if b:  # only some points trained with RL: the curves show those
+                (run / "04_rl").mkdir()
+                pd.DataFrame({"step": [1, 2], "stage": [2, 2], "reward_total": [0.3, 0.4 - b],
+                              "expert_calls": [1.0, 1.0 - b], "resolve_rate": [0.5, 0.6]}).to_csv(
+                    run / "04_rl" / "steps.csv", index=False)
     (sweep / "sweep.json").write_text(json.dumps({"sweep_id": sweep.name, "preset": "smoke", "grid": {
         "lambda_loop": [0.0, 0.2], "lambda_collab": [0, 0.2]}, "base_params": {}, "reuse_from": None,
         "points": points}))
@@ -131,7 +136,10 @@ def test_sweep_table_and_figures(tmp_path):
     assert len(table) == 4 and set(table["condition"]) == {"sft+rl+expert"}
     assert table.set_index("point").loc["lambda_loop=0.2,lambda_collab=0", "pass1_mean"] == pytest.approx(0.5)
     made = figures.figures_for_sweep(tmp_path / "sw", tmp_path / "f", "sw")
-    assert [p.name for p in made] == ["sw_sweep_heatmap.png", "sw_sweep_pareto.png"]
+    assert [p.name for p in made] == ["sw_sweep_heatmap.png", "sw_sweep_pareto.png", "sw_sweep_rl_curves.png"]
+    steps = figures.sweep_steps(tmp_path / "sw", "sw: ")
+    assert list(steps) == ["sw: lambda_loop=0,lambda_collab=0.2", "sw: lambda_loop=0.2,lambda_collab=0.2"]
+    assert steps["sw: lambda_loop=0,lambda_collab=0.2"]["expert_calls"].tolist() == pytest.approx([1.0, 0.8])
     again = figures.figures_for_sweep(tmp_path / "sw", tmp_path / "g", "sw")
     assert [p.read_bytes() for p in made] == [p.read_bytes() for p in again]
     assert figures.sweep_table(tmp_path / "sw", "base")["pass1_mean"].tolist() == [0.1] * 4
@@ -155,10 +163,10 @@ def test_notebook_06_on_recorded_results(tmp_path):
                         parameters={"run_dir": str(run), "run_id": "nb", "figures_dir": str(tmp_path / "f"),
                                     "sweep_dir": str(tmp_path / "sw")}, cwd=str(root), progress_bar=False)
     assert sorted(p.name for p in (tmp_path / "f").glob("*.png")) == sorted(
-        [f"nb_{n}.png" for n in EXPECTED] + ["sw_sweep_heatmap.png", "sw_sweep_pareto.png"])
+        [f"nb_{n}.png" for n in EXPECTED] + ["sw_sweep_heatmap.png", "sw_sweep_pareto.png", "sw_sweep_rl_curves.png"])
     outputs = json.dumps([o for c in nbformat.read(str(out), as_version=4).cells if c.cell_type == "code"
                           for o in c.get("outputs", [])])
-    assert outputs.count("image/png") == len(EXPECTED) + 2 and "lambda_loop=0.2,lambda_collab=0" in outputs
+    assert outputs.count("image/png") == len(EXPECTED) + 3 and "lambda_loop=0.2,lambda_collab=0" in outputs
     # the same figures as figures_for_run makes from the same records
     again = figures.figures_for_run(run, tmp_path / "g", "nb")
     assert all((tmp_path / "f" / p.name).read_bytes() == p.read_bytes() for p in again)
