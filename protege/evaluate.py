@@ -76,9 +76,10 @@ PER_INSTANCE_COLUMNS = (
     "protege_prompt_tokens", "protege_completion_tokens", "expert_input_tokens", "expert_output_tokens",
     "expert_token_share", "cost_usd", "loop", "oracle", "tier", "mutation",
 )
-# metrics_by_tier.csv / metrics_by_mutation.csv: one row per condition x tier (x mutation kind)
+# paired.csv: one row per question of KEY_PAIRS and metric (metrics.paired_difference)
 PAIRED_COLUMNS = ("question", "a_condition", "b_condition", "metric", "n", "a", "b", "diff", "lo", "hi", "b_better",
                   "a_better", "p_sign")
+# metrics_by_tier.csv / metrics_by_mutation.csv: one row per condition x tier (x mutation kind)
 GROUP_COLUMNS = ("condition", "group", "n_tasks", "pass1_mean", "pass1_lo", "pass1_hi", "expert_calls_per_task",
                  "expert_token_share", "loop_rate", "steps_per_task", "oracle")
 METRICS_COLUMNS = (
@@ -642,8 +643,12 @@ def _condition_rows(source: str | Path, condition: str | None) -> tuple[str, lis
     if not path.exists():
         raise FileNotFoundError(f"{path}: no per_instance.csv (an evaluation's output, e.g. runs/<run>/05_eval)")
     with path.open(newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    names = list(dict.fromkeys(r.get("condition", "") for r in rows))
+        reader = csv.DictReader(f)
+        missing = [k for k in ("condition", "instance_id", "resolved", "expert_calls") if k not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{path}: missing field(s) {', '.join(missing)} (not an evaluation's per_instance.csv?)")
+        rows = list(reader)
+    names = list(dict.fromkeys(r["condition"] for r in rows))
     if condition is None and len(names) == 1:
         condition = names[0]
     if condition not in names:
@@ -657,8 +662,8 @@ def compare(a: str | Path, b: str | Path, a_condition: str | None = None, b_cond
     """Condition B against condition A on the tasks both ran (two per_instance.csv or evaluation
     folders, e.g. two sweep points; a file with one condition needs no name): Pass@1 and expert
     calls per task, B - A with a paired bootstrap interval (metrics.paired_difference), over all
-    tasks and per value of `by` (tier, mutation). Independent intervals of two conditions on the
-    same 52 tasks overlap even when one wins task after task; the paired one does not."""
+    tasks and per value of `by` (tier, mutation). Separate intervals of two conditions on the same
+    tasks overlap even when one wins task after task; the paired interval is much narrower."""
     a_name, a_rows = _condition_rows(a, a_condition)
     b_name, b_rows = _condition_rows(b, b_condition)
 

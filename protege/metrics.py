@@ -54,10 +54,9 @@ def paired_difference(a: dict[str, Sequence[float]], b: dict[str, Sequence[float
     with a percentile-bootstrap interval that resamples instances and keeps each instance's pair
     together: two conditions run on the same tasks share most of their variance (the hard tasks
     are hard for both), so the paired interval is far narrower than two separate ones.
-    `b_better` / `a_better` count the instances where one is strictly higher (for 0/1 outcomes,
-    the discordant pairs of McNemar's test) and `p_sign` is the exact two-sided sign test on them
-    (McNemar's exact test for 0/1 outcomes): how often a split at least this uneven arises when
-    neither condition is better.
+    `b_better` / `a_better` count the instances where one is strictly higher, and `p_sign` is the
+    exact two-sided sign test on them (for 0/1 outcomes these are McNemar's discordant pairs and
+    exact test): how often a split at least this uneven arises when neither condition is better.
 
     >>> a = {"t1": [1], "t2": [0], "t3": [0], "t4": [1]}
     >>> b = {"t1": [1], "t2": [1], "t3": [0], "t4": [1], "t5": [1]}

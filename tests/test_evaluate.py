@@ -241,6 +241,9 @@ def test_compare_pairs_tasks_and_names_bad_input(tmp_path):
     with pytest.raises(ValueError, match=r"has no 'z'"):
         evaluate.compare(both, both, "x", "z")
     assert evaluate.compare(both, both, "x", "y", by=None)[0]["diff"] == pytest.approx(0.5)
+    (tmp_path / "other.csv").write_text("instance_id,resolved\nt0,1\n")
+    with pytest.raises(ValueError, match=r"other.csv: missing field\(s\) condition, expert_calls"):
+        evaluate.compare(tmp_path / "other.csv", b)
 
     from typer.testing import CliRunner
 
