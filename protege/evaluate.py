@@ -636,8 +636,8 @@ def resolved_pivot(out_dir: str | Path):
     return rows.pivot_table(index="instance_id", columns="condition", values="resolved", aggfunc="mean")[order]
 
 
-def _condition_rows(source: str | Path, condition: str | None) -> tuple[str, list[dict[str, str]]]:
-    """One condition's rows of a per_instance.csv (or of the one in an evaluation folder)."""
+def _read_per_instance(source: str | Path) -> tuple[Path, list[dict[str, str]]]:
+    """The rows of a per_instance.csv (or of the one in an evaluation folder), and its path."""
     path = Path(source)
     path = path / "per_instance.csv" if path.is_dir() else path
     if not path.exists():
@@ -647,7 +647,11 @@ def _condition_rows(source: str | Path, condition: str | None) -> tuple[str, lis
         missing = [k for k in ("condition", "instance_id", "resolved", "expert_calls") if k not in (reader.fieldnames or [])]
         if missing:
             raise ValueError(f"{path}: missing field(s) {', '.join(missing)} (not an evaluation's per_instance.csv?)")
-        rows = list(reader)
+        return path, list(reader)
+
+
+def _select(path: Path, rows: list[dict[str, str]], condition: str | None) -> tuple[str, list[dict[str, str]]]:
+    """One condition's rows (the only one when `condition` is None), or an error naming the file."""
     names = list(dict.fromkeys(r["condition"] for r in rows))
     if condition is None and len(names) == 1:
         condition = names[0]
@@ -664,26 +668,32 @@ def compare(a: str | Path, b: str | Path, a_condition: str | None = None, b_cond
     calls per task, B - A with a paired bootstrap interval (metrics.paired_difference), over all
     tasks and per value of `by` (tier, mutation). Separate intervals of two conditions on the same
     tasks overlap even when one wins task after task; the paired interval is much narrower."""
-    a_name, a_rows = _condition_rows(a, a_condition)
-    b_name, b_rows = _condition_rows(b, b_condition)
+    a_path, a_rows = _read_per_instance(a)
+    b_path, b_rows = (a_path, a_rows) if Path(b) in (Path(a), a_path) else _read_per_instance(b)
+    return _compare_rows(_select(a_path, a_rows, a_condition), _select(b_path, b_rows, b_condition), by, n_boot)
 
-    def values(rows, field_name, keep):
+
+def _compare_rows(a: tuple[str, list[dict[str, str]]], b: tuple[str, list[dict[str, str]]], by: str | None,
+                  n_boot: int) -> list[dict[str, Any]]:
+    from protege.benchmark.build import PINPOINTED, TIERS
+
+    (a_name, a_rows), (b_name, b_rows) = a, b
+
+    def values(rows, column):
         out: dict[str, list[float]] = {}
         for r in rows:
-            if keep(r) and r.get(field_name, "") != "":
-                out.setdefault(r["instance_id"], []).append(float(r[field_name]))
+            if r.get(column, "") != "":
+                out.setdefault(r["instance_id"], []).append(float(r[column]))
         return out
 
-    tiers = ("pinpointed", "easy", "medium", "hard")  # the difficulty order, then any other value by name
+    order = (PINPOINTED, *TIERS)  # the difficulty order, then any other value by name
     found = {r.get(by, "-") for r in a_rows + b_rows} if by else set()
-    groups = ["all"] + sorted(found, key=lambda g: (tiers.index(g) if g in tiers else len(tiers), g))
+    groups = ["all"] + sorted(found, key=lambda g: (order.index(g) if g in order else len(order), g))
     table = []
     for group in groups:
-        def keep(r, group=group):
-            return group == "all" or r.get(by, "-") == group
-
+        a_in, b_in = ([r for r in rows if group == "all" or r.get(by, "-") == group] for rows in (a_rows, b_rows))
         for metric, column in (("pass1", "resolved"), ("expert_calls", "expert_calls")):
-            d = paired_difference(values(a_rows, column, keep), values(b_rows, column, keep), n_boot=n_boot)
+            d = paired_difference(values(a_in, column), values(b_in, column), n_boot=n_boot)
             table.append({"a_condition": a_name, "b_condition": b_name, "group": group, "metric": metric, **d})
     return table
 
@@ -707,11 +717,10 @@ def paired_comparisons(out_dir: str | Path, pairs: Sequence[tuple[str, str, str]
                        n_boot: int = 2000) -> list[dict[str, Any]]:
     """One row per metric and pair of `pairs` whose two conditions both ran in out_dir (an
     evaluation folder): B - A in Pass@1 and in expert calls per task over all tasks, paired (`compare`)."""
-    per = Path(out_dir) / "per_instance.csv"
-    with per.open(newline="", encoding="utf-8") as f:
-        present = {r["condition"] for r in csv.DictReader(f)}
+    path, rows = _read_per_instance(out_dir)
+    present = {r["condition"] for r in rows}
     return [{"question": question, **r} for a, b, question in pairs if a in present and b in present
-            for r in compare(per, per, a, b, by=None, n_boot=n_boot)]
+            for r in _compare_rows(_select(path, rows, a), _select(path, rows, b), None, n_boot)]
 
 
 def comparison_markdown(table: Sequence[dict[str, Any]]) -> str:
