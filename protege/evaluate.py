@@ -416,12 +416,18 @@ def _check_identity(run: Path, identity: dict[str, Any]) -> None:
 
 def _engine_record() -> dict[str, Any]:
     """How local policies generate on this machine (recorded with the results)."""
+    import dataclasses
+
     import torch
 
     from protege.engine import dtype_policy
+    from protege.policies import TransformersPolicy
 
+    local = {f.name: f.default for f in dataclasses.fields(TransformersPolicy)}
     return {"dtype_policy": dtype_policy("cuda" if torch.cuda.is_available() else "cpu"),
-            "turn_kv_cache": True, "torch_threads": torch.get_num_threads()}
+            "turn_kv_cache": local["cache_turns"], "cache_implementation": local["cache_implementation"],
+            "regroup_at": local["regroup_at"], "share_prefixes": local["share_prefixes"],
+            "torch_threads": torch.get_num_threads()}
 
 
 def grade_run(run: Path, tasks: list, env_config: Any, model_name: str = "model") -> dict[str, dict]:

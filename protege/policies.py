@@ -16,15 +16,28 @@ TOOL_CALL_END = "</tool_call>"
 
 class _StopAfterText:
     """Stops a row once its completion (not its prompt) ends a `TOOL_CALL_END`, and remembers
-    at which step, so the padding generate() writes after a stop is never taken as output."""
+    at which step, so the padding generate() writes after a stop is never taken as output.
 
-    def __init__(self, tokenizer, prompt_len: int, text: str = TOOL_CALL_END, window: int = 16):
+    The completion starts at column `prompt_len`: in a regrouped batch (see `regroup_at`) it
+    includes the tokens the row generated before, so a `TOOL_CALL_END` split across the
+    regrouping is still found. With `regroup_at` < 1, the whole call also stops once that share of
+    its rows has finished (at a stop text or an end-of-sequence token) and at least
+    `min_left` tokens of the budget remain: the unfinished rows continue in a smaller batch."""
+
+    def __init__(self, tokenizer, prompt_len: int, text: str = TOOL_CALL_END, window: int = 16,
+                 eos_ids: list[int] | None = None, regroup_at: float = 1.0, budget: int = 0, min_left: int = 8,
+                 min_rows: int = 2):
         self.tokenizer, self.prompt_len, self.text, self.window = tokenizer, prompt_len, text, window
+        self.eos_ids, self.regroup_at, self.budget, self.min_left = eos_ids or [], regroup_at, budget, min_left
+        self.min_rows = max(min_rows, 2)
         self.stopped_at: dict[int, int] = {}
+        self.steps = 0
+        self.regrouped = False
 
     def __call__(self, input_ids, scores, **kwargs):
         import torch
 
+        self.steps += 1
         done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
         completion = input_ids[:, self.prompt_len :]
         for row in range(input_ids.shape[0]):
@@ -36,6 +49,12 @@ class _StopAfterText:
             if self.text in self.tokenizer.decode(tail) and self.text not in self.tokenizer.decode(tail[:-1]):
                 self.stopped_at[row] = completion.shape[1]
                 done[row] = True
+        if self.regroup_at < 1 and self.budget - self.steps >= self.min_left and input_ids.shape[0] >= self.min_rows:
+            eos = torch.tensor(self.eos_ids, device=input_ids.device)
+            ended = done | torch.isin(input_ids[:, -self.steps:], eos).any(dim=1)
+            if 0 < ended.sum() < input_ids.shape[0] and ended.float().mean() >= self.regroup_at:
+                self.regrouped = True
+                return torch.ones_like(done)
         return done
 
 
@@ -85,6 +104,17 @@ class TransformersPolicy:
     # step. Measured on 2 CPU cores, batch 52 x 800 tokens, SmolLM2-135M: decode 0.64 s/step
     # (fp32, dynamic), 0.41 (fp32, static), 0.93 (bf16, dynamic), 0.19 (bf16, static).
     cache_implementation: str = "static"
+    # generate() computes every row until the last one stops: a call is cut once this share of
+    # its rows has finished, and the unfinished rows continue (from their caches) in a smaller
+    # batch. 1 = never. Greedy tokens are unchanged (tests/test_policies.py).
+    regroup_at: float = 0.5
+    # Calls of fewer rows are not cut: on 2 CPU cores (SmolLM2-135M, fp32, 400-token context) a
+    # decode step of 6, 13 or 26 rows cost about the same (150-250 ms: reading the weights), one
+    # of 52 rows 330-710 ms; below this, regrouping only adds the cache copies.
+    regroup_min_rows: int = 16
+    # Rows with nothing cached that start alike (the system prompt, G rollouts of one task)
+    # compute their common prefixes once (see _share_prefixes).
+    share_prefixes: bool = True
     name: str = ""
     model: Any = field(default=None, repr=False)  # pass a loaded model/tokenizer to share them
     tokenizer: Any = field(default=None, repr=False)
@@ -111,7 +141,8 @@ class TransformersPolicy:
         self.context_len = getattr(self.model.config, "max_position_embeddings", None) or 10**9
         self._calls = 0
         self.turn_cache = _TurnCache(self.max_cache_mb)
-        self.stats = {"prompt_tokens": 0, "prefill_tokens": 0, "full_prefills": 0, "generated_tokens": 0}
+        self.stats = {"prompt_tokens": 0, "prefill_tokens": 0, "full_prefills": 0, "generated_tokens": 0,
+                      "shared_prefix_tokens": 0, "regroups": 0}
 
     def clear_cache(self) -> None:
         """Forget every cached conversation (after the weights changed)."""
@@ -129,6 +160,42 @@ class TransformersPolicy:
         return results  # type: ignore[return-value]
 
     def _generate_batch(self, batch: list[list[int]]) -> list[Generation]:
+        hits = [self.turn_cache.take(ids) for ids in batch] if self.cache_turns else [(0, None)] * len(batch)
+        self.stats["prompt_tokens"] += sum(len(ids) for ids in batch)
+        self.stats["full_prefills"] += sum(n == 0 for n, _ in hits)
+        if self.cache_turns and self.share_prefixes:
+            hits = self._share_prefixes(batch, hits)
+        tokens: list[list[int]] = [[] for _ in batch]
+        logprobs: list[list[float]] = [[] for _ in batch]
+        reasons = [""] * len(batch)
+        active = list(range(len(batch)))
+        while active:  # one pass, or more when the batch is regrouped
+            carried = len(tokens[active[0]])  # every unfinished row has generated as many tokens
+            parts = self._segment([batch[r] + tokens[r] for r in active], [hits[r] for r in active],
+                                  self.max_new_tokens - carried, carried)
+            unfinished = []
+            for r, (new, lps, reason, hit) in zip(active, parts):
+                tokens[r] += new
+                logprobs[r] += lps
+                reasons[r] = reason
+                if not reason:
+                    unfinished.append(r)
+                    hits[r] = hit
+            active = unfinished
+        gens = []
+        for ids, toks, lps, reason in zip(batch, tokens, logprobs, reasons):
+            self.stats["generated_tokens"] += len(toks)
+            gens.append(Generation(
+                text=self.tokenizer.decode(toks, skip_special_tokens=True), prompt_tokens=len(ids),
+                completion_tokens=len(toks), prompt_ids=list(ids) if self.return_logprobs else [],
+                completion_ids=toks if self.return_logprobs else [], logprobs=lps, finish_reason=reason))
+        return gens
+
+    def _segment(self, batch: list[list[int]], hits: list[tuple[int, Any]], budget: int, carried: int):
+        """One generate() call over `batch` (prompts that end with the `carried` tokens the rows
+        generated in earlier passes), continuing the cached prefixes in `hits`. Per row: the new
+        tokens, their log-probs, the finish reason ("" when the call was cut before the row
+        finished) and, for an unfinished row, its cache to continue from."""
         import torch
         from transformers import GenerationConfig, StoppingCriteriaList
 
@@ -141,7 +208,7 @@ class TransformersPolicy:
             attention[row, width - len(ids) :] = 1
         sample = self.temperature > 0
         config = GenerationConfig(
-            max_new_tokens=self.max_new_tokens,
+            max_new_tokens=budget,
             do_sample=sample,
             temperature=self.temperature if sample else None,
             top_p=self.top_p if sample else None,
@@ -152,18 +219,14 @@ class TransformersPolicy:
             output_logits=self.return_logprobs,
         )
         layers = None
-        reuse = [0] * len(batch)
-        if self.cache_turns:
-            hits = [self.turn_cache.take(ids) for ids in batch]
-            reuse = [n for n, _ in hits]
-            if any(reuse):
-                input_ids, attention, layers = self._with_cache(batch, hits)
-                width = input_ids.shape[1]
-        past = self._new_cache(layers, width + self.max_new_tokens)
-        self.stats["prompt_tokens"] += sum(len(ids) for ids in batch)
-        self.stats["prefill_tokens"] += sum(len(ids) - n for ids, n in zip(batch, reuse))
-        self.stats["full_prefills"] += sum(n == 0 for n in reuse)
-        stopper = _StopAfterText(self.tokenizer, width)
+        if any(n for n, _ in hits):
+            input_ids, attention, layers = self._with_cache(batch, hits)
+            width = input_ids.shape[1]
+        past = self._new_cache(layers, width + budget)
+        self.stats["prefill_tokens"] += sum(len(ids) - n for ids, (n, _) in zip(batch, hits))
+        # The carried tokens end every row (left padding), so the completion so far starts here.
+        stopper = _StopAfterText(self.tokenizer, width - carried, eos_ids=self.eos_ids, regroup_at=self.regroup_at,
+                                 budget=budget, min_rows=self.regroup_min_rows)
         # Seeded per call: a run is reproducible, yet successive calls draw different samples.
         torch.manual_seed(self.seed * 1_000_003 + self._calls)
         self._calls += 1
@@ -175,38 +238,77 @@ class TransformersPolicy:
                 stopping_criteria=StoppingCriteriaList([stopper]),
                 **({"cache": past} if past is not None else {}),
             )
+        self.stats["regroups"] += stopper.regrouped
         completions = out.sequences[:, width:].cpu()
         logprobs = self._logprobs(out.logits, completions) if self.return_logprobs else None
-        gens = []
+        kept = getattr(out, "past_key_values", None)
+        parts = []
         for row, ids in enumerate(batch):
-            tokens = completions[row].tolist()
-            end, reason = len(tokens), "length"
-            eos_at = next((k for k, t in enumerate(tokens) if t in self.eos_ids), None)
+            new = completions[row].tolist()
+            end, reason = len(new), "length" if len(new) >= budget else ""
+            eos_at = next((k for k, t in enumerate(new) if t in self.eos_ids), None)
             if eos_at is not None:
                 end, reason = eos_at + 1, "stop"
-            if row in stopper.stopped_at and stopper.stopped_at[row] <= end:
-                end, reason = stopper.stopped_at[row], "stop"
-            tokens = tokens[:end]
-            self.stats["generated_tokens"] += len(tokens)
-            if self.cache_turns and getattr(out, "past_key_values", None) is not None:
+            if row in stopper.stopped_at and stopper.stopped_at[row] - carried <= end:
+                end, reason = stopper.stopped_at[row] - carried, "stop"
+            new = new[:end]
+            hit = None
+            if kept is not None and (self.cache_turns or not reason):
                 # Cached: the whole (padded) input and every generated token but the last,
                 # which was sampled and never fed back.
-                cached_cols = attention[row].nonzero().flatten().tolist() + [
+                cols = attention[row].nonzero().flatten().tolist() + [
                     width + k for k in range(min(end, completions.shape[1] - 1))]
-                self.turn_cache.put(list(ids) + tokens[:len(cached_cols) - len(ids)], out.past_key_values, row,
-                                    cached_cols)
-            gens.append(
-                Generation(
-                    text=self.tokenizer.decode(tokens, skip_special_tokens=True),
-                    prompt_tokens=len(ids),
-                    completion_tokens=len(tokens),
-                    prompt_ids=list(ids) if self.return_logprobs else [],
-                    completion_ids=tokens if self.return_logprobs else [],
-                    logprobs=logprobs[row][:end] if logprobs is not None else [],
-                    finish_reason=reason,
-                )
-            )
-        return gens
+                row_layers = _gather(kept, row, cols)
+                if reason:
+                    self.turn_cache.put(list(ids) + new[:len(cols) - len(ids)], row_layers)
+                else:
+                    hit = (len(cols), row_layers)
+            parts.append((new, logprobs[row][:end] if logprobs is not None else [], reason, hit))
+        return parts
+
+    def _share_prefixes(self, batch: list[list[int]], hits: list[tuple[int, Any]]) -> list[tuple[int, Any]]:
+        """Rows with nothing cached that start alike (the system prompt; G rollouts of one task)
+        get their common prefixes computed once, as a tree: the prefix they all share, then each
+        group's longer one continued from it. Returns `hits` with those prefixes."""
+        import numpy as np
+
+        hits = list(hits)
+        arrays = {r: np.asarray(ids) for r, ids in enumerate(batch) if hits[r][0] == 0}
+
+        def grow(rows: list[int], start: int, layers: Any) -> None:
+            cap = min(len(arrays[r]) for r in rows) - 1  # at least one token left to compute
+            end = min(_common_prefix(arrays[rows[0]][:cap], arrays[r][:cap]) for r in rows[1:])
+            if end > start and (len(rows) - 1) * (end - start) >= _TurnCache.MIN_REUSE:  # worth a forward call
+                layers = self._prefill(batch[rows[0]][start:end], layers)
+                self.stats["prefill_tokens"] += end - start
+                self.stats["shared_prefix_tokens"] += (len(rows) - 1) * (end - start)
+                start = end
+            if start:
+                for r in rows:
+                    hits[r] = (start, layers)
+            groups: dict[int, list[int]] = {}
+            for r in rows:
+                if len(arrays[r]) > start + 1:
+                    groups.setdefault(int(arrays[r][start]), []).append(r)
+            for group in groups.values():
+                if 1 < len(group) < len(rows):  # all rows in one group: they share no more worth computing
+                    grow(group, start, layers)
+
+        if len(arrays) > 1:
+            grow(sorted(arrays), 0, None)
+        return hits
+
+    def _prefill(self, ids: list[int], layers: Any) -> list[tuple[Any, Any]]:
+        """Keys/values of `ids` continuing `layers` (None: from the start), batch 1, unpadded."""
+        import torch
+        from transformers import DynamicCache
+
+        past = DynamicCache(ddp_cache_data=layers, config=self.model.config) if layers else DynamicCache(
+            config=self.model.config)
+        with torch.inference_mode():
+            out = self.model(input_ids=torch.tensor([ids], device=self.model.device), cache=past,
+                             use_cache=True, logits_to_keep=1)
+        return [(layer.keys, layer.values) for layer in out.past_key_values.layers]
 
     def _with_cache(self, batch: list[list[int]], hits: list[tuple[int, Any]]):
         """A batch whose cached prefixes come from earlier turns: each row is
@@ -307,21 +409,26 @@ class _TurnCache:
         self.entries.append(entry)  # most recently used last
         return best_n, entry[1]
 
-    def put(self, ids: list[int], cache: Any, row: int, cols: list[int]) -> None:
+    def put(self, ids: list[int], layers: list[tuple[Any, Any]]) -> None:
         import numpy as np
-        import torch
 
-        index = torch.tensor(cols, dtype=torch.long)
-        layers = [(layer.keys[row:row + 1].index_select(2, index.to(layer.keys.device)).clone(),
-                   layer.values[row:row + 1].index_select(2, index.to(layer.values.device)).clone())
-                  for layer in cache.layers]
-        new = np.asarray(ids[:len(cols)])
+        new = np.asarray(ids[:layers[0][0].shape[2]])
         self.entries = [(c, lay) for c, lay in self.entries if not (len(c) <= len(new) and _common_prefix(c, new) == len(c))]
         self.entries.append((new, layers))
         sizes = [sum(k.nbytes + v.nbytes for k, v in lay) for _, lay in self.entries]
         while len(self.entries) > 1 and sum(sizes) > self.max_bytes:
             self.entries.pop(0)
             sizes.pop(0)
+
+
+def _gather(cache: Any, row: int, cols: list[int]) -> list[tuple[Any, Any]]:
+    """One row's keys/values at `cols` of a batched cache, per layer, as batch-1 copies."""
+    import torch
+
+    index = torch.tensor(cols, dtype=torch.long)
+    return [(layer.keys[row:row + 1].index_select(2, index.to(layer.keys.device)).clone(),
+             layer.values[row:row + 1].index_select(2, index.to(layer.values.device)).clone())
+            for layer in cache.layers]
 
 
 def _common_prefix(a, b) -> int:

@@ -565,10 +565,55 @@ def stable_output(text: str) -> str:
     return _PYTEST_DURATION.sub(r"\1 in [time]s", text)
 
 
+# Programs that wait for a terminal the sandbox does not have (stdin is /dev/null): run, they
+# hold the whole batch's turn until the command timeout (a `view` in the recorded small run's
+# evaluation: 60 s at each of 6 turns, then junk escape codes). Refused at once instead, with
+# the tool to use, as SWE-agent's blocklist does.
+INTERACTIVE_PROGRAMS = frozenset({"vi", "vim", "view", "vimdiff", "nvim", "nano", "pico", "emacs", "joe", "mcedit",
+                                  "top", "htop", "watch"})
+_COMMAND_WRAPPERS = frozenset({"sudo", "env", "command", "exec", "nohup", "nice", "time", "builtin"})
+_SHELL_SEPARATORS = frozenset({";", "&&", "||", "|", "&", "(", ")", "{", "}", "|&", ";;"})
+
+
+def interactive_program(command: str) -> str | None:
+    """The interactive program a bash command would start (an editor, a pager that follows a
+    file, a screen refresher), or None. Only command positions count, not arguments.
+
+    >>> interactive_program("cd src && TERM=dumb vim a.py"), interactive_program("grep -n vim notes.txt")
+    ('vim', None)
+    >>> interactive_program("tail -f log.txt"), interactive_program("tail -n 5 log.txt | /usr/bin/view -")
+    ('tail -f', 'view')
+    """
+    for line in command.splitlines():
+        lexer = shlex.shlex(line, posix=True, punctuation_chars=";&|(){}")
+        lexer.whitespace_split = True
+        try:
+            tokens = list(lexer)
+        except ValueError:  # unbalanced quotes: bash will say so
+            return None
+        at_start = True
+        for i, token in enumerate(tokens):
+            if token in _SHELL_SEPARATORS:
+                at_start = True
+            elif at_start and not (re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", token) or token in _COMMAND_WRAPPERS):
+                # (VAR=value prefixes and wrappers are skipped: the program is the next word)
+                program = token.rsplit("/", 1)[-1]
+                if program in INTERACTIVE_PROGRAMS:
+                    return program
+                if program == "tail" and any(t in ("-f", "-F", "--follow") or t.startswith("--follow=")
+                                             for t in tokens[i + 1:i + 4]):
+                    return "tail -f"
+                at_start = False
+    return None
+
+
 def execute(env: Environment, action: Action, timeout_s: float | None = None,
             options: EditorOptions = EditorOptions()) -> str:
     """Observation for a bash or editor action (ask_expert and submit are the loop's business)."""
     if action.name == "bash":
+        if program := interactive_program(action.arguments["command"]):
+            return (f"[`{program}` needs an interactive terminal, which this shell does not have; not run. "
+                    "View files with str_replace_editor view and edit them with str_replace_editor str_replace.]")
         return stable_output(env.run(action.arguments["command"], timeout_s=timeout_s).observation()) or "[no output]"
     if action.name == "str_replace_editor":
         return editor(env, action.arguments, options)

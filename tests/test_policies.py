@@ -2,6 +2,7 @@
 `transformers serve` server on loopback (one server for both)."""
 
 import math
+import random
 
 import pytest
 import torch
@@ -141,12 +142,12 @@ def test_openai_expert_against_transformers_serve(server, tiny):
     assert any(not r.failed and r.text.strip() for r in replies)
 
 
-def _agent_turns(policy, convs, turns):
+def _agent_turns(policy, convs, turns, tools=TOOLS):
     """An agent-shaped run: each turn appends the completion and an observation."""
     convs = [list(c) for c in convs]
     out = []
     for t in range(turns):
-        gens = policy.generate(convs, TOOLS)
+        gens = policy.generate(convs, tools)
         out.append(gens)
         for conv, gen in zip(convs, gens):
             conv += [{"role": "assistant", "content": gen.text},
@@ -172,6 +173,7 @@ def test_turn_cache_gives_the_uncached_greedy_output_with_fewer_prefill_tokens(t
     assert cached.stats["prefill_tokens"] < 0.5 * plain.stats["prefill_tokens"]
     # the first batch prefills in full; the rest shares the system prompt or continues its own cache
     assert cached.stats["full_prefills"] == 2 and plain.stats["full_prefills"] == 12
+    assert cached.stats["shared_prefix_tokens"] > 0  # the first batch's two rows: their system prompt once
 
 
 def test_static_and_dynamic_caches_generate_the_same_tokens(tiny):
@@ -223,3 +225,86 @@ def test_bf16_cached_logits_stay_close_to_fp32(tiny):
             logits = bf16.model(ids).logits[0, len(gen.prompt_ids) - 1: -1].float()
         lp = torch.log_softmax(logits, -1).gather(1, ids[0, len(gen.prompt_ids):, None]).squeeze(1)
         assert (lp - torch.tensor(gen.logprobs)).abs().max() < 0.1
+
+
+def test_rows_that_start_alike_compute_their_common_prefixes_once(tiny):
+    """G rollouts of each task (identical prompts under one system prompt): the system prompt is
+    computed once, each task's prompt once more from it, each row only its last token; greedy
+    tokens and log-probs are those of the plain path."""
+    tasks = conversations(2)
+    convs = [tasks[0]] * 3 + [tasks[1]] * 3
+    plain = TransformersPolicy(tiny, max_new_tokens=6, temperature=0, batch_size=6, cache_turns=False,
+                               dtype="float32", return_logprobs=True)
+    shared = TransformersPolicy(tiny, max_new_tokens=6, temperature=0, batch_size=6, dtype="float32",
+                                return_logprobs=True, model=plain.model, tokenizer=plain.tokenizer)
+    a, b = plain.generate(convs, TOOLS), shared.generate(convs, TOOLS)
+    assert [g.completion_ids for g in a] == [g.completion_ids for g in b]
+    for ga, gb in zip(a, b):
+        assert torch.allclose(torch.tensor(ga.logprobs), torch.tensor(gb.logprobs), atol=1e-4)
+    ids0, ids1 = b[0].prompt_ids, b[3].prompt_ids
+    root = next(k for k, (x, y) in enumerate(zip(ids0, ids1)) if x != y)
+    assert shared.stats["prefill_tokens"] == root + (len(ids0) - 1 - root) + (len(ids1) - 1 - root) + 6
+    assert shared.stats["prefill_tokens"] + shared.stats["shared_prefix_tokens"] == plain.stats["prefill_tokens"]
+
+
+def _stops_early_for_some_rows(policy):
+    """A copy of the tiny model whose end-of-turn logit follows the hidden state: greedy, 5 of
+    these 8 prompts end at once and 3 run to the budget (found by a scan; the model is random)."""
+    model = type(policy.model)(policy.model.config)
+    model.load_state_dict(policy.model.state_dict())
+    eos = policy.tokenizer.convert_tokens_to_ids("<|im_end|>")
+    torch.manual_seed(0)
+    weight = model.lm_head.weight.detach().clone()
+    weight[eos] = 0.5 * torch.randn(model.config.hidden_size)
+    head = torch.nn.Linear(model.config.hidden_size, model.config.vocab_size, bias=True)
+    head.weight = torch.nn.Parameter(weight)
+    head.bias.data.zero_()
+    head.bias.data[eos] = -0.5
+    model.lm_head = head
+    words = ["fix", "the", "failing", "test", "in", "module", "parser", "when", "input", "empty", "returns", "none", "raises", "error", "list", "index"]
+    rng = random.Random(0)
+    convs = [[{"role": "user", "content": " ".join(rng.choice(words) for _ in range(5 + 3 * i))}] for i in range(8)]
+    return model, convs
+
+
+def test_a_regrouped_batch_generates_what_one_batch_generates(tiny):
+    """Once half the rows have stopped, the call is cut and the rest continue in a smaller batch
+    from their caches: fp32 greedy tokens, finish reasons and log-probs are those of one
+    uncut generate(), over two agent turns (the turn cache holds the regrouped rows too)."""
+    base = TransformersPolicy(tiny, max_new_tokens=24, temperature=0, dtype="float32")
+    model, convs = _stops_early_for_some_rows(base)
+    kw = dict(model=model, tokenizer=base.tokenizer, max_new_tokens=24, temperature=0, batch_size=8,
+              return_logprobs=True, regroup_min_rows=2)
+    whole = TransformersPolicy(tiny, regroup_at=1.0, **kw)
+    regrouped = TransformersPolicy(tiny, regroup_at=0.5, **kw)
+    a, b = _agent_turns(whole, convs, 2, []), _agent_turns(regrouped, convs, 2, [])
+    assert sorted({g.completion_tokens for g in a[0]}) == [1, 24]  # the premise: rows stop at different steps
+    for turn_a, turn_b in zip(a, b):
+        assert [(g.completion_ids, g.finish_reason) for g in turn_a] == [(g.completion_ids, g.finish_reason)
+                                                                         for g in turn_b]
+        for ga, gb in zip(turn_a, turn_b):
+            assert torch.allclose(torch.tensor(ga.logprobs), torch.tensor(gb.logprobs), atol=1e-4)
+    assert whole.stats["regroups"] == 0 < regrouped.stats["regroups"]
+    small = TransformersPolicy(tiny, **{**kw, "regroup_min_rows": 9})  # 8 rows: too few to be worth a regrouping
+    assert [g.completion_ids for g in small.generate(convs, [])] == [g.completion_ids for g in a[0]]
+    assert small.stats["regroups"] == 0
+    assert regrouped.stats["generated_tokens"] == whole.stats["generated_tokens"]
+
+
+def test_sampled_log_probs_stay_exact_across_a_regrouping(tiny):
+    """What RL needs after a regrouping: each returned log-prob is log_softmax(logits / T) of the
+    model re-scoring the whole completion in one unpadded forward."""
+    base = TransformersPolicy(tiny, max_new_tokens=24, temperature=0, dtype="float32")
+    model, convs = _stops_early_for_some_rows(base)
+    policy = TransformersPolicy(tiny, model=model, tokenizer=base.tokenizer, max_new_tokens=16, temperature=0.3,
+                                batch_size=8, return_logprobs=True, regroup_at=0.25, seed=1,
+                                regroup_min_rows=2)
+    gens = policy.generate(convs, [])
+    assert policy.stats["regroups"] > 1 and len({g.completion_tokens for g in gens}) > 2
+    for gen in gens:
+        ids = torch.tensor([gen.prompt_ids + gen.completion_ids])
+        with torch.no_grad():
+            logits = model(ids).logits[0, len(gen.prompt_ids) - 1: -1]
+        expected = torch.log_softmax(logits / 0.3, -1).gather(1, ids[0, len(gen.prompt_ids):, None]).squeeze(1)
+        assert len(gen.logprobs) == gen.completion_tokens and torch.allclose(torch.tensor(gen.logprobs), expected,
+                                                                              atol=1e-3)

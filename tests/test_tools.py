@@ -130,6 +130,21 @@ def test_execute_bash(env):
     assert out.startswith("hi") and "[exit code 3]" in out
 
 
+def test_execute_refuses_interactive_programs_at_once(env):
+    """An editor waits for a terminal the sandbox lacks: refused without running, the file untouched."""
+    import time
+
+    before = env.read_file("tinycalc/ranges.py")
+    for command in ("vim tinycalc/ranges.py", "cd tinycalc && TERM=dumb vi ranges.py", "echo ok\nview tinycalc/ranges.py",
+                    "tail -f tests/test_ranges.py"):
+        start = time.monotonic()
+        out = execute(env, Action("bash", {"command": command}), timeout_s=30)
+        assert time.monotonic() - start < 1 and "needs an interactive terminal" in out and "str_replace_editor" in out
+    assert env.read_file("tinycalc/ranges.py") == before
+    # The names as arguments are ordinary commands.
+    assert execute(env, Action("bash", {"command": "echo vim view && grep -c def tinycalc/ranges.py"})) == "vim view\n2"
+
+
 def test_editor_view_window_and_indent_tolerant_replace(env):
     path = "tinycalc/ranges.py"
     windowed = editor(env, {"command": "view", "path": path}, EditorOptions(view_window=3))
