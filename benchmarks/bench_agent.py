@@ -25,7 +25,7 @@ import time
 from dataclasses import replace
 from functools import partial
 
-from protege.agent import AgentConfig, run_episodes, system_message
+from protege.agent import AgentConfig, initial_messages, run_episodes
 from protege.benchmark.build import load_bundled
 from protege.environment import EnvConfig, make_environment
 from protege.experts import ReferenceExpert
@@ -43,9 +43,7 @@ def run(policy: TransformersPolicy, tasks, hint: str, config: AgentConfig) -> di
 
 
 def first_turn(path: str, tasks, config: AgentConfig, kw: dict, reps: int) -> None:
-    convs = [[{"role": "system", "content": system_message(config, True)},
-              {"role": "user", "content": config.instance_template.format(
-                  problem_statement=t.problem_statement, instance_id=t.instance_id, repo=t.repo)}] for t in tasks]
+    convs = [initial_messages(t, config, ask_expert=True) for t in tasks]
     ref = TransformersPolicy(path, **{**kw, "max_new_tokens": 4})
     ref.generate(convs[:4], [])  # warm-up: the first call in a process pays one-time setup
     paths = {"off": {"regroup_at": 1.0, "share_prefixes": False}, "shared prefixes": {"regroup_at": 1.0},

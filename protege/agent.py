@@ -234,12 +234,17 @@ class Episode:
         return self.traj.counts.expert_calls - self.traj.counts.failed_expert_calls
 
 
+def initial_messages(task: Task, config: AgentConfig, ask_expert: bool) -> list[Message]:
+    """An episode's conversation before its first turn: the system prompt and the issue."""
+    return [{"role": "system", "content": system_message(config, ask_expert)},
+            {"role": "user", "content": config.instance_template.format(
+                problem_statement=task.problem_statement, instance_id=task.instance_id, repo=task.repo)}]
+
+
 def _start(task: Task, env_factory: Callable[[Task], Environment], config: AgentConfig, ask_expert: bool,
            model: str, expert_name: str) -> Episode:
     traj = Trajectory(task.instance_id, model=model, expert=expert_name, config=config.to_dict())
-    traj.messages = [{"role": "system", "content": system_message(config, ask_expert)},
-                     {"role": "user", "content": config.instance_template.format(
-                         problem_statement=task.problem_statement, instance_id=task.instance_id, repo=task.repo)}]
+    traj.messages = initial_messages(task, config, ask_expert)
     episode = Episode(task, None, traj)
     try:
         episode.env = env_factory(task)

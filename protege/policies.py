@@ -422,12 +422,13 @@ class _TurnCache:
 
 
 def _gather(cache: Any, row: int, cols: list[int]) -> list[tuple[Any, Any]]:
-    """One row's keys/values at `cols` of a batched cache, per layer, as batch-1 copies."""
+    """One row's keys/values at `cols` of a batched cache, per layer, as batch-1 copies
+    (index_select allocates them: no clone needed)."""
     import torch
 
     index = torch.tensor(cols, dtype=torch.long)
-    return [(layer.keys[row:row + 1].index_select(2, index.to(layer.keys.device)).clone(),
-             layer.values[row:row + 1].index_select(2, index.to(layer.values.device)).clone())
+    return [(layer.keys[row:row + 1].index_select(2, index.to(layer.keys.device)),
+             layer.values[row:row + 1].index_select(2, index.to(layer.values.device)))
             for layer in cache.layers]
 
 

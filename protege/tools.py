@@ -568,7 +568,8 @@ def stable_output(text: str) -> str:
 # Programs that wait for a terminal the sandbox does not have (stdin is /dev/null): run, they
 # hold the whole batch's turn until the command timeout (a `view` in the recorded small run's
 # evaluation: 60 s at each of 6 turns, then junk escape codes). Refused at once instead, with
-# the tool to use, as SWE-agent's blocklist does.
+# the tool to use, as SWE-agent's blocklist does: a convenience, not a boundary (what it misses,
+# e.g. `bash -c vim`, still ends at the sandbox's command timeout).
 INTERACTIVE_PROGRAMS = frozenset({"vi", "vim", "view", "vimdiff", "nvim", "nano", "pico", "emacs", "joe", "mcedit",
                                   "top", "htop", "watch"})
 _COMMAND_WRAPPERS = frozenset({"sudo", "env", "command", "exec", "nohup", "nice", "time", "builtin"})
