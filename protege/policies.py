@@ -305,9 +305,13 @@ class TransformersPolicy:
 
         past = DynamicCache(ddp_cache_data=layers, config=self.model.config) if layers else DynamicCache(
             config=self.model.config)
+        # The module generate() runs: a PeftModel's generate() calls its base model, so the forward
+        # that accelerate wraps in autocast during RL is bypassed there. Calling the wrapper here
+        # would cache bf16 values that generate()'s fp32 steps then cannot write beside.
+        model = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
         with torch.inference_mode():
-            out = self.model(input_ids=torch.tensor([ids], device=self.model.device), cache=past,
-                             use_cache=True, logits_to_keep=1)
+            out = model(input_ids=torch.tensor([ids], device=self.model.device), cache=past,
+                        use_cache=True, logits_to_keep=1)
         return [(layer.keys, layer.values) for layer in out.past_key_values.layers]
 
     def _with_cache(self, batch: list[list[int]], hits: list[tuple[int, Any]]):

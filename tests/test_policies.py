@@ -247,6 +247,30 @@ def test_rows_that_start_alike_compute_their_common_prefixes_once(tiny):
     assert shared.stats["prefill_tokens"] + shared.stats["shared_prefix_tokens"] == plain.stats["prefill_tokens"]
 
 
+@pytest.mark.parametrize("merged", [False, True])
+def test_shared_prefixes_under_rl_mixed_precision(tiny, merged):
+    """RL on a CPU with native bf16: the trainer's fp32 LoRA model comes with its forward wrapped
+    in bf16 autocast (accelerate's prepare_model, as below), while PeftModel.generate runs the base
+    model without it. The shared prefixes must be computed as generate() computes, or its decode
+    steps cannot write beside them (the fresh-clone `make small` of 2026-12-03 failed so)."""
+    import types
+
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny, dtype=torch.float32),
+                           LoraConfig(r=4, target_modules="all-linear"))
+    model.forward = types.MethodType(torch.autocast("cpu", dtype=torch.bfloat16)(model.forward.__func__), model)
+    if merged:
+        model.merge_adapter()
+    tasks = conversations(2)
+    policy = TransformersPolicy(tiny, max_new_tokens=6, temperature=1.0, batch_size=6, return_logprobs=True,
+                                model=model, seed=2)
+    turns = _agent_turns(policy, [tasks[0]] * 3 + [tasks[1]] * 3, 2)
+    assert policy.stats["shared_prefix_tokens"] > 0
+    assert all(len(g.logprobs) == g.completion_tokens > 0 for gens in turns for g in gens)
+
+
 def _stops_early_for_some_rows(policy):
     """A copy of the tiny model whose end-of-turn logit follows the hidden state: greedy, 5 of
     these 8 prompts end at once and 3 run to the budget (found by a scan; the model is random)."""
