@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import tempfile
 import time
@@ -35,7 +34,7 @@ from _baseline import baseline_module
 from protege.agent import AgentConfig, run_episodes
 from protege.benchmark.build import load_bundled
 from protege.dataset import row_from_trajectory, save_dataset
-from protege.engine import cpu_flags, cpu_has_fast_bf16, dtype_policy
+from protege.engine import cpu_flags, cpu_has_fast_bf16, dtype_policy, peak_rss_gib
 from protege.environment import EnvConfig, make_environment
 from protege.experts import ReferenceExpert
 from protege.models import resolve_model
@@ -113,11 +112,7 @@ def sft_speed(config_overrides: dict, data_dir: Path, out: Path, steps: int,
     start = time.perf_counter()
     prep.trainer.train()
     wall = time.perf_counter() - start
-    return prep.trainer.state.num_input_tokens_seen / wall, _peak_gib()
-
-
-def _peak_gib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    return prep.trainer.state.num_input_tokens_seen / wall, peak_rss_gib()
 
 
 def plain_torch_speed(model_path: str, data_dir: Path, steps: int, accum: int, max_length: int,
@@ -150,7 +145,7 @@ def plain_torch_speed(model_path: str, data_dir: Path, steps: int, accum: int, m
             seen += ids.shape[1]
         opt.step()
         opt.zero_grad()
-    return seen / (time.perf_counter() - start), _peak_gib()
+    return seen / (time.perf_counter() - start), peak_rss_gib()
 
 
 def in_fresh_process(fn, *args):

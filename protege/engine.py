@@ -29,6 +29,21 @@ def cpu_flags() -> frozenset[str]:
     return frozenset()
 
 
+def peak_rss_gib() -> float:
+    """This process's peak resident memory in GiB: Linux's VmHWM, which starts again at exec.
+    (getrusage's ru_maxrss does not: a process spawned by a large one reports its parent's size.)"""
+    try:
+        with open("/proc/self/status", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 2**20  # kB
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
 def cpu_has_fast_bf16(flags: frozenset[str] | None = None) -> bool:
     """True where oneDNN has native bf16 matrix units (AMX or AVX512-BF16).
 

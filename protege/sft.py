@@ -24,7 +24,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import resource
 import shutil
 import time
 from dataclasses import asdict, dataclass
@@ -81,6 +80,10 @@ class SFTRunConfig:
     # (bfloat16 where the CPU has AMX/AVX512-BF16, else float32) | "float32" | "bfloat16"
     cpu_train_dtype: str = "auto"
     gradient_checkpointing: bool = False  # recompute activations in backward: less memory, ~30% slower
+    # Sequence lengths rounded up to a multiple of this (padding carries no loss): on CPU every new
+    # length costs new oneDNN kernels and fragments the heap (docs/LOG.md 2026-12-03, session 17:
+    # 10 steps of the small SFT, 64 against exact lengths: 302 vs 292 tokens/s, peak 5.4 vs 6.5 GiB). 0 = exact.
+    pad_to_multiple_of: int = 64
     # Liger's Triton kernels (RMSNorm, RoPE, SwiGLU, fused linear cross-entropy) through transformers'
     # `use_liger_kernel` (pip install liger-kernel); GPU only, ignored on a CPU
     use_liger_kernel: bool = False
@@ -275,6 +278,7 @@ def sft_kwargs(config: SFTRunConfig, output_dir: str | Path, device: str, has_ev
         "max_length": config.max_length,  # a no-op on our windows (checked after preparation)
         "packing": False,
         "padding_free": False,
+        "pad_to_multiple_of": config.pad_to_multiple_of or None,
         "assistant_only_loss": False,  # our own assistant_masks column carries the mask
         "completion_only_loss": False,
         "logging_steps": config.logging_steps,
@@ -505,7 +509,7 @@ def train(config: SFTRunConfig, data_dir: str | Path, out_dir: str | Path, resum
                 "dataset_config": json.loads(dataset_config.read_text()) if dataset_config.exists() else None}
     prep = build_trainer(config, data_dir, ckpt_dir)
     trainer = prep.trainer
-    from protege.engine import dtype_policy
+    from protege.engine import dtype_policy, peak_rss_gib
 
     resolved.update(model_path=prep.model_path, device=prep.device,
                     train_dtype=cpu_train_dtype(config) if prep.device == "cpu" else ("bfloat16" if config.bf16 else "float32"),
@@ -572,8 +576,8 @@ def train(config: SFTRunConfig, data_dir: str | Path, out_dir: str | Path, resum
         "tokens_seen": tokens_session,
         "tokens_seen_total": tokens_total,
         "throughput_tokens_per_s": throughput,
-        # the process's peak resident memory so far (Linux reports KiB): issue 13's <= 8 GB at `small`
-        "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+        # the process's peak resident memory so far: issue 13's <= 8 GB at `small`
+        "peak_rss_gib": round(peak_rss_gib(), 2),
         "data": data_stats,
     }
     atomic_write(out_dir / "metrics.json", json.dumps(plain(metrics), indent=2) + "\n")

@@ -162,6 +162,29 @@ def test_loss_on_trained_positions_only_equals_trls_loss_and_gradients(data_dir,
     assert trainer._metrics["eval"]["mean_token_accuracy"]  # the metrics TRL logs are still logged
 
 
+def test_lengths_padded_to_a_multiple_train_the_same_loss(data_dir, tmp_path):
+    """pad_to_multiple_of (64 at every preset: fewer distinct shapes for the CPU's kernels and
+    heap) pads each batch with untrained positions only: the loss is the exact-length loss."""
+    import torch
+
+    losses, widths, tokens = [], [], []
+    for multiple in (0, 64):
+        torch.manual_seed(0)
+        prep = build_trainer(_config(per_device_batch=1, mode="full", pad_to_multiple_of=multiple), data_dir,
+                             tmp_path / f"ckpt{multiple}")
+        trainer = prep.trainer
+        trainer.model.eval()
+        batch = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
+        widths.append(batch["input_ids"].shape[1])
+        tokens.append(int(batch["attention_mask"].sum()))
+        n_items = int((batch["labels"][:, 1:] != -100).sum())
+        with torch.no_grad():
+            losses.append(trainer.compute_loss(trainer.model, dict(batch), num_items_in_batch=n_items).item())
+    assert tokens[0] == tokens[1] == widths[0]  # the same conversation; exact length without the multiple
+    assert widths[1] % 64 == 0 and widths[1] - widths[0] < 64
+    assert losses[1] == pytest.approx(losses[0], rel=1e-5)
+
+
 def test_window_policy_trains_every_turn_once_in_context_view_shape(tok):
     row = synthetic_row("calc__calc-long", n_turns=12, obs_chars=400, guidance_at=3)
     messages, tools = agent_messages(row["messages"]), json.loads(row["tools"])
