@@ -82,7 +82,7 @@ class SFTRunConfig:
     gradient_checkpointing: bool = False  # recompute activations in backward: less memory, ~30% slower
     # Sequence lengths rounded up to a multiple of this (padding carries no loss): on CPU every new
     # length costs new oneDNN kernels and fragments the heap (docs/LOG.md 2026-12-03, session 17:
-    # 10 steps of the small SFT, 64 against exact lengths: 302 vs 292 tokens/s, peak 5.4 vs 6.5 GiB). 0 = exact.
+    # the whole small SFT peaked at 6.0 GiB padded to 64, 8.9 GiB with exact lengths). 0 = exact lengths.
     pad_to_multiple_of: int = 64
     # Liger's Triton kernels (RMSNorm, RoPE, SwiGLU, fused linear cross-entropy) through transformers'
     # `use_liger_kernel` (pip install liger-kernel); GPU only, ignored on a CPU
