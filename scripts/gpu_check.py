@@ -28,9 +28,9 @@ def _peak_gib(device: str) -> float:
 
     if device == "cuda" and torch.cuda.is_available():
         return torch.cuda.max_memory_allocated() / 2**30
-    import resource
+    from protege.engine import peak_rss_gib
 
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux: KiB
+    return peak_rss_gib()
 
 
 def rollouts(model_dir: str, out: Path, serve: str, device: str, episodes: int) -> dict:
