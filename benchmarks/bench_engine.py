@@ -11,7 +11,8 @@ SFT: tokens/s of today's `small` SFT config (LoRA r16, fp32) and of the new one 
 fine-tuning, bf16 autocast where the CPU has AMX/AVX512-BF16) through TRL's SFTTrainer, and of
 a plain-torch forward/backward/AdamW loop over the same batches in the new dtype.
 
-`--profile` runs the new rollout path once more at the first batch size under torch.profiler and
+Both rollout paths first get the same untimed warm-up (a process's first calls pay one-time
+costs that a long run pays once); its time is printed. `--profile` runs the new rollout path once more at the first batch size under torch.profiler and
 prints where its time goes (the aten ops with the most self time, and the share outside them).
 
 The last two lines are `engine rollout speedup: N.NNx` and `engine sft speedup: N.NNx`
@@ -177,17 +178,33 @@ def main() -> None:
     convs = replay(max(batches), work)
     tools = tool_schemas(True)
     old = baseline_module("protege/policies.py")
-    fresh = TransformersPolicy(model_path, max_new_tokens=args.new_tokens, temperature=0, dtype="float32")
+    fresh = TransformersPolicy(model_path, max_new_tokens=args.new_tokens, temperature=0, dtype="float32",
+                               native_gqa=False)  # loads today's model: transformers' own sdpa attention
     shared = {"model": fresh.model, "tokenizer": fresh.tokenizer}
     rollout_dtype = args.new_dtype or dtype_policy("cpu")["rollout"]
-    new_shared = shared if rollout_dtype == "float32" else {
-        "model": TransformersPolicy(model_path, dtype=rollout_dtype).model, "tokenizer": fresh.tokenizer}
+    # The new path loads its own model even in fp32: it switches that model's attention
+    # (protege.engine.use_native_gqa), which today's path must not get.
+    new_shared = {"model": TransformersPolicy(model_path, dtype=rollout_dtype).model, "tokenizer": fresh.tokenizer}
     lines, ratios = [], {}
+    def today_policy(b: int):
+        return old.TransformersPolicy(model_path, max_new_tokens=args.new_tokens, temperature=0, batch_size=b, **shared)
+
+    def new_policy(b: int):
+        return TransformersPolicy(model_path, max_new_tokens=args.new_tokens, temperature=0, batch_size=b,
+                                  **new_shared)
+
+    if not args.skip_rollout:
+        # A process's first generate() calls pay one-time costs (measured 2.5 s of the new path's ~24 s:
+        # kernel generation and allocator growth) that an RL or evaluation run pays once, not at every
+        # step; each path gets the same untimed warm-up (2 turns of 2 episodes, with their own policy
+        # objects so the timed ones start with empty caches) and its time is printed.
+        warm = {name: rollout(make(2), convs[:2], 2, tools)["wall_s"]
+                for name, make in (("today", today_policy), ("new", new_policy))}
+        lines.append(f"warm-up, untimed in the ratios (2 turns of 2 episodes): today {warm['today']:.1f} s, "
+                     f"new {warm['new']:.1f} s")
     for b in ([] if args.skip_rollout else batches):
-        today = rollout(old.TransformersPolicy(model_path, max_new_tokens=args.new_tokens, temperature=0,
-                                               batch_size=b, **shared), convs[:b], args.turns, tools)
-        new = rollout(TransformersPolicy(model_path, max_new_tokens=args.new_tokens, temperature=0, batch_size=b,
-                                         **new_shared), convs[:b], args.turns, tools)
+        today = rollout(today_policy(b), convs[:b], args.turns, tools)
+        new = rollout(new_policy(b), convs[:b], args.turns, tools)
         same = sum(a == c for a, c in zip(today["texts"], new["texts"]))
         for name, r in (("today", today), ("new", new)):
             lines.append(f"rollout batch {b:2d} {name:5s}: {r['gen_tok_s']:7.1f} generated tok/s, "
@@ -200,8 +217,7 @@ def main() -> None:
         print(line, flush=True)
     if args.profile and not args.skip_rollout:
         b = batches[0]
-        profile_rollout(TransformersPolicy(model_path, max_new_tokens=args.new_tokens, temperature=0, batch_size=b,
-                                           **new_shared), convs[:b], args.turns, tools)
+        profile_rollout(new_policy(b), convs[:b], args.turns, tools)
     if args.skip_sft:
         print(f"engine rollout speedup: {ratios[batches[0]]:.2f}x")
         return

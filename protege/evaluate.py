@@ -427,6 +427,7 @@ def _engine_record() -> dict[str, Any]:
     return {"dtype_policy": dtype_policy("cuda" if torch.cuda.is_available() else "cpu"),
             "turn_kv_cache": local["cache_turns"], "cache_implementation": local["cache_implementation"],
             "regroup_at": local["regroup_at"], "share_prefixes": local["share_prefixes"],
+            "native_gqa_attention_on_cpu": local["native_gqa"],
             "torch_threads": torch.get_num_threads()}
 
 

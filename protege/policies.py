@@ -115,6 +115,10 @@ class TransformersPolicy:
     # Rows with nothing cached that start alike (the system prompt, G rollouts of one task)
     # compute their common prefixes once (see _share_prefixes).
     share_prefixes: bool = True
+    # On CPU, grouped-query attention through torch's own kernel instead of copying key/value heads
+    # (protege.engine.use_native_gqa). It switches the (possibly shared) model itself, so RL's
+    # training forward then uses it too (same loss; TRL recomputes the log-probs with it).
+    native_gqa: bool = True
     name: str = ""
     model: Any = field(default=None, repr=False)  # pass a loaded model/tokenizer to share them
     tokenizer: Any = field(default=None, repr=False)
@@ -133,6 +137,10 @@ class TransformersPolicy:
             self.model = AutoModelForCausalLM.from_pretrained(self.model_dir, dtype=getattr(torch, dtype))
             self.model.to(self.device)
         self.model.eval()
+        if self.native_gqa:
+            from protege.engine import use_native_gqa
+
+            use_native_gqa(self.model)
         tok = self.tokenizer
         if tok.pad_token_id is None:
             tok.pad_token = tok.eos_token

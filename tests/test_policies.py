@@ -7,6 +7,7 @@ import random
 import pytest
 import torch
 
+from protege.engine import GQA_SDPA
 from protege.experts import OpenAIExpert
 from protege.models import tiny_dir
 from protege.policies import TOOL_CALL_END, OpenAIPolicy, TransformersPolicy
@@ -194,6 +195,36 @@ def test_static_and_dynamic_caches_generate_the_same_tokens(tiny):
     with pytest.raises(ValueError, match="cache_implementation"):
         TransformersPolicy(tiny, cache_implementation="paged", model=static.model,
                            tokenizer=static.tokenizer).generate(convs[:1], TOOLS)
+
+
+def test_native_gqa_attention_computes_what_sdpa_computes(tiny, tmp_path):
+    """protege.engine.use_native_gqa (torch's grouped-query kernel instead of copied key/value
+    heads), fp32: the same greedy tokens and log-probs as transformers' sdpa over 3 cached agent
+    turns; on a left-padded batch the same logits, loss and gradients (RL trains the switched
+    model); saved, the model's config does not name the switch."""
+    convs = conversations(3)
+    gqa = TransformersPolicy(tiny, max_new_tokens=10, temperature=0, batch_size=3, dtype="float32",
+                             return_logprobs=True)
+    sdpa = TransformersPolicy(tiny, max_new_tokens=10, temperature=0, batch_size=3, dtype="float32",
+                              return_logprobs=True, native_gqa=False)
+    assert gqa.model.config._attn_implementation == GQA_SDPA and sdpa.model.config._attn_implementation == "sdpa"
+    a, b = _agent_turns(gqa, convs, 3), _agent_turns(sdpa, convs, 3)
+    assert [[g.text for g in t] for t in a] == [[g.text for g in t] for t in b]
+    for turn_a, turn_b in zip(a, b):
+        for ga, gb in zip(turn_a, turn_b):
+            assert torch.allclose(torch.tensor(ga.logprobs), torch.tensor(gb.logprobs), atol=1e-5)
+    batch = gqa.tokenizer(["short", "a much longer prompt " * 5], return_tensors="pt", padding=True,
+                          padding_side="left")
+    outs = []
+    for model in (gqa.model, sdpa.model):
+        model.zero_grad()
+        out = model(**batch, labels=batch.input_ids.masked_fill(batch.attention_mask == 0, -100))
+        out.loss.backward()
+        outs.append((out.logits[batch.attention_mask.bool()], out.loss, model.model.layers[0].self_attn.k_proj.weight.grad))
+    for x, y in zip(*outs):
+        assert torch.allclose(x, y, atol=1e-5)
+    gqa.model.save_pretrained(tmp_path)
+    assert GQA_SDPA not in (tmp_path / "config.json").read_text()
 
 
 def test_a_changed_prefix_reuses_only_what_is_common(tiny):
