@@ -321,6 +321,10 @@ def load_model(config: SFTRunConfig, model_path: str | Path, device: str):
         kwargs.update(quantization_config=quant, device_map={"": where})
     model = AutoModelForCausalLM.from_pretrained(model_path, **kwargs)
     model.config.use_cache = False  # no KV cache while training (gradient checkpointing needs it off)
+    if device == "cpu":  # the model is still on the CPU here even when it will train on a GPU
+        from protege.engine import use_native_gqa
+
+        use_native_gqa(model)
     return model
 
 
@@ -513,7 +517,8 @@ def train(config: SFTRunConfig, data_dir: str | Path, out_dir: str | Path, resum
 
     resolved.update(model_path=prep.model_path, device=prep.device,
                     train_dtype=cpu_train_dtype(config) if prep.device == "cpu" else ("bfloat16" if config.bf16 else "float32"),
-                    dtype_policy=dtype_policy(prep.device))
+                    dtype_policy=dtype_policy(prep.device),
+                    attention=getattr(prep.trainer.model.config, "_attn_implementation", None))
     atomic_write(out_dir / "config.json", json.dumps(resolved, indent=2) + "\n")
     data_stats = {"train": prep.train_stats.to_dict(), "validation": prep.eval_stats.to_dict()}
     atomic_write(out_dir / "data_stats.json", json.dumps(data_stats, indent=2) + "\n")

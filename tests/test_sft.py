@@ -10,6 +10,7 @@ import pytest
 
 from protege.agent import context_view
 from protege.dataset import agent_messages, row_from_trajectory, save_dataset
+from protege.engine import GQA_SDPA
 from protege.models import tiny_dir
 from protege.sft import (
     ACCELERATE_CONFIGS,
@@ -255,7 +256,9 @@ def test_train_writes_the_run_folder_and_the_merged_model_generates(data_dir, tm
     assert [r["step"] for r in log if "loss" in r] == [1, 2]
     assert metrics["global_step"] == 2 and metrics["tokens_seen"] > 0 and metrics["throughput_tokens_per_s"] > 0
     assert metrics["eval_loss"] is not None
-    assert json.loads((out / "config.json").read_text())["config_hash"] == _config().hash()
+    resolved = json.loads((out / "config.json").read_text())
+    assert resolved["config_hash"] == _config().hash()
+    assert resolved["attention"] == GQA_SDPA  # on CPU: protege.engine.use_native_gqa
     # training curves for TensorBoard (report_to="tensorboard", the default at every preset)
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -273,6 +276,7 @@ def test_full_mode_resumes_from_its_checkpoint(data_dir, tmp_path):
     first = train(_config(mode="full", max_steps=1, learning_rate=1e-4), data_dir, out)
     assert first["global_step"] == 1 and first["resumed_from"] is None
     assert not (out / "adapter").exists() and (out / "merged" / "model.safetensors").exists()
+    assert GQA_SDPA not in (out / "merged" / "config.json").read_text()  # a plain sdpa model for any loader
     second = train(_config(mode="full", max_steps=2, learning_rate=1e-4), data_dir, out)
     assert second["resumed_from"].endswith("checkpoint-1") and second["global_step"] == 2
     assert second["tokens_seen_total"] > second["tokens_seen"] > 0
