@@ -100,12 +100,17 @@ def profile_rollout(policy, convs: list[list[dict]], turns: int, tools, rows: in
 
 def sft_speed(config_overrides: dict, data_dir: Path, out: Path, steps: int,
               trl_trainer: bool = False) -> tuple[float, float]:
-    """tokens/s of the stage-03 trainer (protege.sft; with `trl_trainer`, TRL's own SFTTrainer, as
-    before the LM head was restricted to trained positions) with the `small` preset and these
-    overrides, and the peak resident memory of the process (each measurement runs in a fresh process)."""
+    """tokens/s of the stage-03 trainer (protege.sft; with `trl_trainer`, TRL's own SFTTrainer and
+    transformers' own sdpa attention, as before the LM head was restricted to trained positions and
+    grouped-query attention went to torch's kernel) with the `small` preset and these overrides, and
+    the peak resident memory of the process (each measurement runs in a fresh process)."""
     from trl import SFTTrainer
 
+    import protege.engine
     from protege.sft import SFTRunConfig, build_trainer
+
+    if trl_trainer:  # this process only (a fresh one): protege.sft.load_model then keeps sdpa
+        protege.engine.use_native_gqa = lambda model: False
 
     config = SFTRunConfig.preset("small", max_steps=steps, save_steps=-1, eval_steps=-1, report_to="none",
                                  **config_overrides)
