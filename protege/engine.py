@@ -11,8 +11,8 @@ On a GPU every phase runs in bf16.
 Attention: SmolLM2 has 9 query heads per 3 key/value heads (grouped-query attention). transformers'
 `sdpa` attention copies each key/value head to its query heads (`repeat_kv`) whenever a mask is
 given and more than one token is computed; on CPU `sdpa_gqa_attention` hands the groups to torch's
-own kernel instead (`enable_gqa`), which measured 10% faster over a whole agent rollout (docs/LOG.md
-2026-12-03, session 19), with the same SFT loss.
+own kernel instead (`enable_gqa`), which measured 10-12% faster over a whole agent rollout (docs/LOG.md
+2026-12-04, session 19), with the same training loss.
 """
 
 from __future__ import annotations
