@@ -1,6 +1,6 @@
 """The engine before and after, side by side in one process on identical inputs.
 
-    python benchmarks/bench_engine.py [--model smollm2-135m] [--turns 4] [--batches 8,16] [--sft-steps 4] [--profile]
+    python benchmarks/bench_engine.py [--model smollm2-135m] [--turns 4] [--batches 8,16] [--sft-steps 4] [--sft-repeats 3] [--profile]
 
 Rollouts: a fixed replay of agent conversations (the scripted ORACLE policy on bundled train
 tasks, so both paths see the same tokens at every turn): at turn t each path generates for
@@ -9,7 +9,8 @@ Today's path is `protege/policies.py` at the baseline commit (the whole conversa
 and prefilled every turn, fp32); the new one keeps each conversation's KV cache between turns.
 SFT: tokens/s of today's `small` SFT config (LoRA r16, fp32) and of the new one (full
 fine-tuning, bf16 autocast where the CPU has AMX/AVX512-BF16) through TRL's SFTTrainer, and of
-a plain-torch forward/backward/AdamW loop over the same batches in the new dtype.
+a plain-torch forward/backward/AdamW loop over the same batches in the new dtype (the new SFT and
+the plain loop alternate, `--sft-repeats` pairs, medians reported).
 
 Both rollout paths first get the same untimed warm-up (a process's first calls pay one-time
 costs that a long run pays once); its time is printed. `--profile` runs the new rollout path once more at the first batch size under torch.profiler and
@@ -154,6 +155,11 @@ def plain_torch_speed(model_path: str, data_dir: Path, steps: int, accum: int, m
     return seen / (time.perf_counter() - start), peak_rss_gib()
 
 
+def median(items: list, key) -> object:
+    """The middle item by `key` (the upper one of an even count)."""
+    return sorted(items, key=key)[len(items) // 2]
+
+
 def in_fresh_process(fn, *args):
     """Run fn(*args) in a spawned process: its own peak memory, nothing shared with the others."""
     import multiprocessing as mp
@@ -169,6 +175,7 @@ def main() -> None:
     parser.add_argument("--batches", default="8,16")
     parser.add_argument("--new-tokens", type=int, default=48)
     parser.add_argument("--sft-steps", type=int, default=4)
+    parser.add_argument("--sft-repeats", type=int, default=3, help="alternating new / plain-torch SFT pairs (medians)")
     parser.add_argument("--new-dtype", default="", help="rollout weights of the new path (default: the dtype policy)")
     parser.add_argument("--skip-sft", action="store_true")
     parser.add_argument("--profile", action="store_true", help="profile the new rollout path (first batch size)")
@@ -235,20 +242,29 @@ def main() -> None:
     # `small` preset (full fine-tuning in the dtype policy's autocast, the LM head at trained positions only)
     today_sft, today_mem = in_fresh_process(sft_speed, {**lora, "cpu_train_dtype": "float32"}, data_dir,
                                             work / "sft-today", args.sft_steps, True)
-    new_sft, new_mem = in_fresh_process(sft_speed, {"mode": "full", "cpu_train_dtype": policy["train"]},
-                                        data_dir, work / "sft-new", args.sft_steps)
     lora_sft, lora_mem = in_fresh_process(sft_speed, {**lora, "cpu_train_dtype": policy["train"]}, data_dir,
                                           work / "sft-lora", args.sft_steps)
     accum = SFTRunConfig.preset("small").grad_accum
-    plain, plain_mem = in_fresh_process(plain_torch_speed, model_path, data_dir, args.sft_steps, accum,
-                                        SFTRunConfig.preset("small").max_length, policy["train"])
+    # The new SFT and the plain loop alternate (new, plain, new, plain, ...): this shared machine's speed
+    # drifts between processes by more than the gap between the two (docs/LOG.md session 19), so each
+    # pair is compared side by side and the medians are reported.
+    pairs = []
+    for rep in range(args.sft_repeats):
+        pairs.append((in_fresh_process(sft_speed, {"mode": "full", "cpu_train_dtype": policy["train"]}, data_dir,
+                                       work / f"sft-new-{rep}", args.sft_steps),
+                      in_fresh_process(plain_torch_speed, model_path, data_dir, args.sft_steps, accum,
+                                       SFTRunConfig.preset("small").max_length, policy["train"])))
+    new_sft, new_mem = median([n for n, _ in pairs], key=lambda r: r[0])
+    plain, plain_mem = median([p for _, p in pairs], key=lambda r: r[0])
+    print("sft new / plain-torch loop, pair by pair: "
+          + ", ".join(f"{n[0]:.1f} / {p[0]:.1f} = {n[0] / p[0]:.2f}x" for n, p in pairs))
     print(f"sft today (LoRA r16, fp32, TRL's SFTTrainer, batch 1 x {accum}): {today_sft:7.1f} tokens/s, "
           f"peak RSS {today_mem:.1f} GiB")
     print(f"sft new   (full, {policy['train']} autocast, LM head at trained positions, batch 1 x {accum}): "
-          f"{new_sft:7.1f} tokens/s, peak RSS {new_mem:.1f} GiB ({new_sft / plain:.2f}x the plain-torch loop)")
+          f"{new_sft:7.1f} tokens/s (median), peak RSS {new_mem:.1f} GiB ({new_sft / plain:.2f}x the plain-torch loop)")
     print(f"sft LoRA r16 in {policy['train']} autocast, batch 1 x {accum}: {lora_sft:7.1f} tokens/s, "
           f"peak RSS {lora_mem:.1f} GiB ({lora_sft / today_sft:.2f}x today's)")
-    print(f"plain torch loop (full, {policy['train']} autocast, same windows, 1 x {accum}): {plain:7.1f} tokens/s, "
+    print(f"plain torch loop (full, {policy['train']} autocast, same windows, 1 x {accum}): {plain:7.1f} tokens/s (median), "
           f"peak RSS {plain_mem:.1f} GiB")
     print(f"cpu flags: bf16-capable {cpu_has_fast_bf16()} ({', '.join(f for f in sorted(cpu_flags()) if 'bf16' in f or f.startswith('amx')) or 'none'}); "
           f"threads {torch.get_num_threads()}; dtype policy {policy}; load {os.getloadavg()[0]:.2f}")
