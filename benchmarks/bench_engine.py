@@ -13,8 +13,9 @@ a plain-torch forward/backward/AdamW loop over the same batches in the new dtype
 the plain loop alternate, `--sft-repeats` pairs, medians reported).
 
 Both rollout paths first get the same untimed warm-up (a process's first calls pay one-time
-costs that a long run pays once); its time is printed. `--profile` runs the new rollout path once more at the first batch size under torch.profiler and
-prints where its time goes (the aten ops with the most self time, and the share outside them).
+costs that a long run pays once); its time is printed. `--profile` runs the new rollout path once
+more at the first batch size under torch.profiler and prints where its time goes (the aten ops
+with the most self time, and the share outside them).
 
 The last two lines are `engine rollout speedup: N.NNx` and `engine sft speedup: N.NNx`
 (new / today's; rollouts at the first batch size)."""
@@ -198,6 +199,7 @@ def main() -> None:
     # (protege.engine.use_native_gqa), which today's path must not get.
     new_shared = {"model": TransformersPolicy(model_path, dtype=rollout_dtype).model, "tokenizer": fresh.tokenizer}
     lines, ratios = [], {}
+
     def today_policy(b: int):
         return old.TransformersPolicy(model_path, max_new_tokens=args.new_tokens, temperature=0, batch_size=b, **shared)
 

@@ -112,9 +112,9 @@ def use_native_gqa(model: Any) -> bool:
     models on a GPU, with other attention implementations or without grouped heads are left as
     they are. The choice is not saved with the model's config."""
     config = model.config
-    groups = getattr(config, "num_attention_heads", 1) // (getattr(config, "num_key_value_heads", None) or
-                                                            getattr(config, "num_attention_heads", 1))
-    if model.device.type != "cpu" or getattr(config, "_attn_implementation", None) != "sdpa" or groups <= 1:
+    heads = getattr(config, "num_attention_heads", 0)
+    grouped = (getattr(config, "num_key_value_heads", None) or heads) < heads
+    if model.device.type != "cpu" or getattr(config, "_attn_implementation", None) != "sdpa" or not grouped:
         return False
     from transformers import AttentionInterface, AttentionMaskInterface
     from transformers.masking_utils import sdpa_mask
