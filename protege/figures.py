@@ -418,15 +418,22 @@ def sweep_condition(metrics: Any, condition: str | None = None) -> str | None:
     return next((c for c in SWEEP_CONDITIONS if c in names), names[0] if names else None)
 
 
+def finished_points(sweep_dir: str | Path) -> list[dict[str, Any]]:
+    """The points of <sweep_dir>/sweep.json recorded done, in its order. A pending point's folder
+    may still hold a committed record from another machine (a user's sweep replaces it point by
+    point), so only the record's status says whose results a folder holds."""
+    record = json.loads((Path(sweep_dir) / "sweep.json").read_text(encoding="utf-8"))
+    return [p for p in record["points"] if p.get("status", "done") == "done"]
+
+
 def sweep_table(sweep_dir: str | Path, condition: str | None = None):
-    """One row per finished sweep point: its swept parameters, the scored condition and that
-    condition's metrics, from <sweep_dir>/sweep.json and <point>/results/05_eval/metrics.csv."""
+    """One row per finished sweep point (`finished_points`): its swept parameters, the scored condition
+    and that condition's metrics, from <sweep_dir>/sweep.json and <point>/results/05_eval/metrics.csv."""
     import pandas as pd
 
     sweep_dir = Path(sweep_dir)
-    record = json.loads((sweep_dir / "sweep.json").read_text(encoding="utf-8"))
     rows = []
-    for point in record["points"]:
+    for point in finished_points(sweep_dir):
         path = sweep_dir / point["id"] / "results" / "05_eval" / "metrics.csv"
         if not path.exists():
             continue
@@ -537,14 +544,13 @@ RL_SWEEP_COLUMNS = ("reward_total", "resolve_rate", "expert_calls", "loop_rate",
 
 
 def sweep_steps(sweep_dir: str | Path, prefix: str = "") -> dict[str, Any]:
-    """Each sweep point's RL training log (<point>/results/04_rl/steps.csv), keyed by
+    """Each finished sweep point's RL training log (<point>/results/04_rl/steps.csv), keyed by
     `prefix` + point id, in the order of sweep.json; points without one are left out."""
     import pandas as pd
 
     sweep_dir = Path(sweep_dir)
-    record = json.loads((sweep_dir / "sweep.json").read_text(encoding="utf-8"))
     out = {}
-    for point in record["points"]:
+    for point in finished_points(sweep_dir):
         path = sweep_dir / point["id"] / "results" / "04_rl" / "steps.csv"
         if path.exists():
             steps = pd.read_csv(path)

@@ -540,6 +540,17 @@ def _check_base(root: Path, reuse_from: str, preset: str, notebooks: list[Path],
     return base
 
 
+def write_sweep_table(sweep_pm: Path) -> None:
+    """sweep_metrics.csv from the points recorded done (figures.sweep_table); none done: no file."""
+    from protege import figures
+
+    table = figures.sweep_table(sweep_pm)
+    if table.empty:
+        (sweep_pm / "sweep_metrics.csv").unlink(missing_ok=True)
+    else:
+        table.to_csv(sweep_pm / "sweep_metrics.csv", index=False)
+
+
 def run_sweep(preset: str, grid: dict[str, list[Any]], sweep_id: str, base_params: dict[str, Any] | None = None,
               notebooks: list[str] | None = None, reuse_from: str | None = None, root: str | Path = ".", *,
               reuse_stages: tuple[str, ...] = UPSTREAM_STAGES, keep_going: bool = False, force: bool = False,
@@ -578,6 +589,8 @@ def run_sweep(preset: str, grid: dict[str, list[Any]], sweep_id: str, base_param
     # Like a run's record, a committed sweep record (no point of it run on this machine) is replaced, not obeyed.
     if not any(made_here(root / p["run_dir"], [nb.name for nb in point_nbs]) for p in old.get("points", [])
                if p.get("run_dir")):
+        if old:  # its table is the other machine's; the point folders are replaced as the points run
+            (sweep_pm / "sweep_metrics.csv").unlink(missing_ok=True)
         old = {}
     if old and any(old.get(k) != v for k, v in definition.items()) and not force:
         raise PipelineError(f"{sweep_pm / 'sweep.json'} defines another sweep ({ {k: old.get(k) for k in definition} });"
@@ -606,9 +619,7 @@ def run_sweep(preset: str, grid: dict[str, list[Any]], sweep_id: str, base_param
                 raise
         finally:
             _write_json(sweep_pm / "sweep.json", record)
-    table = figures.sweep_table(sweep_pm)
-    if not table.empty:
-        table.to_csv(sweep_pm / "sweep_metrics.csv", index=False)
+            write_sweep_table(sweep_pm)  # after each point, so an interrupted sweep's table is its own
     made = figures.figures_for_sweep(sweep_pm, root / figures_dir, sweep_id) if figures_dir is not None else []
     record["figures"] = [p.relative_to(root).as_posix() if p.is_relative_to(root) else str(p) for p in made]
     if fig_nbs:  # the figures notebook over the whole sweep (seconds; always re-run: points may have changed)

@@ -144,6 +144,12 @@ def test_sweep_table_and_figures(tmp_path):
     assert [p.read_bytes() for p in made] == [p.read_bytes() for p in again]
     assert figures.sweep_table(tmp_path / "sw", "base")["pass1_mean"].tolist() == [0.1] * 4
     assert figures.figures_for_sweep(tmp_path / "none", tmp_path / "f", "x") == []
+    # a pending point's folder (e.g. a committed record a user's sweep has not replaced yet) is not read
+    record = json.loads((tmp_path / "sw/sweep.json").read_text())
+    record["points"][1]["status"] = "pending"
+    (tmp_path / "sw/sweep.json").write_text(json.dumps(record))
+    assert "lambda_loop=0,lambda_collab=0.2" not in figures.sweep_table(tmp_path / "sw")["point"].tolist()
+    assert list(figures.sweep_steps(tmp_path / "sw")) == ["lambda_loop=0.2,lambda_collab=0.2"]
 
 
 def test_one_parameter_sweep_heatmap(tmp_path):

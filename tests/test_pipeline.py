@@ -10,7 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from protege import pipeline
+from protege import figures, pipeline
 from protege.pipeline import PipelineError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -159,7 +159,7 @@ def sweep_root(tmp_path):
     return tmp_path
 
 
-def test_sweep_shares_upstream_and_aggregates(sweep_root, tmp_path_factory):
+def test_sweep_shares_upstream_and_aggregates(sweep_root, tmp_path_factory, monkeypatch):
     root = sweep_root
     with pytest.raises(PipelineError, match="--reuse-from base"):
         pipeline.run_sweep("smoke", {"lambda_loop": [0.0]}, "sw", reuse_from="base", root=root, progress=False)
@@ -213,6 +213,34 @@ def test_sweep_shares_upstream_and_aggregates(sweep_root, tmp_path_factory):
         assert (clone / rel).read_bytes() == data  # byte-identical to what the pipeline made
     again = pipeline.regenerate_figures(clone / "papermill_runs", clone / "figures2")
     assert [p.read_bytes() for p in made] == [p.read_bytes() for p in again]
+
+    # a user's fresh clone runs the committed sweep's own grid and stops after one point: its table and
+    # figures hold that point only, not the committed points whose folders are still there
+    user = tmp_path_factory.mktemp("user")
+    shutil.copytree(root / "papermill_runs", user / "papermill_runs")
+    shutil.copytree(root / "notebooks", user / "notebooks")
+    pipeline.run_pipeline("smoke", "base", notebooks=["01"], root=user, progress=False)
+    one_run, calls = pipeline._one_run, []
+
+    def stopped_after_one(*args, **kwargs):
+        calls.append(args[1])
+        if len(calls) > 1:
+            raise KeyboardInterrupt
+        return one_run(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "_one_run", stopped_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.run_sweep("smoke", grid, "sw", reuse_from="base", root=user, progress=False)
+    monkeypatch.undo()
+    user_pm = user / "papermill_runs" / "sw"
+    assert [p["status"] for p in json.loads((user_pm / "sweep.json").read_text())["points"]] == ["done"] + ["pending"] * 3
+    assert (user_pm / ids[1] / "results/05_eval/metrics.csv").exists()  # the committed record, not yet replaced
+    assert (user_pm / "sweep_metrics.csv").read_text().splitlines()[1].startswith(f'"{ids[0]}"')
+    assert len((user_pm / "sweep_metrics.csv").read_text().splitlines()) == 2
+    assert figures.sweep_table(user_pm)["point"].tolist() == [ids[0]]
+    resumed = pipeline.run_sweep("smoke", grid, "sw", reuse_from="base", root=user, progress=False)
+    assert all(p["status"] == "done" for p in resumed["points"])
+    assert len((user_pm / "sweep_metrics.csv").read_text().splitlines()) == 5
 
     # a user's fresh clone of the committed sweep (papermill_runs/ only) runs another grid under its id
     shutil.copytree(root / "notebooks", clone / "notebooks")
