@@ -541,7 +541,8 @@ def _check_base(root: Path, reuse_from: str, preset: str, notebooks: list[Path],
 
 
 def write_sweep_table(sweep_pm: Path) -> None:
-    """sweep_metrics.csv from the points recorded done (figures.sweep_table); none done: no file."""
+    """sweep_metrics.csv from the points sweep.json records done (figures.sweep_table), rewritten with
+    each sweep.json write so the two always agree; none done: no file."""
     from protege import figures
 
     table = figures.sweep_table(sweep_pm)
@@ -589,8 +590,6 @@ def run_sweep(preset: str, grid: dict[str, list[Any]], sweep_id: str, base_param
     # Like a run's record, a committed sweep record (no point of it run on this machine) is replaced, not obeyed.
     if not any(made_here(root / p["run_dir"], [nb.name for nb in point_nbs]) for p in old.get("points", [])
                if p.get("run_dir")):
-        if old:  # its table is the other machine's; the point folders are replaced as the points run
-            (sweep_pm / "sweep_metrics.csv").unlink(missing_ok=True)
         old = {}
     if old and any(old.get(k) != v for k, v in definition.items()) and not force:
         raise PipelineError(f"{sweep_pm / 'sweep.json'} defines another sweep ({ {k: old.get(k) for k in definition} });"
@@ -601,6 +600,7 @@ def run_sweep(preset: str, grid: dict[str, list[Any]], sweep_id: str, base_param
                                             "status": done.get(pid, {}).get("status", "pending"),
                                             "wall_s": done.get(pid, {}).get("wall_s")} for pid, p in points]}
     _write_json(sweep_pm / "sweep.json", record)
+    write_sweep_table(sweep_pm)  # a replaced committed record's table goes with it
     failed = []
     for entry in tqdm(record["points"], desc=f"sweep {sweep_id}", unit="point", disable=not progress):
         pid = entry["id"]
