@@ -20,6 +20,7 @@ from typing import Any
 from protege.environment import Environment, PatchTooLarge
 from protege.protocols import Expert, ExpertReply, ExpertRequest, Generation, Message, Policy
 from protege.tasks import Task
+from protege.text import terminal_safe
 from protege.tools import (
     FORMAT_HELP,
     SHORT_DESCRIPTIONS,
@@ -365,7 +366,7 @@ def _step(episode: Episode, gen: Generation | None, forced_question: str | None,
             observation = f"[environment error: {traj.error}]"
     if parsed.ignored_calls:
         observation += "\n[Only the first tool call was run: make one tool call per turn.]"
-    observation = clean_text(observation)
+    observation = terminal_safe(clean_text(observation))  # stored, shown, and cat-ed by people
     step.observation, step.execution_s = observation, time.monotonic() - start
     _observe(episode, observation, call_id)
 

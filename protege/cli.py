@@ -240,6 +240,9 @@ def tasks_validate(files: list[Path]):
     raise typer.Exit(1 if bad_total else 0)
 
 
+RUNNERS = ("sandbox", "swebench-local")
+
+
 @app.command("grade")
 def grade_cmd(predictions: Path = typer.Argument(..., help="SWE-bench predictions .jsonl/.json"),
               instances: str = typer.Option("bundled", help="task file, or bundled[:train|:test]"),
@@ -256,15 +259,18 @@ def grade_cmd(predictions: Path = typer.Argument(..., help="SWE-bench prediction
               runner: str = typer.Option("sandbox", help="sandbox (bundled / prepared repos) or "
                                          "swebench-local (real pure-Python instances: venv + pinned install)")):
     """Grade predictions against instances with swebench's parsers; write a report.
-    The report is rewritten after every instance. On a rerun an instance is graded again when
-    its patch changed or its last grade errored, and reused otherwise. Exits 1 when any
-    instance errored."""
-    from protege.grading import grade, grade_predictions, load_predictions, summary
-    from protege.trajectory import atomic_write
+    The report keeps one entry per (model_name_or_path, instance, patch): grading gold, empty
+    or one prediction at a time into one --out adds entries and replaces none; its `instances`
+    and summary describe the predictions file just graded. The report is rewritten after every
+    instance; an entry is reused for the same model's same patch unless it errored. Exits 1
+    when any instance errored."""
+    from protege.grading import grade, grade_predictions, load_predictions, read_report, summary, write_report
 
+    if runner not in RUNNERS:
+        raise typer.BadParameter(f"unknown runner {runner!r}; use one of: {', '.join(RUNNERS)}", param_hint="--runner")
     preds = load_predictions(predictions)
     by_id = {t.instance_id: t for t in _load(instances)}
-    done = json.loads(out.read_text()) if out.exists() else {"instances": {}}
+    entries = read_report(out)
     log_dir = log_dir or out.with_suffix("").parent / (out.stem + "_logs")
     env_config = _env_config(backend, mirror_template, workspace_root)
 
@@ -277,11 +283,10 @@ def grade_cmd(predictions: Path = typer.Argument(..., help="SWE-bench prediction
             return {**local.to_dict(), "status": "ERROR" if local.outcome == "error" else local.outcome}
         return grade(task, patch, env_config, log_dir=log_dir, model_name=model_name).to_dict()
 
-    def save(report: dict) -> None:
-        atomic_write(out, json.dumps({"predictions": str(predictions), "instances": report,
-                                      "summary": summary(report)}, indent=1))
+    def save(view: dict) -> None:
+        write_report(out, entries, view, str(predictions))
 
-    report = grade_predictions(preds, by_id, done["instances"], one, save, workers=workers, progress=True)
+    report = grade_predictions(preds, by_id, entries, one, save, workers=workers, progress=True)
     save(report)
     counts = summary(report)
     typer.echo(f"resolved {counts['resolved']}/{counts['total']}; errors {counts['errors']}; "

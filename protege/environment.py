@@ -22,7 +22,6 @@ import json
 import os
 import resource
 import shutil
-import stat
 import subprocess
 import tempfile
 import threading
@@ -36,13 +35,15 @@ from protege.sandbox import (
     SandboxConfig,
     UidLease,
     command_uid,
-    disk_usage_mb,
     hand_over,
     kill_uid,
     run_command,
+    uid_lock,
     use_bwrap,
+    workspace_usage,
 )
 from protege.tasks import Task
+from protege.workspace_io import UnsafePath, fs_user, is_same_dir, open_file
 
 
 class EnvironmentError_(RuntimeError):
@@ -189,6 +190,7 @@ def workspace_diff(work_tree: Path, git_dir: Path, base_commit: str, scratch: Pa
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+BOX_FOLDERS = ("repo", "home", "tmp", "shm")  # the episode's folders in box/ (see LocalEnvironment)
 # Workspaces of this process still open: closed at exit, so an interrupted run leaves none.
 _OPEN: weakref.WeakSet[LocalEnvironment] = weakref.WeakSet()
 _SWEPT: set[str] = set()
@@ -215,9 +217,10 @@ def _alive(pid: int, start_ticks: int | None) -> bool:
     return now is not None and (start_ticks is None or now == start_ticks)
 
 
-def sweep_stale_workspaces(parent: str | Path) -> list[str]:
+def sweep_stale_workspaces(parent: str | Path, cfg: SandboxConfig | None = None) -> list[str]:
     """Remove workspaces under `parent` whose owning process is gone (a killed run), killing
-    whatever still runs as their uid; returns the removed folders."""
+    whatever still runs as their uid, but only while holding that uid's lease: uids are reused
+    machine-wide, and one leased since belongs to a live episode. Returns the removed folders."""
     removed = []
     for path in Path(parent).glob("protege-ws-*"):
         try:
@@ -226,8 +229,11 @@ def sweep_stale_workspaces(parent: str | Path) -> list[str]:
             continue  # not ours, or still being created
         if _alive(int(owner.get("pid", -1)), owner.get("start_ticks")):
             continue
-        if isinstance(owner.get("uid"), int) and owner["uid"] not in (0, os.geteuid()):
-            kill_uid(owner["uid"])
+        uid = owner.get("uid")
+        if isinstance(uid, int) and uid not in (0, os.geteuid()):
+            with uid_lock(uid, cfg or SandboxConfig()) as held:
+                if held:
+                    kill_uid(uid)
         shutil.rmtree(path, ignore_errors=True)
         removed.append(str(path))
     return removed
@@ -239,8 +245,9 @@ class LocalEnvironment:
         protege-ws-XXXX/      root's
           owner.json          who made it (stale workspaces of dead runs are swept)
           git/                trusted bare copy of the repository's git dir (see workspace_diff)
-          box/                the episode's (its uid owns it; the only writable folder)
-            repo/  home/  tmp/
+          box/                root's, 0711: bound writable into the sandbox, but its entries are fixed
+            repo/  home/  tmp/  shm/   the episode's (its uid owns them, 0700): all it can write;
+                                       tmp/ is its /tmp and shm/ its /dev/shm, both inside the quota
     """
 
     def __init__(self, task: Task, config: EnvConfig | None = None):
@@ -249,6 +256,7 @@ class LocalEnvironment:
         self.root: Path | None = None
         self.repo_dir: Path | None = None
         self.lease: UidLease | None = None
+        self._fd: int | None = None  # the repository folder, opened before the model runs
         self._start()
 
     # Context-manager use guarantees cleanup on every exit path.
@@ -279,7 +287,7 @@ class LocalEnvironment:
             with _LOCK:
                 if str(parent) not in _SWEPT:
                     _SWEPT.add(str(parent))
-                    sweep_stale_workspaces(parent)
+                    sweep_stale_workspaces(parent, self.config.sandbox)
                     if not _OPEN:
                         atexit.register(_close_open)
             self.root = Path(tempfile.mkdtemp(prefix="protege-ws-", dir=parent))
@@ -288,16 +296,28 @@ class LocalEnvironment:
                                     f"under {parent!r}: {exc}") from exc
         _OPEN.add(self)
         try:
-            self.root.chmod(0o755)
+            # Traverse-only for other uids: episodes cannot list each other's workspaces
+            # whatever `workspace_root` is (the episode's own folders below are 0700).
+            self.root.chmod(0o711)
             self.lease = UidLease(self.config.sandbox)
-            (self.root / "owner.json").write_text(json.dumps(
-                {"pid": os.getpid(), "start_ticks": _start_ticks(os.getpid()), "uid": self.lease.uid}))
+            owner = self.root / "owner.json"
+            owner.write_text(json.dumps({"pid": os.getpid(), "start_ticks": _start_ticks(os.getpid()),
+                                         "uid": self.lease.uid}))
+            owner.chmod(0o600)
             self.repo_dir = self.box / "repo"
-            for sub in ("home", "tmp"):
+            for sub in BOX_FOLDERS[1:]:
                 (self.box / sub).mkdir(parents=True)
             checkout(self.task, self.repo_dir, self.config.repos)
             trusted_git_dir(self.repo_dir, self.root / "git")
+            (self.root / "git").chmod(0o700)
             hand_over(self.box, self.config.sandbox, self.uid, keep_root_owned=("repo/.git/objects",))
+            # box/ itself stays the caller's: the model writes inside its folders but cannot
+            # rename or replace them (a repo/ swapped for a link would redirect host-side I/O).
+            os.chown(self.box, os.geteuid(), os.getegid())
+            self.box.chmod(0o711)
+            for sub in BOX_FOLDERS:
+                (self.box / sub).chmod(0o700 if self.uid is not None else 0o755)
+            self._fd = os.open(self.repo_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except BaseException:
             self.close()
             raise
@@ -310,46 +330,32 @@ class LocalEnvironment:
         if self.repo_dir is None:
             raise EnvironmentError_("environment is closed")
         return run_command(command, self.repo_dir, self.box / "home", sandbox, writable=[self.box],
-                           timeout_s=timeout_s, tmp_dir=self.box / "tmp", uid=self.lease.uid if self.lease else None)
-
-    def _resolve(self, path: str) -> Path:
-        if not isinstance(path, str) or "\0" in path:
-            raise PermissionError(f"{path!r} is not a valid path")
-        candidate = (self.repo_dir / path).resolve() if not os.path.isabs(path) else Path(path).resolve()
-        if not candidate.is_relative_to(self.repo_dir.resolve()):
-            raise PermissionError(f"{path!r} is outside the repository {self.workdir}")
-        return candidate
+                           timeout_s=timeout_s, tmp_dir=self.box / "tmp", shm_dir=self.box / "shm",
+                           uid=self.lease.uid if self.lease else None)
 
     def read_file(self, path: str) -> str:
         """A regular file of the repository as text; bytes that are not UTF-8 come back as lone
-        surrogates (`surrogateescape`), so `write_file` puts them back unchanged. Never blocks:
-        FIFOs, devices and sockets are refused, and so are files over `editor_max_bytes`."""
-        target = self._resolve(path)
-        try:
-            fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-        except OSError as exc:
-            if exc.errno == 40:  # ELOOP: a symlink appeared after resolve()
-                raise PermissionError(f"{path} is a symbolic link") from None
-            raise
+        surrogates (`surrogateescape`), so `write_file` puts them back unchanged. Resolved beneath
+        the repository folder opened at checkout, with the episode's permissions
+        (`protege.workspace_io`); never blocks: FIFOs, devices and sockets are refused, and so
+        are links and files over `editor_max_bytes`."""
+        cap = self.config.editor_max_bytes
+        with fs_user(self.uid):
+            fd = open_file(self._repo_fd(), path, self.workdir, os.O_RDONLY)
         with os.fdopen(fd, "rb") as fh:
-            st = os.fstat(fd)
-            if stat.S_ISDIR(st.st_mode):
-                raise IsADirectoryError(path)
-            if not stat.S_ISREG(st.st_mode):
-                raise PermissionError(f"{path} is not a regular file (a FIFO, socket or device): "
-                                      "the editor only opens regular files")
-            cap = self.config.editor_max_bytes
-            if 0 <= cap < st.st_size:
-                raise PermissionError(f"{path} has {st.st_size:,} bytes, more than the editor opens "
-                                      f"({cap:,}); read parts of it with bash (head, sed -n)")
+            size = os.fstat(fd).st_size
+            if 0 <= cap < size:
+                raise UnsafePath(f"{path} has {size:,} bytes, more than the editor opens "
+                                 f"({cap:,}); read parts of it with bash (head, sed -n)")
             data = fh.read(cap + 1 if cap >= 0 else -1)
         if 0 <= cap < len(data):
-            raise PermissionError(f"{path} grew past {cap:,} bytes while it was read")
+            raise UnsafePath(f"{path} grew past {cap:,} bytes while it was read")
         return data.decode("utf-8", "surrogateescape")
 
     def write_file(self, path: str, content: str) -> None:
         """Write a regular file of the repository (created folders and files belong to the
-        episode's uid), within the file-size limit and the workspace's disk quota."""
+        episode's uid), within the file-size limit and the workspace's disk quota; resolved as
+        `read_file` resolves."""
         try:
             data = content.encode("utf-8", "surrogateescape")
         except UnicodeEncodeError:
@@ -357,36 +363,32 @@ class LocalEnvironment:
         sb = self.config.sandbox
         if 0 <= sb.max_file_mb * 2**20 < len(data):
             raise PermissionError(f"{len(data):,} bytes is more than the file-size limit ({sb.max_file_mb} MiB)")
-        if sb.disk_mb >= 0 and disk_usage_mb([self.box]) + len(data) / 2**20 > sb.disk_mb:
+        if sb.disk_mb >= 0 and workspace_usage([self.box], sb.max_files).mb + len(data) / 2**20 > sb.disk_mb:
             raise PermissionError(f"the workspace would exceed its disk quota ({sb.disk_mb} MiB)")
-        target = self._resolve(path)
-        uid = self.uid
-        missing = []
-        for parent in [target.parent, *target.parent.parents]:
-            if parent.exists() or parent == self.repo_dir:
-                break
-            missing.append(parent)
-        for folder in reversed(missing):
-            folder.mkdir()
-            if uid is not None:
-                os.chown(folder, uid, uid)
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
-        with os.fdopen(fd, "wb") as fh:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise PermissionError(f"{path} is not a regular file")
-            fh.truncate(0)
-            fh.write(data)
-        if uid is not None:
-            os.chown(target, uid, uid)
+        with fs_user(self.uid):
+            fd = open_file(self._repo_fd(), path, self.workdir, os.O_WRONLY | os.O_CREAT, create_dirs=True)
+            with os.fdopen(fd, "wb") as fh:
+                fh.truncate(0)
+                fh.write(data)
+
+    def _repo_fd(self) -> int:
+        if self._fd is None:
+            raise EnvironmentError_("environment is closed")
+        return self._fd
 
     def diff(self) -> str:
-        if self.repo_dir is None:
-            raise EnvironmentError_("environment is closed")
+        # git reads the work tree by path: refused when the model replaced the repository folder
+        # (possible only where the caller is not root and owns box/).
+        if not is_same_dir(self._repo_fd(), str(self.repo_dir)):
+            raise EnvironmentError_(f"the repository folder {self.workdir} was replaced or moved; no patch is read")
         return workspace_diff(self.repo_dir, self.root / "git", self.task.base_commit, self.root / "diff",
                               max_bytes=self.config.max_patch_bytes)
 
     def close(self) -> None:
         _OPEN.discard(self)
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
         if self.lease is not None:
             self.lease.release()  # kills whatever still runs as the episode's uid
             self.lease = None

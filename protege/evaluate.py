@@ -434,17 +434,18 @@ def _engine_record() -> dict[str, Any]:
 def grade_run(run: Path, tasks: list, env_config: Any, model_name: str = "model") -> dict[str, dict]:
     """Grade every prediction of a run folder into its report.json (resumable: see
     grading.grade_predictions). Returns {instance_id: GradeReport dict}."""
-    from protege.grading import grade, grade_predictions, load_predictions
+    from protege.grading import grade, grade_predictions, load_predictions, read_report, write_report
 
     path = run / "report.json"
-    report = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    entries = read_report(path)
     by_id = {t.instance_id: t for t in tasks}
     preds = load_predictions(run / "preds.jsonl") if (run / "preds.jsonl").exists() else []
     return grade_predictions(
-        [p for p in preds if p["instance_id"] in by_id], by_id, report,
+        [p for p in preds if p["instance_id"] in by_id], by_id, entries,
         lambda task, patch, _name: grade(task, patch, env_config, log_dir=run / "grading_logs",
                                          model_name=model_name).to_dict(),
-        save=lambda r: atomic_write(path, json.dumps(r, indent=1)), workers=max(1, os.cpu_count() or 1))
+        save=lambda view: write_report(path, entries, view, str(run / "preds.jsonl")),
+        workers=max(1, os.cpu_count() or 1))
 
 
 def harness_run(run: Path, tasks: list, run_id: str, config: EvalConfig) -> dict[str, bool]:

@@ -59,6 +59,7 @@ class SandboxConfig:
     max_processes: int = 256  # processes of the episode's uid (RLIMIT_NPROC)
     max_file_mb: int = 256  # largest file a command may write (RLIMIT_FSIZE), MiB
     disk_mb: int = 2048  # the workspace's disk quota (its writable folders), MiB; a command that grows past it is killed
+    max_files: int = 100_000  # entries (files, folders, links) the workspace may hold; more is killed like disk_mb
     cpu_s: int = -1  # CPU seconds (RLIMIT_CPU)
     isolation: Literal["auto", "bwrap", "none"] = "auto"  # auto = bwrap, refused where missing; none must be asked for
     sandbox_uid: int = 65534  # uid/gid used when the caller is root and no per-episode uid is leased (nobody)
@@ -104,7 +105,7 @@ class CommandResult:
     background_killed: int = 0  # processes left running by the command, stopped on return
     error: str | None = None  # the command could not be started at all
     memory_killed: bool = False  # killed: its processes together held more than memory_mb resident
-    disk_killed: bool = False  # killed: the workspace grew past disk_mb
+    disk_killed: bool = False  # killed: the workspace grew past disk_mb or max_files
     disk_mb_used: float | None = None  # the workspace's size after the command, MiB (None: not measured)
 
     @property
@@ -124,8 +125,8 @@ class CommandResult:
         if self.memory_killed:
             notes.append("[command killed: its processes together used more memory than allowed]")
         if self.disk_killed:
-            notes.append(f"[the workspace grew past its disk quota ({self.disk_mb_used or 0:.0f} MiB used): "
-                         "the command was stopped; delete files to go on]")
+            notes.append(f"[the workspace grew past its disk quota ({self.disk_mb_used or 0:.0f} MiB used, or too "
+                         "many files): the command was stopped; delete files to go on]")
         if self.truncated_chars:
             notes.append(f"[output truncated: {self.truncated_chars:,} characters cut from the middle]")
         if self.background_killed:
@@ -266,17 +267,33 @@ def _rss_mb(pids: list[int]) -> float:
     return total * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def disk_usage_mb(roots: list[Path]) -> float:
-    """Disk used by the files under `roots` (allocated blocks; hard links counted once)."""
+@dataclass(frozen=True)
+class Usage:
+    """What a workspace holds: MiB of allocated blocks, entries counted, and whether the count
+    stopped at the cap (then `mb` covers only the entries seen)."""
+
+    mb: float
+    entries: int
+    capped: bool
+
+
+def workspace_usage(roots: list[Path], max_entries: int = -1) -> Usage:
+    """Disk used by the files under `roots` (allocated blocks; hard links counted once) and how
+    many entries they hold. The walk stops after `max_entries` + 1 entries (-1: no cap), so a
+    workspace of a million empty files costs one bounded walk, not a long one per command."""
     seen: set[tuple[int, int]] = set()
-    total = 0
+    total = entries = 0
     stack = [str(r) for r in roots]
     while stack:
         try:
-            entries = list(os.scandir(stack.pop()))
+            with os.scandir(stack.pop()) as it:
+                listed = list(it)
         except OSError:
             continue
-        for entry in entries:
+        for entry in listed:
+            entries += 1
+            if 0 <= max_entries < entries:
+                return Usage(total / 2**20, entries, True)
             try:
                 st = entry.stat(follow_symlinks=False)
             except OSError:
@@ -286,7 +303,40 @@ def disk_usage_mb(roots: list[Path]) -> float:
             if (st.st_dev, st.st_ino) not in seen:
                 seen.add((st.st_dev, st.st_ino))
                 total += st.st_blocks * 512
-    return total / 2**20
+    return Usage(total / 2**20, entries, False)
+
+
+def disk_usage_mb(roots: list[Path]) -> float:
+    """Disk used by the files under `roots`, MiB (see `workspace_usage`)."""
+    return workspace_usage(roots).mb
+
+
+UID_LOCK_DIR = os.path.join(tempfile.gettempdir(), "protege-uid-locks")  # one lock file per leased uid
+
+
+def _try_lock(uid: int, lock_dir: str | Path) -> int | None:
+    """The fd holding `uid`'s lease lock, or None when a live process holds it."""
+    Path(lock_dir).mkdir(mode=0o700, exist_ok=True)
+    fd = os.open(Path(lock_dir) / f"{uid}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+@contextlib.contextmanager
+def uid_lock(uid: int, cfg: SandboxConfig, lock_dir: str | Path | None = None):
+    """Hold `uid`'s lease for the block if no live process holds it; yields whether it is held.
+    Only a holder may kill a pool uid's processes (another holder's episode runs as it)."""
+    in_pool = cfg.uid_base >= 0 and cfg.uid_base <= uid < cfg.uid_base + cfg.uid_slots
+    fd = _try_lock(uid, lock_dir or UID_LOCK_DIR) if in_pool else None
+    try:
+        yield fd is not None
+    finally:
+        if fd is not None:
+            os.close(fd)
 
 
 class UidLease:
@@ -298,14 +348,10 @@ class UidLease:
         self._fd: int | None = None
         if os.geteuid() != 0 or cfg.uid_base < 0:
             return
-        lock_dir = Path(lock_dir or os.path.join(tempfile.gettempdir(), "protege-uid-locks"))
-        lock_dir.mkdir(mode=0o700, exist_ok=True)
+        lock_dir = Path(lock_dir or UID_LOCK_DIR)
         for slot in range(cfg.uid_slots):
-            fd = os.open(lock_dir / f"{cfg.uid_base + slot}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
+            fd = _try_lock(cfg.uid_base + slot, lock_dir)
+            if fd is None:
                 continue
             self.uid, self._fd = cfg.uid_base + slot, fd
             kill_uid(self.uid)
@@ -328,16 +374,23 @@ class _Watchdog:
     def __init__(self, cfg: SandboxConfig, sid: int, uid: int | None, disk_roots: list[Path], kill):
         self.cfg, self.sid, self.uid, self.disk_roots, self.kill = cfg, sid, uid, disk_roots, kill
         self.memory_killed = self.disk_killed = False
-        self.disk_start = disk_usage_mb(disk_roots) if cfg.disk_mb >= 0 and disk_roots else 0.0
-        self.disk_now = self.disk_start
+        self.watch_disk = (cfg.disk_mb >= 0 or cfg.max_files >= 0) and bool(disk_roots)
+        # Entries are counted exactly up to twice the cap, so growth past it is seen.
+        self._walk_cap = 2 * cfg.max_files if cfg.max_files >= 0 else -1
+        self.start = workspace_usage(disk_roots, self._walk_cap) if self.watch_disk else Usage(0.0, 0, False)
+        self.disk_now = self.start.mb
         self._stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
     def _over_disk(self) -> bool:
-        self.disk_now = disk_usage_mb(self.disk_roots)
+        now = workspace_usage(self.disk_roots, self._walk_cap)
+        self.disk_now = now.mb
         # A workspace already over quota may still shrink (rm); only growth past it is killed.
-        return self.disk_now > self.cfg.disk_mb and self.disk_now > self.disk_start
+        over_mb = 0 <= self.cfg.disk_mb < now.mb and now.mb > self.start.mb
+        over_files = 0 <= self.cfg.max_files < now.entries and (
+            now.entries > self.start.entries or (now.capped and not self.start.capped))
+        return over_mb or over_files
 
     def _run(self) -> None:
         interval = max(0.02, self.cfg.watch_interval_s)
@@ -348,7 +401,7 @@ class _Watchdog:
                     self.memory_killed = True
                     self.kill()
                     return
-            if self.cfg.disk_mb >= 0 and self.disk_roots:
+            if self.watch_disk:
                 t0 = time.monotonic()
                 if self._over_disk():
                     self.disk_killed = True
@@ -360,7 +413,7 @@ class _Watchdog:
         """Stop polling; one last disk check (a short command ends between polls)."""
         self._stop.set()
         self.thread.join()
-        if self.cfg.disk_mb < 0 or not self.disk_roots:
+        if not self.watch_disk:
             return None
         if not self.disk_killed and self._over_disk():
             self.disk_killed = True
@@ -412,13 +465,14 @@ class _Collector:
 
 def run_command(command: str, cwd: Path, home: Path, cfg: SandboxConfig,
                 writable: list[Path] | None = None, timeout_s: float | None = None,
-                tmp_dir: Path | None = None, uid: int | None = None) -> CommandResult:
+                tmp_dir: Path | None = None, uid: int | None = None, shm_dir: Path | None = None) -> CommandResult:
     """Run `command` with bash in `cwd`, sandboxed; never raises for what the command is or does.
 
     `writable`: the folders commands may write (default `cwd`); their total size is the disk
     quota's measure. `tmp_dir`: a folder that is the command's /tmp (a private tmpfs when
-    None). `uid`: the episode's leased uid (see `UidLease`); when root and None, the shared
-    `sandbox_uid`."""
+    None). `shm_dir`: likewise the command's /dev/shm (a private, size-limited tmpfs when None):
+    POSIX semaphores and shared memory (multiprocessing) need a writable one. `uid`: the
+    episode's leased uid (see `UidLease`); when root and None, the shared `sandbox_uid`."""
     timeout = cfg.timeout_s if timeout_s is None else timeout_s
     if not isinstance(command, str):
         return CommandResult(str(command), "", None, 0.0, error="the command is not a string")
@@ -460,8 +514,10 @@ def run_command(command: str, cwd: Path, home: Path, cfg: SandboxConfig,
         # the repository): temp files never enter a patch, and nested test runs work as in
         # SWE-bench's images.
         tmp = ["--bind", str(tmp_dir), "/tmp"] if tmp_dir is not None else ["--perms", "1777", "--tmpfs", "/tmp"]
+        shm = (["--bind", str(shm_dir), "/dev/shm"] if shm_dir is not None else
+               ["--perms", "1777", "--size", str(64 * 2**20), "--tmpfs", "/dev/shm"])
         argv = [bwrap_path(), "--ro-bind", "/", "/", *tmp, "--dev", "/dev",
-                "--tmpfs", "/dev/shm", "--proc", "/proc", *binds, "--unshare-pid", "--unshare-ipc",
+                *shm, "--proc", "/proc", *binds, "--unshare-pid", "--unshare-ipc",
                 *([] if cfg.network else ["--unshare-net"]), "--die-with-parent",
                 "--chdir", str(cwd), "--", *argv]
     run_uid = command_uid(cfg, uid)

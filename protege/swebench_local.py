@@ -9,8 +9,10 @@ reachable, repositories whose tests need only Python can be graded locally inste
    install the version-pinned recipe, with the network on (pip needs an index);
 3. apply the model patch and the test patch and run the instance's test command with the
    network off, graded by swebench's log parser (`protege.grading.grade`);
-4. tests whose failure output shows network errors are classified `network`: listed
-   separately and left out of the verdict, never counted silently as failures or passes.
+4. tests whose failure output shows network errors are classified `network`, listed
+   separately and left out of the verdict, but only when the gold patch fails them the same
+   way under the same sandbox (graded once per instance and kept): a wrong patch that makes a
+   test raise `ConnectionError` is a failure, not a network test.
 
 Differences from the harness, stated plainly: pip instead of conda, and the install runs
 before the model patch is applied (an editable install, so source changes still apply;
@@ -20,6 +22,7 @@ changes to packaging metadata do not).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -30,11 +33,11 @@ from pathlib import Path
 from typing import Any
 
 from protege.environment import EnvConfig, Environment, EnvironmentError_
-from protege.grading import GradeReport, grade, report_from_log, test_command
+from protege.grading import GradeReport, grade, patch_sha256, report_from_log, test_command
 from protege.sandbox import SandboxConfig, bwrap_path
-from protege.tasks import Task
+from protege.tasks import Task, safe_name
 
-VENV = "../venv"  # beside the repository in the workspace, so it never shows up in a diff
+VENV = "../home/venv"  # in the episode's HOME beside the repository, so it never shows up in a diff
 
 
 @dataclass(frozen=True)
@@ -251,6 +254,30 @@ def _setup(recipe: Recipe, python: Path, env_add: dict[str, str], timeout_s: flo
     return setup
 
 
+_GOLD_NETWORK: dict[tuple[str, str], list[str]] = {}  # (instance, sandbox settings) -> gold's network tests
+
+
+def _gold_network_tests(task: Task, env_config: EnvConfig, recipe: Recipe, log_dir: str | Path | None,
+                        install_timeout_s: float, test_timeout_s: float) -> list[str] | str:
+    """The tests that fail with network errors under the gold patch in the same sandbox (graded
+    once per instance and settings, kept beside the logs), or why the gold run failed."""
+    key = (task.instance_id, repr(env_config.sandbox))
+    cached = Path(log_dir) / "gold" / f"{safe_name(task.instance_id)}.network.json" if log_dir else None
+    if key not in _GOLD_NETWORK:
+        if cached is not None and cached.exists() and json.loads(cached.read_text()).get("key") == key[1]:
+            _GOLD_NETWORK[key] = json.loads(cached.read_text())["network_tests"]
+        else:
+            gold = grade_local(task, task.patch, env_config, recipe, Path(log_dir) / "gold" if log_dir else None,
+                               install_timeout_s, test_timeout_s, model_name="gold")
+            if gold.outcome == "error":
+                return f"the gold patch could not be graded to check the network tests: {gold.error}"
+            _GOLD_NETWORK[key] = gold.network_tests
+            if cached is not None:
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                cached.write_text(json.dumps({"key": key[1], "network_tests": gold.network_tests}))
+    return _GOLD_NETWORK[key]
+
+
 def grade_local(task: Task, model_patch: str | None, env_config: EnvConfig | None = None,
                 recipe: Recipe | None = None, log_dir: str | Path | None = None,
                 install_timeout_s: float = 1800, test_timeout_s: float = 900,
@@ -279,6 +306,11 @@ def grade_local(task: Task, model_patch: str | None, env_config: EnvConfig | Non
     log = Path(report.log_path).read_text(encoding="utf-8", errors="replace")
     failed = report.fail_to_pass.get("failure", []) + report.pass_to_pass.get("failure", [])
     network = network_failures(log, failed)
+    if network and patch_sha256(model_patch) != patch_sha256(task.patch):
+        gold = _gold_network_tests(task, env_config, recipe, log_dir, install_timeout_s, test_timeout_s)
+        if isinstance(gold, str):
+            return replace(base, outcome="error", error=gold)
+        network = [t for t in network if t in gold]
     if not network:
         return replace(base, outcome="resolved" if report.resolved else "unresolved", resolved=report.resolved)
     # swebench's own report functions on the same log, without the network-classified tests.

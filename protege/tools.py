@@ -353,12 +353,16 @@ def _read(env: Environment, path: str) -> str:
         return env.read_file(path)
     except FileNotFoundError:
         raise EditorError(f"The path {path} does not exist.{_similar_paths(env, path)}") from None
-    except PermissionError as exc:
-        raise EditorError(str(exc)) from None
     except IsADirectoryError:
         raise EditorError(f"The path {path} is a directory; only `view` works on directories.") from None
     except UnicodeDecodeError:
         raise EditorError(f"The file {path} is not text.") from None
+    except OSError as exc:  # a link, a FIFO, a loop, a name too long...: the model's mistake, said as such
+        raise EditorError(_os_message(exc, path)) from None
+
+
+def _os_message(exc: OSError, path: str) -> str:
+    return exc.strerror and f"{path}: {exc.strerror}" or str(exc) or f"{path}: {type(exc).__name__}"
 
 
 def _similar_paths(env: Environment, path: str) -> str:
@@ -462,8 +466,10 @@ def _editor(env: Environment, args: dict[str, Any], options: EditorOptions = Edi
             exists = True
         except (FileNotFoundError, IsADirectoryError):
             exists = _is_dir(env, path)
-        except (PermissionError, UnicodeDecodeError) as exc:
-            raise EditorError(str(exc)) from None
+        except UnicodeDecodeError:
+            exists = True
+        except OSError as exc:
+            raise EditorError(_os_message(exc, path)) from None
         if exists:
             raise EditorError(f"{path} already exists; `create` does not overwrite. "
                               "Use `str_replace` or `insert` to edit it.")
@@ -544,8 +550,8 @@ def trim_observation(text: str, max_chars: int) -> str:
 def _write(env: Environment, path: str, content: str) -> None:
     try:
         env.write_file(path, content)
-    except (PermissionError, IsADirectoryError, NotADirectoryError) as exc:
-        raise EditorError(f"cannot write {path}: {exc}") from None
+    except OSError as exc:
+        raise EditorError(f"cannot write {path}: {_os_message(exc, path)}") from None
 
 
 # pytest's summary duration ("3 passed in 0.40s", "in 12.31s (0:00:12)"): the one part of an

@@ -143,11 +143,16 @@ class Trajectory:
         return {"instance_id": self.instance_id, "model_name_or_path": self.model, "model_patch": self.patch}
 
 
+_C1_ESCAPES = {c: f"\\u{c:04x}" for c in range(0x80, 0xA0)}
+
+
 def to_json(obj: Any, **kwargs: Any) -> str:
     """JSON for records that hold model text: readable UTF-8; what is not valid Unicode (lone
     surrogates) is written by `atomic_write` / the .jsonl appends as a `\\uXXXX` escape,
     which json reads back as the same string (lossless)."""
-    return json.dumps(obj, ensure_ascii=False, default=str, **kwargs)
+    # C0 controls are escaped by JSON itself; C1 controls (8-bit CSI, OSC) are too, so that
+    # `cat`-ing a record never drives a terminal.
+    return json.dumps(obj, ensure_ascii=False, default=str, **kwargs).translate(_C1_ESCAPES)
 
 
 def plain(value: Any) -> Any:

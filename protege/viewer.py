@@ -25,6 +25,7 @@ from typing import Any
 
 from protege.loops import run_lengths
 from protege.tasks import safe_name
+from protege.text import terminal_safe
 from protege.tools import Action
 
 LOOP_MARK = 3  # a run of this many identical base commands is marked in the episode view
@@ -117,22 +118,29 @@ def episode_record(run_dir: Path, path: Path, caches: dict[str, dict] | None = N
     view_steps = []
     for i, s in enumerate(steps):
         call = calls.get(s.get("index", i))
-        view_steps.append({"text": s.get("text", ""), "action": actions[i], "name": (s.get("action") or {}).get("name"),
-                           "observation": s.get("observation", ""), "error": s.get("error"), "forced": s.get("forced"),
+        view_steps.append({"text": _shown(s.get("text")), "action": _shown(actions[i]),
+                           "name": (s.get("action") or {}).get("name"),
+                           "observation": _shown(s.get("observation")), "error": s.get("error"), "forced": s.get("forced"),
                            "loop": runs.get(i, 0) if runs.get(i, 0) >= LOOP_MARK else 0,
                            "expert": None if call is None else {"oracle": bool(call.get("oracle")),
                                                                 "failed": bool(call.get("failed")),
-                                                                "question": call.get("question", "")}})
+                                                                "question": _shown(call.get("question"))}})
     messages = traj.get("messages", [])
     view = {"instance_id": iid, "group": group, "model": row["model"], "expert": row["expert"],
             "exit_status": row["exit_status"], "error": traj.get("error"),
-            "intro": [{"role": m.get("role"), "content": m.get("content") or ""} for m in messages[:2]],
-            "steps": view_steps, "patch": traj.get("patch", ""),
+            "intro": [{"role": m.get("role"), "content": _shown(m.get("content"))} for m in messages[:2]],
+            "steps": view_steps, "patch": _shown(traj.get("patch")),
             "grade": None if grade is None else {k: grade.get(k) for k in
                                                  ("resolved", "status", "fail_to_pass", "pass_to_pass", "error",
                                                   "reverted_files")},
             "rl": None if rl is None else {"step": rl.get("step"), "k": rl.get("k"), "terms": rl.get("terms", {})}}
     return {"row": row, "view": view}
+
+
+def _shown(text: Any) -> str:
+    """Stored text as the page shows it: no terminal control (records written before
+    observations were cleaned may hold some)."""
+    return terminal_safe(text if isinstance(text, str) else "" if text is None else str(text))
 
 
 def summary_rows(rows: list[dict]) -> list[dict]:

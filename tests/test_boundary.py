@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -378,14 +380,272 @@ def test_grade_reports_are_keyed_by_patch_and_errors_are_retried(tiny_task, env_
         calls.append(patch)
         return grade(task, patch, env_config, log_dir=tmp_path).to_dict()
 
-    tasks = {tiny_task.instance_id: tiny_task}
-    report = grade_predictions([{"instance_id": tiny_task.instance_id, "model_patch": tiny_task.patch}], tasks, {}, one)
-    assert report[tiny_task.instance_id]["resolved"] and len(calls) == 1
-    grade_predictions([{"instance_id": tiny_task.instance_id, "model_patch": tiny_task.patch}], tasks, report, one)
+    tasks, iid = {tiny_task.instance_id: tiny_task}, tiny_task.instance_id
+    entries: dict = {}
+    view = grade_predictions([{"instance_id": iid, "model_patch": tiny_task.patch}], tasks, entries, one)
+    assert view[iid]["resolved"] and len(calls) == 1
+    grade_predictions([{"instance_id": iid, "model_patch": tiny_task.patch}], tasks, entries, one)
     assert len(calls) == 1  # same patch: reused
     other = tiny_task.patch.replace("stop + 1", "stop + 2")
-    grade_predictions([{"instance_id": tiny_task.instance_id, "model_patch": other}], tasks, report, one)
-    assert len(calls) == 2 and not report[tiny_task.instance_id]["resolved"]  # different patch: graded again
-    report[tiny_task.instance_id]["status"] = "ERROR"
-    grade_predictions([{"instance_id": tiny_task.instance_id, "model_patch": other}], tasks, report, one)
+    view = grade_predictions([{"instance_id": iid, "model_patch": other}], tasks, entries, one)
+    assert len(calls) == 2 and not view[iid]["resolved"]  # different patch: graded again
+    assert len(entries) == 2  # and both grades are kept
+    entries[next(k for k in entries if entries[k] is view[iid])]["status"] = "ERROR"
+    grade_predictions([{"instance_id": iid, "model_patch": other}], tasks, entries, one)
     assert len(calls) == 3  # errored: retried
+
+
+# ================================================================ round 2 (issue 36)
+# ---------------------------------------------------------------- 9. host-side I/O stays in the workspace
+
+@pytest.fixture
+def canary(tmp_path):
+    """A root-only file and folder on the host: what host-side I/O must never read, change or create in."""
+    folder = tmp_path / "host-secrets"
+    folder.mkdir(mode=0o700)
+    secret = folder / "canary.txt"
+    secret.write_text("CANARY-4f1d9 root secret\n")
+    secret.chmod(0o600)
+    return secret
+
+
+# Each route tries to point a repository path at the host's "/": the path the editor is then
+# given is the canary's path below "/" behind that route.
+SWAP_ROUTES = {
+    "repository folder swapped for a link": ("cd .. && mv repo repo.orig && ln -s / repo", ""),
+    "repository folder renamed and rebuilt": ("cd .. && mv repo repo.orig && mkdir repo && ln -s / repo/r", "r/"),
+    "link inside the repository": ("ln -s / root_link", "root_link/"),
+    "link deeper in the path": ("mkdir -p a && ln -s / a/b", "a/b/"),
+    "folder swapped for a link": ("mkdir -p pkg && rmdir pkg && ln -s / pkg", "pkg/"),
+}
+
+
+@as_root
+@pytest.mark.parametrize("route", list(SWAP_ROUTES))
+def test_host_side_io_never_follows_a_swapped_workspace(tiny_task, env_config, canary, route):
+    command, prefix = SWAP_ROUTES[route]
+    target = prefix + str(canary.relative_to("/"))
+    created = canary.parent / "created.txt"
+    with LocalEnvironment(tiny_task, env_config) as env:
+        bash(env, command)
+        outs = [edit(env, command="view", path=target),
+                edit(env, command="str_replace", path=target, old_str="root secret", new_str="changed"),
+                edit(env, command="insert", path=target, insert_line=0, new_str="inserted"),
+                edit(env, command="create", path=prefix + str(created.relative_to("/")), file_text="x"),
+                edit(env, command="view", path=str(Path(env.workdir) / target))]
+        try:
+            patch = env.diff()
+        except Exception as exc:  # noqa: BLE001 - a refusal is fine; a leak is not
+            patch = str(exc)
+    assert all("CANARY" not in out for out in outs), outs
+    assert "CANARY" not in patch
+    assert canary.read_text() == "CANARY-4f1d9 root secret\n" and not created.exists()
+
+
+@as_root
+def test_hard_links_are_refused_by_the_editor(tiny_task, env_config, canary):
+    """A hard link to a host file (on a machine without fs.protected_hardlinks, or made from
+    outside) is neither read nor written: a root-only one by the episode's permissions, a
+    readable one because the editor opens only files with one name."""
+    readable = canary.parent.parent / "readable.txt"
+    readable.write_text("READABLE host file\n")
+    readable.chmod(0o644)
+    with LocalEnvironment(tiny_task, env_config) as env:
+        os.link(canary, Path(env.workdir) / "secret.txt")
+        os.link(readable, Path(env.workdir) / "public.txt")
+        outs = [edit(env, command=c, path=p, old_str="e", new_str="x", view_range=None)
+                for p in ("secret.txt", "public.txt") for c in ("view", "str_replace")]
+        assert all(out.startswith("Error:") for out in outs), outs
+        assert "permission denied" in outs[0] and "hard links" in outs[2], outs
+        assert "has been edited" in edit(env, command="str_replace", path="tinycalc/ranges.py",
+                                         old_str="stop))", new_str="stop + 1))")
+    assert canary.read_text() == "CANARY-4f1d9 root secret\n" and readable.read_text() == "READABLE host file\n"
+
+
+@as_root
+def test_a_swapped_workspace_leaks_nothing_through_run_episodes(tiny_task, env_config, canary, tmp_path):
+    target = str(canary.relative_to("/"))
+    created = canary.parent / "created-by-episode.txt"
+    script = [Generation(format_tool_call("bash", {"command": SWAP_ROUTES["repository folder swapped for a link"][0]})),
+              Generation(format_tool_call("str_replace_editor", {"command": "view", "path": target})),
+              Generation(format_tool_call("str_replace_editor", {"command": "create", "file_text": "x",
+                                                                 "path": str(created.relative_to("/"))})),
+              Generation(format_tool_call("submit", {}))]
+    run = tmp_path / "run"
+    [traj] = run_episodes([tiny_task], ReplayPolicy(script), None, partial(make_environment, config=env_config),
+                          replace(AgentConfig.preset("smoke"), step_limit=6), writer=TrajectoryWriter(run))
+    stored = "".join(p.read_text() for p in run.rglob("*") if p.is_file())
+    assert traj.exit_status == "submitted" and "CANARY" not in stored and not created.exists()
+
+
+# ---------------------------------------------------------------- 10. grading integrity
+
+FIX_HOOK = "#!/bin/sh\nsed -i 's/range(start, stop))/range(start, stop + 1))/' tinycalc/ranges.py\n"
+
+
+def _new_file(path: str, content: str, mode: str = "100755") -> str:
+    lines = content.splitlines()
+    return (f"diff --git a/{path} b/{path}\nnew file mode {mode}\n--- /dev/null\n+++ b/{path}\n"
+            f"@@ -0,0 +1,{len(lines)} @@\n" + "".join(f"+{ln}\n" for ln in lines))
+
+
+GIT_PATCHES = {
+    "a hook": _new_file(".git/hooks/post-checkout", FIX_HOOK),
+    "hooksPath in .git/config": _new_file(".git/config", "[core]\n\thooksPath = hooks\n", "100644")
+    + _new_file("hooks/post-checkout", FIX_HOOK),
+    "a hook through a link the patch adds": ("diff --git a/x b/x\nnew file mode 120000\n--- /dev/null\n+++ b/x\n"
+                                             "@@ -0,0 +1 @@\n+.git\n\\ No newline at end of file\n")
+    + _new_file("x/hooks/post-checkout", FIX_HOOK),
+}
+
+
+@pytest.mark.parametrize("kind", list(GIT_PATCHES))
+def test_patches_into_git_data_are_refused(tiny_task, env_config, tmp_path, kind):
+    report = grade(tiny_task, GIT_PATCHES[kind], env_config, log_dir=tmp_path)
+    assert not report.resolved and report.status == "RESOLVED_NO", report
+
+
+TAMPER = '''
+import _pytest.reports as _reports
+
+_original = _reports.TestReport.from_item_and_call.__func__
+
+
+def _always_passed(cls, item, call):
+    report = _original(cls, item, call)
+    report.outcome = "passed"
+    return report
+
+
+_reports.TestReport.from_item_and_call = classmethod(_always_passed)
+'''
+
+
+def test_a_patched_test_reporter_is_caught_by_the_canary(tiny_task, env_config, tmp_path):
+    """The package's own code rewrites pytest's reports: the revert of test infrastructure cannot
+    see it; the grader's canary test, which must fail, is reported passed."""
+    patch = ("diff --git a/tinycalc/__init__.py b/tinycalc/__init__.py\n--- a/tinycalc/__init__.py\n"
+             "+++ b/tinycalc/__init__.py\n@@ -0,0 +1," + str(len(TAMPER.splitlines())) + " @@\n"
+             + "".join(f"+{ln}\n" for ln in TAMPER.splitlines()))
+    report = grade(tiny_task, patch, env_config, log_dir=tmp_path)
+    assert not report.resolved and report.status == "ERROR" and "test reporting tampered" in report.error, report
+    honest = grade(tiny_task, tiny_task.patch, env_config, log_dir=tmp_path)
+    assert honest.resolved and honest.status == "RESOLVED_FULL", honest
+
+
+# ---------------------------------------------------------------- 11. neighbours and totals
+
+@as_root
+def test_sweep_never_kills_a_uid_leased_since(tiny_task, env_config, tmp_path):
+    cfg = SandboxConfig()
+    lease = sandbox.UidLease(cfg)
+    live = subprocess.Popen(["sleep", "30"], user=lease.uid, group=lease.uid)
+    try:
+        dead = subprocess.Popen(["true"])
+        dead.wait()
+        stale = tmp_path / "ws" / "protege-ws-stale"
+        (stale / "box").mkdir(parents=True)
+        (stale / "owner.json").write_text(json.dumps({"pid": dead.pid, "start_ticks": 1, "uid": lease.uid}))
+        assert sweep_stale_workspaces(tmp_path / "ws", cfg) == [str(stale)]
+        assert live.poll() is None, "the sweep killed a live episode's process"
+    finally:
+        live.kill()
+        lease.release()
+
+
+def test_dev_shm_is_writable_and_counted(tiny_task, env_config):
+    cfg = replace(env_config, sandbox=replace(SandboxConfig(), disk_mb=60, watch_interval_s=0.05))
+    with LocalEnvironment(tiny_task, cfg) as env:
+        ok = env.run("python -c 'import multiprocessing as m; l = m.Lock(); q = m.Queue(); q.put(1); print(q.get())'")
+        assert ok.output.strip() == "1", ok.observation()
+        res = env.run("head -c 100000000 /dev/zero > /dev/shm/big; sleep 1", timeout_s=60)
+        assert res.disk_killed, res.observation()
+
+
+def test_file_count_is_capped_and_cheap(tiny_task, env_config):
+    cfg = replace(env_config, sandbox=replace(SandboxConfig(), max_files=5000, watch_interval_s=0.05))
+    with LocalEnvironment(tiny_task, cfg) as env:
+        res = env.run("mkdir many && cd many && for i in $(seq 1 4); do seq -f f$i-%g 1 20000 | xargs touch; done",
+                      timeout_s=120)
+        assert res.disk_killed and "too many files" in res.observation(), res.observation()
+        start = time.monotonic()
+        assert env.run("echo next").output.strip() == "next"
+        assert time.monotonic() - start < 5  # the walk stops at the cap
+        assert env.run("rm -rf many && echo freed").output.strip() == "freed"
+
+
+@as_root
+def test_workspaces_outside_tmp_are_closed_to_other_episodes(tiny_task, env_config):
+    root = Path(tempfile.mkdtemp(prefix="protege-ws-root-", dir="/var/tmp"))
+    root.chmod(0o755)  # a shared folder such as /srv/workspaces
+    try:
+        cfg = replace(env_config, workspace_root=str(root))
+        with LocalEnvironment(tiny_task, cfg) as a, LocalEnvironment(tiny_task, cfg) as b:
+            bash(b, "echo b-secret > mine.txt && echo b-tmp > /tmp/t.txt")
+            probes = [f"ls {b.root}", f"ls {b.box}", f"cat {b.workdir}/mine.txt", f"ls {b.box}/tmp",
+                      f"cat {b.box}/tmp/t.txt", f"ls {b.root}/git", f"cat {b.root}/owner.json", f"ls {b.box}/home"]
+            outs = [bash(a, p) for p in probes]
+        assert all("b-secret" not in o and "b-tmp" not in o and "HEAD" not in o and "uid" not in o for o in outs), outs
+        assert all("Permission denied" in o for o in outs), outs
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- 12. model mistakes stay observations
+
+def test_editor_mistakes_on_odd_paths_are_observations(tiny_task, env_config, tmp_path):
+    """A symlink loop, a socket, a 5000-character path: answered like any refused path."""
+    calls = [("view", "loop"), ("str_replace", "sock"), ("create", "a/" * 2500 + "x.py"), ("create", "loop/x.py")]
+    script = [Generation(format_tool_call("bash", {"command": "ln -s loop loop && python -c \"import socket; "
+                                                   "s = socket.socket(socket.AF_UNIX); s.bind('sock')\""})),
+              *[Generation(format_tool_call("str_replace_editor", {"command": c, "path": p, "old_str": "a",
+                                                                   "new_str": "b", "file_text": "x"}))
+                for c, p in calls],
+              Generation(format_tool_call("submit", {}))]
+    [traj] = run_episodes([tiny_task], ReplayPolicy(script), None, partial(make_environment, config=env_config),
+                          replace(AgentConfig.preset("smoke"), step_limit=len(script) + 1))
+    assert traj.exit_status == "submitted", (traj.exit_status, traj.error)
+    outs = [s.observation for s in traj.steps[1:-1]]
+    assert all(o.startswith("Error:") for o in outs) and "link" in outs[0] and "regular file" in outs[1], outs
+    assert "longer than" in outs[2] and "link" in outs[3], outs
+
+
+def test_terminal_control_never_reaches_records_or_the_viewer(tiny_task, env_config, tmp_path):
+    from protege.viewer import write_report
+
+    osc = "printf 'before\\033]52;c;aGk=\\007\\033[2Jafter\\302\\233K\\n'"  # the last: C1 CSI in UTF-8
+    script = [Generation(format_tool_call("bash", {"command": osc})), Generation(format_tool_call("submit", {}))]
+    run = tmp_path / "run"
+    [traj] = run_episodes([tiny_task], ReplayPolicy(script), None, partial(make_environment, config=env_config),
+                          AgentConfig.preset("smoke"), writer=TrajectoryWriter(run))
+    assert traj.steps[0].observation == "beforeafter"
+    report = write_report(run)
+    for path in [*run.rglob("*.json*"), report, *report.parent.rglob("*.js")]:
+        text = path.read_text(encoding="utf-8")
+        assert not any(c in text for c in "\x1b\x07\x9b\x9d"), path
+
+
+# ---------------------------------------------------------------- 13. grading UX
+
+def test_grade_cli_keeps_every_entry_and_refuses_unknown_runners(tiny_task, env_config, tmp_path):
+    from typer.testing import CliRunner
+
+    from protege.cli import app
+    from protege.tasks import save_tasks
+
+    tasks_file = save_tasks([tiny_task], tmp_path / "tasks.jsonl")
+    out = tmp_path / "report.json"
+    common = ["--instances", str(tasks_file), "--out", str(out), "--mirror-template", env_config.repos.mirror_template]
+    for name, patch in (("gold", tiny_task.patch), ("empty", ""), ("bad", 5)):
+        preds = tmp_path / f"{name}.jsonl"
+        preds.write_text(json.dumps({"instance_id": tiny_task.instance_id, "model_name_or_path": name,
+                                     "model_patch": patch}) + "\n")
+        result = CliRunner().invoke(app, ["grade", str(preds), *common])
+        assert result.exit_code == (1 if name == "bad" else 0), result.output
+    entries = json.loads(out.read_text())["entries"]
+    by_model = {e["model_name_or_path"]: e for e in entries.values()}
+    assert set(by_model) == {"gold", "empty", "bad"} and by_model["gold"]["resolved"]
+    assert by_model["bad"]["status"] == "ERROR" and "model_patch" in by_model["bad"]["error"]
+    typo = CliRunner().invoke(app, ["grade", str(tmp_path / "gold.jsonl"), *common, "--runner", "swebench_local"])
+    assert typo.exit_code == 2 and "swebench-local" in typo.output
+    assert grade(tiny_task, 5, env_config).status == "ERROR"  # type: ignore[arg-type]

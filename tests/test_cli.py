@@ -73,7 +73,7 @@ def test_agent_run_scripted_solves_a_bundled_instance_end_to_end(tmp_path):
     assert result.exit_code == 0, result.output
     assert "submitted 1" in result.output and "resolved 1/1" in result.output
     report = json.loads((run_dir / "report.json").read_text())
-    assert list(report.values())[0]["status"] == "RESOLVED_FULL"
+    assert list(report["instances"].values())[0]["status"] == "RESOLVED_FULL"
     traj = json.loads(next((run_dir / "trajectories").glob("*.json")).read_text())
     assert traj["expert_calls"] and all(c["oracle"] for c in traj["expert_calls"])
     assert json.loads((run_dir / "config.json").read_text())["agent"]["max_context_tokens"] == 9000  # typed: an int

@@ -118,7 +118,7 @@ def test_resume_skips_finished_instances(evaluated, tmp_path):
     for name in ("trajectories.jsonl", "preds.jsonl"):
         ids = [json.loads(line)["instance_id"] for line in (folder / name).read_text().splitlines()]
         assert sorted(ids) == ["protege-bench__gridlib-0001", "protege-bench__gridlib-0002"]
-    assert len(json.loads((folder / "report.json").read_text())) == 2
+    assert len(json.loads((folder / "report.json").read_text())["instances"]) == 2
     rows = _read(copy / "per_instance.csv")[1]
     keys = [(r["condition"], r["seed"], r["instance_id"]) for r in rows]
     assert len(keys) == len(set(keys)) == 4

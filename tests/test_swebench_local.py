@@ -24,8 +24,10 @@ from protege.swebench_local import (
 )
 from protege.tasks import Task
 
-SRC = "def total(xs):\n    return sum(xs[i] for i in range(len(xs) - 1))\n"
-TESTS = "from netpkg import total\n\n\ndef test_empty():\n    assert total([]) == 0\n"
+SRC = ("def total(xs):\n    return sum(xs[i] for i in range(len(xs) - 1))\n\n\n"
+       "def fetch_url(url):\n    if not url:\n        raise ValueError('empty url')\n    return url\n")
+TESTS = ("import pytest\n\nfrom netpkg import fetch_url, total\n\n\ndef test_empty():\n    assert total([]) == 0\n\n\n"
+         "def test_rejects_empty_url():\n    with pytest.raises(ValueError):\n        fetch_url('')\n")
 NEW_TEST = "\n\ndef test_counts_last():\n    assert total([1, 2, 3]) == 6\n"
 NET_TEST = ("import urllib.request\n\n\ndef test_fetch():\n"
             "    assert urllib.request.urlopen('http://example.com', timeout=5).status == 200\n")
@@ -70,7 +72,8 @@ def instance(tmp_path_factory):
                 patch=_diff(repo, {"netpkg/__init__.py": SRC.replace(" - 1))", "))")}),
                 problem_statement="total() drops the last item", test_patch=test_patch,
                 FAIL_TO_PASS=["tests/test_total.py::test_counts_last"],
-                PASS_TO_PASS=["tests/test_total.py::test_empty", "tests/test_net.py::test_fetch"],
+                PASS_TO_PASS=["tests/test_total.py::test_empty", "tests/test_total.py::test_rejects_empty_url",
+                              "tests/test_net.py::test_fetch"],
                 eval_script=eval_script)
     return task, EnvConfig(repos=RepoSource(mirror_template=str(root / "{owner}__{name}")))
 
@@ -98,6 +101,34 @@ def test_empty_patch_unresolved(instance, tmp_path):
     assert report.outcome == "unresolved" and not report.resolved
     assert "tests/test_total.py::test_counts_last" in report.grade.fail_to_pass["failure"]
     assert report.network_tests == ["tests/test_net.py::test_fetch"]
+
+
+@needs_bwrap
+def test_a_wrong_patch_cannot_hide_behind_the_network_classifier(instance, tmp_path):
+    """Gold plus a change that raises ConnectionError where a test wants ValueError: that test's
+    failure reads like a network error, but the gold patch passes it, so it counts."""
+    task, config = instance
+    wrong = task.patch + _diff_on(config, task, {"netpkg/__init__.py": SRC.replace(" - 1))", "))").replace(
+        "raise ValueError('empty url')", "raise ConnectionError('empty url')")}, base_files={
+        "netpkg/__init__.py": SRC.replace(" - 1))", "))")})
+    report = grade_local(task, wrong, config, recipe=OFFLINE, log_dir=tmp_path)
+    assert report.outcome == "unresolved" and not report.resolved, report
+    assert report.network_tests == ["tests/test_net.py::test_fetch"]  # only the gold patch's own network test
+    assert grade_local(task, wrong, config, recipe=OFFLINE, log_dir=tmp_path).outcome == "unresolved"
+
+
+def _diff_on(config, task, files: dict[str, str], base_files: dict[str, str]) -> str:
+    """A patch from `base_files` to `files` in a clone of the instance's repository."""
+    clone = Path(tempfile.mkdtemp(prefix="protege-test-diff-"))
+    try:
+        git(["clone", "-q", config.repos.location(task.repo), str(clone / "r")], clone)
+        repo = clone / "r"
+        for path, content in base_files.items():
+            (repo / path).write_text(content)
+        git(["commit", "-qam", "gold"], repo)
+        return _diff(repo, files)
+    finally:
+        shutil.rmtree(clone, ignore_errors=True)
 
 
 def test_network_classifier():
