@@ -74,18 +74,18 @@ from protege.trajectory import atomic_write
 PER_INSTANCE_COLUMNS = (
     "condition", "seed", "instance_id", "resolved", "exit_status", "steps", "expert_calls", "format_errors",
     "protege_prompt_tokens", "protege_completion_tokens", "expert_input_tokens", "expert_output_tokens",
-    "expert_token_share", "cost_usd", "loop", "oracle", "tier", "mutation",
+    "expert_token_share", "cost_usd", "loop", "repeats", "oracle", "tier", "mutation",
 )
 # paired.csv: one row per question of KEY_PAIRS and metric (metrics.paired_difference)
 PAIRED_COLUMNS = ("question", "a_condition", "b_condition", "metric", "n", "a", "b", "diff", "lo", "hi", "b_better",
                   "a_better", "p_sign")
 # metrics_by_tier.csv / metrics_by_mutation.csv: one row per condition x tier (x mutation kind)
 GROUP_COLUMNS = ("condition", "group", "n_tasks", "pass1_mean", "pass1_lo", "pass1_hi", "expert_calls_per_task",
-                 "expert_token_share", "loop_rate", "steps_per_task", "oracle")
+                 "expert_token_share", "loop_rate", "repeats_per_task", "steps_per_task", "oracle")
 METRICS_COLUMNS = (
     "condition", "policy", "expert", "invocation", "n_tasks", "n_seeds", "pass1_mean", "pass1_lo", "pass1_hi",
-    "expert_calls_per_task", "expert_token_share", "loop_rate", "steps_per_task", "cost_per_task",
-    "format_error_rate", "oracle", "skipped",
+    "expert_calls_per_task", "expert_token_share", "loop_rate", "repeat_rate", "repeats_per_task", "steps_per_task",
+    "cost_per_task", "format_error_rate", "step_limit_rate", "format_exit_rate", "oracle", "skipped",
 )
 ORACLE_POLICIES = ("scripted",)  # policy specs that read the gold patch
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.+-]+$")  # condition names are folder names
@@ -182,9 +182,11 @@ PRESETS: dict[str, dict[str, Any]] = {
     # batch in bf16 with a static KV cache (a condition takes 3-6 min here, docs/LOG.md 2026-12-02).
     # The base model, the SFT protégé alone, with the expert at each hint level (location,
     # description = "sft+expert", exact edit: the expert-strength curve), after RL. Compact episodes
-    # take 2-4 steps; 6 leaves room for two retries. base+expert, expert-as-agent (the scripted ORACLE
+    # take 2-4 steps when they go well; 20 steps leave room to flail, so that repeating a refused call
+    # (a loop: a run of more than 10 identical base commands, paper Fig. 6) is measured rather than cut
+    # off (with 6 it could not happen, docs/LOG.md 2026-12-07). base+expert, expert-as-agent (the scripted ORACLE
     # reference, ~3 min) and the ablations are `make ablations`, to keep `make small` within an hour.
-    "small": {"limit": -1, "seeds": [0], "agent_preset": "small", "step_limit": 6, "max_parallel": 52,
+    "small": {"limit": -1, "seeds": [0], "agent_preset": "small", "step_limit": 20, "max_parallel": 52,
               "max_new_tokens": 128, "temperature": 0.0, "base_policy": "transformers:smollm2-135m",
               "expert_levels": ["location", "exact_edit"],
               "conditions": ["base", "sft", "sft+expert", "sft+expert-location", "sft+expert-exact_edit",
@@ -223,7 +225,7 @@ def default_conditions(config: EvalConfig) -> list[Condition]:
     """The preset's condition list (see the module docstring), before resolution.
 
     >>> [c.name for c in default_conditions(EvalConfig.preset("small"))]  # doctest: +NORMALIZE_WHITESPACE
-    ['base', 'base+expert', 'sft', 'sft+expert', 'sft+rl+expert', 'expert-as-agent', 'ablate-never', 'ablate-every5',
+    ['base', 'base+expert', 'sft', 'sft+expert', 'sft+rl+expert', 'sft+rl', 'expert-as-agent', 'ablate-never', 'ablate-every5',
      'ablate-random0.2', 'ablate-learned', 'sft+expert-location', 'sft+expert-exact_edit', 'sft-inserted+expert',
      'self-expert', 'noisy-expert']
     """
@@ -236,6 +238,7 @@ def default_conditions(config: EvalConfig) -> list[Condition]:
         Condition("sft", config.sft_policy, "none", notes="the SFT protégé alone (no ask_expert)"),
         Condition("sft+expert", config.sft_policy, ex, notes="after SFT on live-collaboration data"),
         Condition("sft+rl+expert", config.rl_policy, ex, notes="after SFT and RL"),
+        Condition("sft+rl", config.rl_policy, "none", notes="after SFT and RL, alone (no ask_expert)"),
         Condition("expert-as-agent", config.expert_agent_policy, "none", notes=agent_note),
     ]
     for inv in config.invocation_ablations:
@@ -362,7 +365,7 @@ def _unfill(spec: str, run_dir: str | Path) -> str:
 
 def instance_row(condition: str, seed: int, traj: Any, resolved: bool | None, oracle: bool) -> dict[str, Any]:
     """One per_instance.csv row from a finished `protege.trajectory.Trajectory`."""
-    from protege.loops import has_long_run
+    from protege.loops import has_long_run, repeats_in_window
 
     t = traj.tokens
     return {"condition": condition, "seed": seed, "instance_id": traj.instance_id,
@@ -372,7 +375,7 @@ def instance_row(condition: str, seed: int, traj: Any, resolved: bool | None, or
             "protege_completion_tokens": t.protege_completion, "expert_input_tokens": t.expert_input,
             "expert_output_tokens": t.expert_output, "expert_token_share": t.expert_share,
             "cost_usd": traj.cost_usd, "loop": int(has_long_run(traj.actions, LOOP_THRESHOLD)),
-            "oracle": int(oracle)}
+            "repeats": repeats_in_window(traj.action_keys), "oracle": int(oracle)}
 
 
 # ---------------------------------------------------------------------------------- running

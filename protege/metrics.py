@@ -129,6 +129,10 @@ def summarize(rows: Sequence[dict[str, Any]], n_boot: int = 2000) -> dict[str, A
     (2, 2, 0.5, 2.0, 0.5)
     >>> m["expert_token_share"], m["format_error_rate"], m["cost_per_task"]
     (0.1, 0.1, 0.5)
+    >>> rows[0].update(repeats=3, exit_status="step_limit"); rows[1].update(exit_status="format_errors")
+    >>> m = summarize(rows)
+    >>> m["repeats_per_task"], m["repeat_rate"], m["step_limit_rate"], m["format_exit_rate"]
+    (0.75, 0.25, 0.25, 0.25)
     """
     by_instance: dict[str, list[float]] = {}
     for r in rows:
@@ -142,6 +146,12 @@ def summarize(rows: Sequence[dict[str, Any]], n_boot: int = 2000) -> dict[str, A
         "expert_calls_per_task": _mean([r["expert_calls"] for r in rows]),
         "expert_token_share": token_share(rows) if rows else math.nan,
         "loop_rate": _mean([r["loop"] for r in rows]),
+        # Repeats: actions identical (arguments included) to one of the 5 before them; exits: how
+        # episodes ended when they did not submit (the step limit, consecutive format errors).
+        "repeat_rate": _mean([float(int(r.get("repeats") or 0) > 0) for r in rows]),
+        "repeats_per_task": _mean([int(r.get("repeats") or 0) for r in rows]),
+        "step_limit_rate": _mean([float(r.get("exit_status") == "step_limit") for r in rows]),
+        "format_exit_rate": _mean([float(r.get("exit_status") == "format_errors") for r in rows]),
         "steps_per_task": _mean([r["steps"] for r in rows]),
         "cost_per_task": _mean([r["cost_usd"] for r in rows]),
         "format_error_rate": sum(r["format_errors"] for r in rows) / steps if steps else math.nan,
@@ -153,17 +163,23 @@ def episode_metrics(trajs: Sequence[Any], resolved: Sequence[bool], loop_thresho
     repeat rate (any action repeating one of the 5 before it), expert calls and steps.
 
     >>> from types import SimpleNamespace as NS
-    >>> looping = NS(actions=["ls"] * 12, counts=NS(expert_calls=2, steps=12, format_errors=0))
-    >>> fixed = NS(actions=["ls", "cat a"], counts=NS(expert_calls=0, steps=2, format_errors=1))
+    >>> looping = NS(actions=["ls"] * 12, action_keys=["ls"] * 12, exit_status="step_limit",
+    ...              counts=NS(expert_calls=2, steps=12, format_errors=0))
+    >>> fixed = NS(actions=["ls", "cat a"], action_keys=["ls", "cat a"], exit_status="submitted",
+    ...            counts=NS(expert_calls=0, steps=2, format_errors=1))
     >>> m = episode_metrics([looping, fixed], [False, True])
-    >>> m["resolve_rate"], m["loop_rate"], m["repeat_rate"], m["expert_calls"], m["steps"]
-    (0.5, 0.5, 0.5, 1.0, 7.0)
+    >>> m["resolve_rate"], m["loop_rate"], m["repeat_rate"], m["repeats"], m["expert_calls"], m["steps"]
+    (0.5, 0.5, 0.5, 5.5, 1.0, 7.0)
+    >>> m["step_limit_rate"]
+    0.5
     """
-    from protege.rewards import loop_count
+    from protege.loops import repeats_in_window
 
+    repeats = [repeats_in_window(t.action_keys) for t in trajs]
     return {"episodes": len(trajs), "resolve_rate": _mean([float(r) for r in resolved]),
             "loop_rate": loop_rate([t.actions for t in trajs], loop_threshold),
-            "repeat_rate": _mean([float(loop_count(t.actions) > 0) for t in trajs]),
+            "repeat_rate": _mean([float(n > 0) for n in repeats]), "repeats": _mean([float(n) for n in repeats]),
+            "step_limit_rate": _mean([float(t.exit_status == "step_limit") for t in trajs]),
             "expert_calls": _mean([float(t.counts.expert_calls) for t in trajs]),
             "steps": _mean([float(t.counts.steps) for t in trajs]),
             "format_errors": _mean([float(t.counts.format_errors) for t in trajs])}

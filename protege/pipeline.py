@@ -541,15 +541,17 @@ def _check_base(root: Path, reuse_from: str, preset: str, notebooks: list[Path],
 
 
 def write_sweep_table(sweep_pm: Path) -> None:
-    """sweep_metrics.csv from the points sweep.json records done (figures.sweep_table), rewritten with
-    each sweep.json write so the two always agree; none done: no file."""
+    """sweep_metrics.csv from the points sweep.json records done (figures.sweep_table), and contrasts.csv
+    (protege.contrasts), rewritten with each sweep.json write so they always agree; none done: no file."""
     from protege import figures
+    from protege.contrasts import write_contrasts
 
     table = figures.sweep_table(sweep_pm)
     if table.empty:
         (sweep_pm / "sweep_metrics.csv").unlink(missing_ok=True)
     else:
         table.to_csv(sweep_pm / "sweep_metrics.csv", index=False)
+    write_contrasts(sweep_pm)  # paired: each swept value against its reference (0), per pair and pooled
 
 
 def run_sweep(preset: str, grid: dict[str, list[Any]], sweep_id: str, base_params: dict[str, Any] | None = None,

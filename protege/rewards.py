@@ -337,13 +337,15 @@ class EpisodeFacts:
     patch: str = ""
     gold_patch: str = ""
     judge: list[JudgeScore] = field(default_factory=list)  # one per answered expert call
+    # What C_loop counts repeats of: every step with its arguments (Trajectory.action_keys); None = `actions`
+    repeat_keys: list[str] | None = None
 
 
 def episode_facts(traj: Any, resolved: bool, gold_patch: str = "", judge: Judge | None = None,
                   problem_statement: str = "") -> EpisodeFacts:
     """Facts of a finished trajectory; the judge (if any) scores its answered expert calls."""
     scores = judge.score(call_views(traj), problem_statement) if judge is not None else []
-    return EpisodeFacts(traj.actions, bool(resolved), traj.patch or "", gold_patch or "", scores)
+    return EpisodeFacts(traj.actions, bool(resolved), traj.patch or "", gold_patch or "", scores, traj.action_keys)
 
 
 def reward_terms(facts: EpisodeFacts, config: RewardConfig, stage: int = 2) -> dict[str, float]:
@@ -364,7 +366,7 @@ def reward_terms(facts: EpisodeFacts, config: RewardConfig, stage: int = 2) -> d
     """
     actions = facts.actions
     n_calls = expert_call_count(actions)
-    c_loop = loop_count(actions, config.loop_window)
+    c_loop = loop_count(facts.repeat_keys if facts.repeat_keys is not None else actions, config.loop_window)
     runs = run_lengths(actions)
     terms: dict[str, float] = {
         "resolved": float(facts.resolved), "n_actions": float(len(actions)), "n_calls": float(n_calls),

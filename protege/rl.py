@@ -228,11 +228,13 @@ PRESETS: dict[str, dict[str, Any]] = {
     # at 2 groups and 0.7 the rollouts of a group mostly did the same thing: 2 of 8 groups had any reward spread
     # (0 advantage elsewhere); 4 groups at 1.0 gave a spread at every step (docs/LOG.md session 11).
     # Every expert call costs lambda_collab (charge_every_call), so asking where the issue already
-    # pinpoints the bug is paid for, asking where it is needed still pays.
+    # pinpoints the bug is paid for, asking where it is needed still pays. 15 steps (evaluation: 20) leave
+    # room for the repeats the loop penalty acts on; 4096 tokens hold such an episode whole, so the
+    # repeated turns are trained on (a longer sequence is cut there, rl_sequences).
     "small": {
         "model": "smollm2-135m", "task_limit": 48, "num_generations": 4, "tasks_per_step": 4, "micro_batch_size": 2,
         "max_steps": 4, "learning_rate": 2e-4, "use_lora": True, "lora_r": 16, "lora_alpha": 32,
-        "max_new_tokens": 128, "temperature": 1.0, "step_limit": 6, "max_seq_tokens": 2048, "eval_limit": 2,
+        "max_new_tokens": 128, "temperature": 1.0, "step_limit": 15, "max_seq_tokens": 4096, "eval_limit": 2,
         "lambda_collab": 0.1, "reward_overrides": {"charge_every_call": True},
     },
     # GPU box: the paper's scale (100 tasks, 160 steps, G=6), full-parameter, KL to the SFT model
@@ -463,6 +465,7 @@ class AgentRollout:
         stats["steps"] = _mean([float(t.counts.steps) for t in trajs])
         stats["format_errors"] = _mean([float(t.counts.format_errors) for t in trajs])
         stats["submitted_rate"] = _mean([float(t.exit_status == "submitted") for t in trajs])
+        stats["step_limit_rate"] = _mean([float(t.exit_status == "step_limit") for t in trajs])
         stats["rollout_s"], stats["score_s"] = rollout_s, score_s
         stats["gen_tokens"] = timed.tokens
         stats["episodes_per_s"] = n / rollout_s if rollout_s > 0 else 0.0

@@ -126,6 +126,21 @@ class Action:
             return f"str_replace_editor {self.arguments.get('command')} {self.arguments.get('path')}"
         return self.name
 
+    def key(self) -> str:
+        """The action with every argument, whitespace-normalised: what "the same action again" means
+        for repeats (two different edits of one file are two actions; the same refused edit sent
+        twice is one).
+
+        >>> Action("str_replace_editor", {"command": "str_replace", "path": "a.py", "old_str": "x  = 1"}).key()
+        'str_replace_editor {"command": "str_replace", "old_str": "x = 1", "path": "a.py"}'
+        >>> Action("bash", {"command": "ls  -la"}).key(), Action("submit").key()
+        ('ls -la', 'submit')
+        """
+        if self.name == "bash":
+            return self.summary()
+        args = {k: " ".join(v.split()) if isinstance(v, str) else v for k, v in self.arguments.items()}
+        return f"{self.name} {json.dumps(args, sort_keys=True, default=str)}" if args else self.name
+
 
 @dataclass
 class FormatError:

@@ -120,6 +120,14 @@ class Trajectory:
         """One-line action strings, as protege.loops expects them."""
         return [Action(s.action["name"], s.action["arguments"]).summary() for s in self.steps if s.action]
 
+    @property
+    def action_keys(self) -> list[str]:
+        """Every step as what it did, arguments included (`Action.key`); a format error as its text,
+        so the same malformed output sent again is a repeat too. What repeats are counted on."""
+        return [Action(s.action["name"], s.action["arguments"]).key() if s.action
+                else "format-error " + " ".join((s.text or "").split())[:2000] for s in self.steps
+                if s.action or s.error == "format"]
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(replace(self, generations=[]))
         del data["generations"]

@@ -181,7 +181,7 @@ def test_main_dry_run_lists_conditions(tmp_path, capsys):
     assert evaluate.main(["--preset", "smoke", "--run-dir", str(tmp_path), "--dry-run",
                           "--set", "noisy_p=-1", "--set", "invocation_ablations=[\"every:3\"]"]) == 0
     names = [c["name"] for c in json.loads(capsys.readouterr().out)]
-    assert names == ["base", "base+expert", "sft", "sft+expert", "sft+rl+expert", "expert-as-agent", "ablate-every3",
+    assert names == ["base", "base+expert", "sft", "sft+expert", "sft+rl+expert", "sft+rl", "expert-as-agent", "ablate-every3",
                      "sft-inserted+expert", "self-expert"]
     with pytest.raises(ValueError, match="EvalConfig: unknown field .bogus."):
         evaluate.main(["--run-dir", str(tmp_path), "--dry-run", "--set", "bogus=1"])
