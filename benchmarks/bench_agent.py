@@ -9,7 +9,7 @@ first turn prefilled in full (the turn cache across turns stays on in both). On:
 once half its rows have stopped and the rest continue from their caches in a smaller batch
 (`regroup_at`), and rows that start alike compute their common prefix once (`share_prefixes`).
 Greedy decoding in the dtype policy's rollout dtype, the `small` agent preset, the bundled test
-split: episodes as `protege.evaluate` runs them (not graded). Prints per path the wall time,
+split: episodes as `protege.stages.evaluate` runs them (not graded). Prints per path the wall time,
 the generation time, the prefill tokens computed and the generated tokens, then how many
 episodes took the same actions in both paths, and last `agent rollout speedup: N.NNx`.
 
@@ -25,12 +25,13 @@ import time
 from dataclasses import replace
 from functools import partial
 
-from protege.agent import AgentConfig, initial_messages, run_episodes
-from protege.benchmark.build import load_bundled
-from protege.environment import EnvConfig, make_environment
-from protege.experts import ReferenceExpert
-from protege.models import resolve_model
-from protege.policies import TransformersPolicy
+from protege.agent.loop import AgentConfig, initial_messages, run_episodes
+from protege.env.base import EnvConfig
+from protege.env.factory import make_environment
+from protege.models.experts import ReferenceExpert
+from protege.models.policies import TransformersPolicy
+from protege.models.registry import resolve_model
+from protege.tasks.bundled import load_bundled
 
 
 def run(policy: TransformersPolicy, tasks, hint: str, config: AgentConfig) -> dict:

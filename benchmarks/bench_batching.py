@@ -14,8 +14,8 @@ import time
 
 import torch
 
-from protege.models import resolve_model
-from protege.policies import TransformersPolicy
+from protege.models.policies import TransformersPolicy
+from protege.models.registry import resolve_model
 
 QUESTIONS = [
     "Write a Python function that checks whether a string is a palindrome, and explain it.",

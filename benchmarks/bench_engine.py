@@ -34,17 +34,18 @@ from pathlib import Path
 
 from _baseline import baseline_module
 
-from protege.agent import AgentConfig, run_episodes
-from protege.benchmark.build import load_bundled
-from protege.dataset import row_from_trajectory, save_dataset
-from protege.engine import cpu_flags, cpu_has_fast_bf16, dtype_policy, peak_rss_gib
-from protege.environment import EnvConfig, make_environment
-from protege.experts import ReferenceExpert
-from protege.models import resolve_model
-from protege.policies import TransformersPolicy
-from protege.scripted import ScriptedPolicy
-from protege.sft import SFTRunConfig
-from protege.tools import tool_schemas
+from protege.agent.loop import AgentConfig, run_episodes
+from protege.agent.tools import tool_schemas
+from protege.env.base import EnvConfig
+from protege.env.factory import make_environment
+from protege.models.engine import cpu_flags, cpu_has_fast_bf16, dtype_policy, peak_rss_gib
+from protege.models.experts import ReferenceExpert
+from protege.models.policies import TransformersPolicy
+from protege.models.registry import resolve_model
+from protege.models.scripted import ScriptedPolicy
+from protege.stages.dataset import row_from_trajectory, save_dataset
+from protege.stages.sft import SFTRunConfig
+from protege.tasks.bundled import load_bundled
 
 
 def replay(n: int, work: Path) -> list[list[dict]]:
@@ -102,17 +103,17 @@ def profile_rollout(policy, convs: list[list[dict]], turns: int, tools, rows: in
 
 def sft_speed(config_overrides: dict, data_dir: Path, out: Path, steps: int,
               trl_trainer: bool = False) -> tuple[float, float]:
-    """tokens/s of the stage-03 trainer (protege.sft; with `trl_trainer`, TRL's own SFTTrainer and
+    """tokens/s of the stage-03 trainer (protege.stages.sft; with `trl_trainer`, TRL's own SFTTrainer and
     transformers' own sdpa attention, as before the LM head was restricted to trained positions and
     grouped-query attention went to torch's kernel) with the `small` preset and these overrides, and
     the peak resident memory of the process (each measurement runs in a fresh process)."""
     from trl import SFTTrainer
 
-    import protege.engine
-    from protege.sft import SFTRunConfig, build_trainer
+    import protege.models.engine
+    from protege.stages.sft import SFTRunConfig, build_trainer
 
-    if trl_trainer:  # this process only (a fresh one): protege.sft.load_model then keeps sdpa
-        protege.engine.use_native_gqa = lambda model: False
+    if trl_trainer:  # this process only (a fresh one): protege.stages.sft.load_model then keeps sdpa
+        protege.models.engine.use_native_gqa = lambda model: False
 
     config = SFTRunConfig.preset("small", max_steps=steps, save_steps=-1, eval_steps=-1, report_to="none",
                                  **config_overrides)
@@ -131,8 +132,9 @@ def plain_torch_speed(model_path: str, data_dir: Path, steps: int, accum: int, m
     import torch
     from transformers import AutoModelForCausalLM
 
-    from protege.dataset import load_split
-    from protege.sft import load_tokenizer, tokenize_rows
+    from protege.stages.dataset import load_split
+    from protege.stages.sft import load_tokenizer
+    from protege.stages.sft_data import tokenize_rows
 
     tok = load_tokenizer(model_path)
     examples, _ = tokenize_rows(load_split(data_dir, "train"), tok, max_length, "window")
@@ -196,7 +198,7 @@ def main() -> None:
     shared = {"model": fresh.model, "tokenizer": fresh.tokenizer}
     rollout_dtype = args.new_dtype or dtype_policy("cpu")["rollout"]
     # The new path loads its own model even in fp32: it switches that model's attention
-    # (protege.engine.use_native_gqa), which today's path must not get.
+    # (protege.models.engine.use_native_gqa), which today's path must not get.
     new_shared = {"model": TransformersPolicy(model_path, dtype=rollout_dtype).model, "tokenizer": fresh.tokenizer}
     lines, ratios = [], {}
 

@@ -19,9 +19,10 @@ from pathlib import Path
 
 from _baseline import baseline_module
 
-from protege.benchmark.build import load_bundled
-from protege.environment import EnvConfig, LocalEnvironment
-from protege.sandbox import bwrap_path
+from protege.env.base import EnvConfig
+from protege.env.local import LocalEnvironment
+from protege.env.sandbox import bwrap_path
+from protege.tasks.bundled import load_bundled
 
 
 def main() -> None:

@@ -18,13 +18,14 @@ import time
 from functools import partial
 from pathlib import Path
 
-from protege.agent import AgentConfig, run_episodes
-from protege.benchmark.build import load_bundled
-from protege.environment import EnvConfig, make_environment
-from protege.experts import ReferenceExpert
-from protege.scripted import ScriptedPolicy
-from protege.trajectory import TrajectoryWriter
-from protege.viewer import write_report
+from protege.agent.loop import AgentConfig, run_episodes
+from protege.app.viewer import write_report
+from protege.core.trajectory import TrajectoryWriter
+from protege.env.base import EnvConfig
+from protege.env.factory import make_environment
+from protege.models.experts import ReferenceExpert
+from protege.models.scripted import ScriptedPolicy
+from protege.tasks.bundled import load_bundled
 
 
 def main() -> None:

@@ -41,9 +41,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from protege.collect import CollectConfig, run_collection, steps_table
+from protege.core.config import notebook_config
+from protege.stages.collect import CollectConfig, run_collection, steps_table
 
-config = CollectConfig.preset(preset, **overrides)
+config = notebook_config(CollectConfig, preset, overrides)
 config
 
 # %% [markdown]

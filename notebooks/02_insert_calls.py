@@ -45,9 +45,16 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import Image, display
 
-from protege.insert_calls import DataConfig, dataset_figures, dataset_statistics, insertion_examples, run_insertion
+from protege.core.config import notebook_config
+from protege.stages.insert_calls import (
+    DataConfig,
+    dataset_figures,
+    dataset_statistics,
+    insertion_examples,
+    run_insertion,
+)
 
-config = DataConfig.preset(preset, **overrides)
+config = notebook_config(DataConfig, preset, overrides)
 out = Path(run_dir) / "02_insert"
 config
 

@@ -18,7 +18,7 @@
 #
 # Phase I of SWE-Protégé: the small model imitates resolved, expert-augmented trajectories
 # (notebook 02's datasets). Each row is rendered **exactly as the agent loop shows it to the policy**
-# (`protege.dataset.agent_messages` + the tokenizer's chat template with the tool schemas), so the
+# (`protege.stages.dataset.agent_messages` + the tokenizer's chat template with the tool schemas), so the
 # model trains on the token sequences it will see at inference.
 #
 # **Loss only on the protégé's own turns.** Its reasoning, its `<tool_call>` and the end-of-turn
@@ -41,9 +41,10 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import Image, display
 
-from protege.sft import SFTRunConfig, dry_run, mask_preview, metrics_table, train
+from protege.core.config import notebook_config
+from protege.stages.sft import SFTRunConfig, dry_run, mask_preview, metrics_table, train
 
-config = SFTRunConfig.preset(preset, **overrides)
+config = notebook_config(SFTRunConfig, preset, overrides)
 data_dir = Path(run_dir) / "02_insert" / "datasets" / (data or config.dataset)
 out = Path(run_dir) / out_name
 pd.Series(config.to_dict(), name=f"config {config.hash()}").to_frame()
@@ -98,7 +99,7 @@ display(Image(filename=str(out / "loss.png")))
 # the inserted-calls dataset into `03_sft_inserted/`.
 
 # %%
-from protege.sft import ablation_dataset
+from protege.stages.sft import ablation_dataset
 
 ablation = ablation_dataset(preset, ablation_data)
 if ablation:

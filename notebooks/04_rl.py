@@ -17,7 +17,7 @@
 # # 04 · Penalised RL
 #
 # The SFT protégé (stage 03) now learns from its own episodes. Each optimizer step draws training tasks, runs
-# **our agent loop** (the same `protege.agent.run_episodes` used for collection and evaluation) **G times per task**
+# **our agent loop** (the same `protege.agent.loop.run_episodes` used for collection and evaluation) **G times per task**
 # with the model being trained, grades every patch in a fresh environment, computes the reward, and updates the
 # model.
 #
@@ -37,17 +37,19 @@ model = ""  # default: {run_dir}/03_sft/merged if it exists, else the preset's m
 reward_preset = "simple"  # simple | paper
 lambda_loop = None  # None: the preset's (simple 0.1 per repeated action, paper 0.5)
 lambda_collab = None  # None: the preset's (0.1 per expert call)
-overrides = {}  # any RLRunConfig field; "reward.X" / "agent.X" set a reward / agent field
+overrides = {}  # any RLRunConfig field; "reward_overrides.X" / "agent_overrides.X" set a reward / agent field
 
 # %%
 from pathlib import Path
 
 from IPython.display import Image
 
-from protege import rl
+from protege.core.config import notebook_config
+from protege.stages import rl
 
 out_dir = Path(run_dir) / "04_rl"
-config = rl.notebook_config(preset, run_dir, model, reward_preset, lambda_loop, lambda_collab, overrides)
+config = notebook_config(rl.RLRunConfig, preset, overrides, model=model or rl.sft_model(run_dir),
+                         reward_preset=reward_preset, lambda_loop=lambda_loop, lambda_collab=lambda_collab)
 config
 
 # %% [markdown]

@@ -52,7 +52,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from protege.evaluate import (
+from protege.core.config import notebook_config
+from protege.stages.evaluate import (
     EvalConfig,
     conditions_table,
     load_metrics,
@@ -61,7 +62,7 @@ from protege.evaluate import (
     run_evaluation,
 )
 
-config = EvalConfig.preset(preset, conditions=conditions, seeds=seeds, **overrides)
+config = notebook_config(EvalConfig, preset, overrides, conditions=conditions, seeds=seeds)
 out = Path(run_dir) / "05_eval"
 config
 
@@ -146,7 +147,7 @@ pd.read_csv(out / "per_instance.csv").head(20)
 # %%
 from IPython.display import Markdown
 
-from protege.viewer import write_report
+from protege.app.viewer import write_report
 
 report = write_report(out)
 Markdown(f"Episode report: [{report}]({report.resolve().as_uri()})")

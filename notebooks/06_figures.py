@@ -18,7 +18,7 @@
 #
 # Every figure here is drawn from the result files the stages wrote (CSV / JSON), never from a
 # model: the same files give byte-identical PNGs. Each figure is stamped with the run id and the
-# hash of the stage's `config.json`. `python -m protege.pipeline figures` redraws all of them
+# hash of the stage's `config.json`. `python -m protege.app.pipeline figures` redraws all of them
 # from `papermill_runs/` alone (a clone without `runs/`).
 #
 # Figures of one run (each made only when its input exists; stages not run yet are skipped):
@@ -52,7 +52,7 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import display
 
-from protege import figures
+from protege.stages import figures
 
 run_id = run_id or Path(run_dir).name
 figures_dir = figures_dir or str(Path(run_dir) / "figures")
@@ -70,7 +70,7 @@ display(*figures.images(made))
 # %% [markdown]
 # ## A sweep over reward weights
 #
-# With `sweep_dir` (written by `python -m protege.pipeline sweep`), one row per sweep point: its
+# With `sweep_dir` (written by `python -m protege.app.pipeline sweep`), one row per sweep point: its
 # parameters and the metrics of the condition it is scored by (`sft+rl+expert` when it ran). The
 # heatmap shows the resolve rate over the first two swept parameters; the Pareto plot puts the
 # resolve rate against the expert's share of tokens and rings the points no other point beats on

@@ -1,11 +1,11 @@
 """The GPU check (issue 16): a few minutes on one GPU, no internet, what `full` relies on.
 
 1. rollouts: 8 compact agent episodes (bundled held-out tasks, ORACLE reference expert) by
-   SmolLM2-135M-Instruct behind a launched vLLM server (protege.serving: prefix caching,
+   SmolLM2-135M-Instruct behind a launched vLLM server (protege.models.serving: prefix caching,
    concurrent episodes); generated tokens/s and wall time;
 2. SFT: compact ORACLE demonstrations on 16 bundled train tasks, then optimizer steps of
-   full-parameter bf16 SFT (protege.sft); tokens/s and peak GPU memory;
-3. GRPO: one penalised GRPO step (protege.rl, TRL's GRPOTrainer over our agent loop) whose
+   full-parameter bf16 SFT (protege.stages.sft); tokens/s and peak GPU memory;
+3. GRPO: one penalised GRPO step (protege.stages.rl, TRL's GRPOTrainer over our agent loop) whose
    rollouts generate with TRL's colocated vLLM engine (`use_vllm`) on a GPU with vllm
    installed, else with the trainer's model; wall time and peak GPU memory.
 
@@ -28,7 +28,7 @@ def _peak_gib(device: str) -> float:
 
     if device == "cuda" and torch.cuda.is_available():
         return torch.cuda.max_memory_allocated() / 2**30
-    from protege.engine import peak_rss_gib
+    from protege.models.engine import peak_rss_gib
 
     return peak_rss_gib()
 
@@ -36,12 +36,13 @@ def _peak_gib(device: str) -> float:
 def rollouts(model_dir: str, out: Path, serve: str, device: str, episodes: int) -> dict:
     from functools import partial
 
-    from protege.agent import AgentConfig, run_episodes
-    from protege.benchmark.build import load_bundled
-    from protege.environment import EnvConfig, make_environment
-    from protege.experts import ReferenceExpert
-    from protege.serving import ServedModel
-    from protege.trajectory import TrajectoryWriter
+    from protege.agent.loop import AgentConfig, run_episodes
+    from protege.core.trajectory import TrajectoryWriter
+    from protege.env.base import EnvConfig
+    from protege.env.factory import make_environment
+    from protege.models.experts import ReferenceExpert
+    from protege.models.serving import ServedModel
+    from protege.tasks.bundled import load_bundled
 
     tasks = load_bundled("test")[:episodes]
     agent = AgentConfig.preset("small", max_parallel=episodes, step_limit=6)
@@ -61,13 +62,14 @@ def rollouts(model_dir: str, out: Path, serve: str, device: str, episodes: int) 
 
 
 def sft_step(model: str, out: Path, device: str, steps: int) -> dict:
-    from protege.agent import AgentConfig
-    from protege.benchmark.build import load_bundled
-    from protege.collect import ReferenceDemonstrator, collect
-    from protege.dataset import row_from_trajectory, save_dataset
-    from protege.experts import ReferenceExpert
-    from protege.sft import SFTRunConfig, train
-    from protege.trajectory import read_jsonl
+    from protege.agent.loop import AgentConfig
+    from protege.core.trajectory import read_jsonl
+    from protege.models.demonstrator import ReferenceDemonstrator
+    from protege.models.experts import ReferenceExpert
+    from protege.stages.collect import collect
+    from protege.stages.dataset import row_from_trajectory, save_dataset
+    from protege.stages.sft import SFTRunConfig, train
+    from protege.tasks.bundled import load_bundled
 
     tasks = load_bundled("train")[:16]
     collect(tasks, out / "collect", seed=0, config=AgentConfig.preset("small", max_parallel=16),
@@ -86,10 +88,10 @@ def sft_step(model: str, out: Path, device: str, steps: int) -> dict:
 def grpo_step(model: str, out: Path, device: str) -> dict:
     import importlib.util
 
-    from protege.rl import RLRunConfig, train
+    from protege.stages.rl import RLRunConfig, train
 
     use_vllm = device == "cuda" and importlib.util.find_spec("vllm") is not None
-    config = RLRunConfig.from_preset("small", model=model, max_steps=1, device=device, task_limit=2,
+    config = RLRunConfig.preset("small", model=model, max_steps=1, device=device, task_sample=2,
                                      tasks_per_step=1, num_generations=4, micro_batch_size=2, report_to="none",
                                      save_trajectories=False, use_vllm=use_vllm)
     start = time.monotonic()
@@ -109,8 +111,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", type=Path, default=Path("runs/gpu_check"))
     parser.add_argument("--skip", default="", help="comma list of parts to skip: rollouts,sft,grpo")
     args = parser.parse_args(argv)
-    from protege.engine import cpu_flags
-    from protege.models import resolve_model
+    from protege.models.engine import cpu_flags
+    from protege.models.registry import resolve_model
 
     args.out.mkdir(parents=True, exist_ok=True)
     model_dir = str(resolve_model(args.model))

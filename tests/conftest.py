@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from protege.environment import EnvConfig, RepoSource, git
-from protege.tasks import Task
+from protege.env.base import EnvConfig, RepoSource, git
+from protege.tasks.schema import Task
 
 BUGGY = '''"""Small helpers for integer ranges."""
 

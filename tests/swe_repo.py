@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from protege.tasks import Task
+from protege.tasks.schema import Task
 
 SRC = '''def clamp(x, lo, hi):
     """Clamp x into [lo, hi]."""

@@ -11,17 +11,17 @@ import time
 from dataclasses import dataclass, field
 from functools import partial
 
-from protege.agent import AgentConfig, context_view, run_episodes
-from protege.environment import make_environment
-from protege.experts import ReferenceExpert
-from protege.grading import grade
-from protege.invocation import EveryN, OnLoop, Random
-from protege.loops import has_long_run
-from protege.protocols import ExpertReply, ExpertRequest, Generation
-from protege.scripted import ScriptedPolicy
-from protege.tasks import save_tasks
-from protege.tools import format_tool_call
-from protege.trajectory import TrajectoryWriter, read_jsonl
+from protege.agent.invocation import EveryN, OnLoop, Random
+from protege.agent.loop import AgentConfig, context_view, run_episodes
+from protege.agent.tools import format_tool_call
+from protege.core.loop_detection import has_long_run
+from protege.core.protocols import ExpertReply, ExpertRequest, Generation
+from protege.core.trajectory import TrajectoryWriter, read_jsonl
+from protege.env.factory import make_environment
+from protege.env.grading import grade
+from protege.models.experts import ReferenceExpert
+from protege.models.scripted import ScriptedPolicy
+from protege.tasks.schema import save_tasks
 
 
 @dataclass
@@ -206,7 +206,7 @@ def test_sigkill_mid_batch_then_resume(tiny_tasks, tiny_repo, tmp_path):
     tasks = tiny_tasks(4)
     task_file = save_tasks(tasks, tmp_path / "tasks.jsonl")
     run_dir = tmp_path / "run"
-    cmd = [sys.executable, "-m", "protege.cli_agent", "run", str(task_file), str(run_dir), "--preset", "smoke",
+    cmd = [sys.executable, "-m", "protege", "agent", "run", str(task_file), str(run_dir), "--preset", "smoke",
            "--expert", "none", "--mirror", str(tiny_repo[0]), "--max-parallel", "2", "--no-progress",
            "--workspace-root", str(tmp_path / "ws")]  # a killed run cannot clean its workspaces
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

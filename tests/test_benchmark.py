@@ -3,9 +3,10 @@ from collections import Counter
 
 import pytest
 
-from protege.benchmark import mutate
-from protege.benchmark.build import INSTANCES_FILE, BuildConfig, build, load_bundled, validate
-from protege.benchmark.repos import package_names
+from protege.bugbench import mutate
+from protege.bugbench.build import BuildConfig, build, validate
+from protege.env.bundled_repos import package_names
+from protege.tasks.bundled import INSTANCES_FILE, load_bundled
 
 SAMPLE = '''def f(xs, lo, hi, flag, other):
     """Doc."""
@@ -78,7 +79,7 @@ def test_validation_sample_one_per_package():
 
 
 def test_pinpointed_tier_names_the_line_but_not_the_fix():
-    from protege.experts import parse_patch
+    from protege.models.experts import parse_patch
 
     tasks = load_bundled()
     for split in ("train", "test"):

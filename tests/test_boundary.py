@@ -17,14 +17,17 @@ from pathlib import Path
 
 import pytest
 
-from protege import sandbox
-from protege.agent import AgentConfig, run_episodes
-from protege.environment import EnvConfig, LocalEnvironment, PatchTooLarge, make_environment, sweep_stale_workspaces
-from protege.grading import grade, grade_predictions
-from protege.protocols import Generation
-from protege.sandbox import SandboxConfig, SandboxUnavailable, bwrap_path, run_command
-from protege.tools import Action, execute, format_tool_call
-from protege.trajectory import TrajectoryWriter, load_trajectory, read_jsonl
+from protege.agent.loop import AgentConfig, run_episodes
+from protege.agent.tools import execute, format_tool_call
+from protege.core.actions import Action
+from protege.core.protocols import Generation
+from protege.core.trajectory import TrajectoryWriter, load_trajectory, read_jsonl
+from protege.env import sandbox
+from protege.env.base import EnvConfig, PatchTooLarge
+from protege.env.factory import make_environment
+from protege.env.grading import grade, grade_predictions
+from protege.env.local import LocalEnvironment, sweep_stale_workspaces
+from protege.env.sandbox import SandboxConfig, SandboxUnavailable, bwrap_path, run_command
 
 needs_bwrap = pytest.mark.skipif(bwrap_path() is None, reason="bubblewrap is not installed (apt-get install bubblewrap)")
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason="per-episode uids and host-side privilege tests need root")
@@ -155,8 +158,8 @@ def test_nested_pytest_runs_grade_resolved(tmp_path):
     """A repository whose pytest config would break a nested run that lands inside it (as on
     pytest-dev's own SWE-bench instances): its gold patch resolves, and the temp files stay
     out of the patch."""
-    from protege.environment import RepoSource, git
-    from protege.tasks import Task
+    from protege.env.base import RepoSource, git
+    from protege.tasks.schema import Task
 
     repo = tmp_path / "mirror"
     (repo / "tests").mkdir(parents=True)
@@ -250,7 +253,7 @@ def test_hostile_generations_never_sink_the_batch(tiny_tasks, env_config, tmp_pa
 
 
 def test_trajectories_store_invalid_unicode_losslessly(tmp_path):
-    from protege.trajectory import Trajectory
+    from protege.core.trajectory import Trajectory
 
     traj = Trajectory("x-1", patch="bad byte: " + b"\xff".decode("utf-8", "surrogateescape"), exit_status="submitted")
     writer = TrajectoryWriter(tmp_path)
@@ -359,7 +362,7 @@ def test_auto_isolation_refuses_without_bwrap(tiny_task, env_config, monkeypatch
 
 
 def test_unisolated_runs_are_flagged_in_their_records(tiny_task, env_config):
-    from protege.scripted import ScriptedPolicy
+    from protege.models.scripted import ScriptedPolicy
 
     cfg = replace(env_config, sandbox=replace(SandboxConfig(), isolation="none"))
     with pytest.warns(RuntimeWarning):
@@ -611,7 +614,7 @@ def test_editor_mistakes_on_odd_paths_are_observations(tiny_task, env_config, tm
 
 
 def test_terminal_control_never_reaches_records_or_the_viewer(tiny_task, env_config, tmp_path):
-    from protege.viewer import write_report
+    from protege.app.viewer import write_report
 
     osc = "printf 'before\\033]52;c;aGk=\\007\\033[2Jafter\\302\\233K\\n'"  # the last: C1 CSI in UTF-8
     script = [Generation(format_tool_call("bash", {"command": osc})), Generation(format_tool_call("submit", {}))]
@@ -630,8 +633,8 @@ def test_terminal_control_never_reaches_records_or_the_viewer(tiny_task, env_con
 def test_grade_cli_keeps_every_entry_and_refuses_unknown_runners(tiny_task, env_config, tmp_path):
     from typer.testing import CliRunner
 
-    from protege.cli import app
-    from protege.tasks import save_tasks
+    from protege.app.cli import app
+    from protege.tasks.schema import save_tasks
 
     tasks_file = save_tasks([tiny_task], tmp_path / "tasks.jsonl")
     out = tmp_path / "report.json"

@@ -3,8 +3,8 @@ import json
 from swe_repo import make_repo
 from typer.testing import CliRunner
 
-from protege.cli import app
-from protege.tasks import save_tasks
+from protege.app.cli import app
+from protege.tasks.schema import save_tasks
 
 runner = CliRunner()
 

@@ -6,13 +6,15 @@ import json
 
 import pytest
 
-from protege.agent import AgentConfig, run_episodes
-from protege.benchmark.build import BuildConfig, load_bundled
-from protege.collect import ReferenceDemonstrator, build_plan, change_thought, collect, compact_plan, quoted_line
-from protege.environment import make_environment
-from protege.experts import ReferenceExpert
-from protege.grading import grade
-from protege.trajectory import read_jsonl
+from protege.agent.loop import AgentConfig, run_episodes
+from protege.bugbench.build import BuildConfig
+from protege.core.trajectory import read_jsonl
+from protege.env.factory import make_environment
+from protege.env.grading import grade
+from protege.models.demonstrator import ReferenceDemonstrator, build_plan, change_thought, compact_plan, quoted_line
+from protege.models.experts import ReferenceExpert
+from protege.stages.collect import collect
+from protege.tasks.bundled import load_bundled
 
 CONFIG = AgentConfig.preset("small", max_parallel=4)
 
@@ -133,7 +135,7 @@ def test_a_served_model_demonstrator_collects_behind_a_launched_server(tmp_path)
     """demonstrator transformers:MODEL with serve="transformers" (vLLM's CPU stand-in): the
     collection launches the server, records its launch line and log, and stops it; the tiny
     model resolves nothing, so every task is recorded as dropped with a reason."""
-    from protege.collect import CollectConfig, run_collection
+    from protege.stages.collect import CollectConfig, run_collection
 
     config = CollectConfig.preset("smoke", limit=1, demonstrator="transformers:tiny", serve="transformers",
                                   expert_only_seed=-1, max_parallel=1)
@@ -144,10 +146,10 @@ def test_a_served_model_demonstrator_collects_behind_a_launched_server(tmp_path)
 
 
 def test_stage_experts_come_from_the_one_factory_and_bad_specs_name_the_field():
-    from protege.collect import CollectConfig, _make_expert
-    from protege.experts import NoisyExpert, ReferenceExpert
-    from protege.insert_calls import DataConfig
-    from protege.insert_calls import _make_expert as insertion_expert
+    from protege.models.experts import NoisyExpert, ReferenceExpert
+    from protege.stages.collect import CollectConfig, _make_expert
+    from protege.stages.insert_calls import DataConfig
+    from protege.stages.insert_calls import _make_expert as insertion_expert
 
     mixed = _make_expert(CollectConfig.preset("small"), seed=0)
     assert isinstance(mixed, ReferenceExpert) and mixed.hint_level == "description+description+exact_edit"

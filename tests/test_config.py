@@ -4,12 +4,14 @@ one reward for the notebook and the CLI."""
 import pytest
 import typer
 
-from protege import config, rl
-from protege.cli_agent import make_expert as cli_expert
-from protege.config import parse_assignments
-from protege.evaluate import EvalConfig
-from protege.experts import NoisyExpert
-from protege.sft import SFTRunConfig, apply_overrides
+from protege.app import presets
+from protege.app.cli_agent import make_expert as cli_expert
+from protege.core import config
+from protege.core.config import notebook_config, parse_assignments
+from protege.models.experts import NoisyExpert
+from protege.stages import rl
+from protege.stages.evaluate import EvalConfig
+from protege.stages.sft import SFTRunConfig, apply_overrides
 
 
 @pytest.mark.parametrize("raw", ["False", "false", "0"])
@@ -17,7 +19,7 @@ def test_a_false_override_is_false(raw):
     """`protege evaluate --set grade=False` once kept grading on ('False' is a truthy string)."""
     config = EvalConfig.preset("smoke", **parse_assignments([f"grade={raw}"]))
     assert not config.grade
-    assert rl.RLRunConfig.from_preset("smoke", **parse_assignments([f"use_lora={raw}"])).use_lora in (False, 0)
+    assert rl.RLRunConfig.preset("smoke", **parse_assignments([f"use_lora={raw}"])).use_lora in (False, 0)
     assert apply_overrides(SFTRunConfig(), [f"bf16={raw.lower() if raw != '0' else '0'}"]).bf16 is False
 
 
@@ -32,11 +34,23 @@ def test_the_agent_cli_accepts_every_expert_spec_evaluation_accepts():
 
 @pytest.mark.parametrize("preset", sorted(rl.PRESETS))
 def test_notebook_04_and_the_rl_cli_train_with_the_same_reward(preset):
-    """Notebook 04's defaults once gave lambda_collab 0.1 where `protege rl --preset P` gave 0.05."""
-    notebook = rl.notebook_config(preset, "/nonexistent")  # the notebook's parameters left at their defaults
-    cli = rl.RLRunConfig.from_preset(preset)
+    """Notebook 04's defaults once gave lambda_collab 0.1 where `protege rl --preset P` gave 0.05; now
+    both read the reward preset's table, the one place a lambda default is defined."""
+    from protege.stages.rewards import REWARD_PRESETS
+
+    notebook = notebook_config(rl.RLRunConfig, preset, {}, model=None, reward_preset="simple", lambda_loop=None,
+                               lambda_collab=None)  # the notebook's parameters left at their defaults
+    cli = rl.RLRunConfig.preset(preset)
     assert notebook.reward_config().to_dict() == cli.reward_config().to_dict()
-    assert cli.reward_config().lambda_collab == 0.1
+    assert cli.reward_config().lambda_collab == REWARD_PRESETS["simple"]["lambda_collab"]
+
+
+def test_a_field_given_as_a_parameter_and_in_overrides_is_a_clear_error():
+    """Setting lambda_collab both as notebook 04's parameter and in `overrides` raised a TypeError."""
+    with pytest.raises(ValueError, match="'lambda_collab' is set both as a notebook parameter"):
+        notebook_config(rl.RLRunConfig, "smoke", {"lambda_collab": 0.3}, lambda_collab=0.2)
+    same = notebook_config(rl.RLRunConfig, "smoke", {"lambda_collab": 0.2}, lambda_collab=0.2)
+    assert same.reward_config().lambda_collab == 0.2
 
 
 def test_the_presets_table_reads_every_stage_through_its_own_config_class():
@@ -44,16 +58,16 @@ def test_the_presets_table_reads_every_stage_through_its_own_config_class():
     `protege presets` prints it."""
     from typer.testing import CliRunner
 
-    from protege.cli import app
-    from protege.config import SCALE_KNOBS, presets_table, stage_config
-    from protege.evaluate import EvalConfig
-    from protege.rl import RLRunConfig
+    from protege.app.cli import app
+    from protege.app.presets import SCALE_KNOBS, presets_table, stage_config
+    from protege.stages.evaluate import EvalConfig
+    from protege.stages.rl import RLRunConfig
 
     rows = presets_table()
     assert {r["stage"] for r in rows} == set(SCALE_KNOBS) and len(rows) == sum(map(len, SCALE_KNOBS.values()))
     cell = {(r["stage"], r["knob"]): r for r in rows}
     assert cell["05 evaluate", "limit"]["small"] == EvalConfig.preset("small").limit == -1
-    assert cell["04 rl", "max_steps"]["full"] == RLRunConfig.from_preset("full").max_steps
+    assert cell["04 rl", "max_steps"]["full"] == RLRunConfig.preset("full").max_steps
     assert cell["04 rl", "scale_rewards"] == {"stage": "04 rl", "knob": "scale_rewards", "smoke": "batch",
                                              "small": "batch", "full": "batch"}
     with pytest.raises(ValueError, match="unknown stage"):
@@ -66,21 +80,20 @@ def test_the_readme_shows_the_current_presets_table():
     """The README's copy of `protege presets` is regenerated whenever a preset changes."""
     from pathlib import Path
 
-    from protege.config import presets_markdown
+    from protege.app.presets import presets_markdown
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     assert presets_markdown() in readme, "README's presets table is stale: paste `protege presets` into it"
 
 
-@pytest.mark.parametrize("stage", sorted(config.STAGE_CONFIGS))
+@pytest.mark.parametrize("stage", sorted(presets.STAGE_CONFIGS))
 def test_every_stage_config_resolves_through_the_one_mechanism(stage):
     """Each stage's preset constructor is config.resolve: typed strings, unknown keys named."""
     import dataclasses
 
-    small = config.stage_config(stage, "small")
+    small = presets.stage_config(stage, "small")
     cls = type(small)
-    module, _, constructor = config.STAGE_CONFIGS[stage]
-    build = getattr(cls, constructor)
+    build = cls.preset  # one constructor name for every stage
     int_field = next(f.name for f in dataclasses.fields(cls) if f.type in ("int", int) and f.name != "seed")
     typed = build("small", **{int_field: "7"})  # a string from a command line, converted to the field's type
     assert getattr(typed, int_field) == 7
@@ -92,26 +105,27 @@ def test_every_stage_config_resolves_through_the_one_mechanism(stage):
 
 
 def test_dotted_keys_set_one_entry_of_a_nested_config():
-    c = rl.RLRunConfig.from_preset("small", **{"reward.w_sim": "0.5", "agent_overrides.step_limit": 4})
+    c = rl.RLRunConfig.preset("small", **{"reward_overrides.w_sim": "0.5", "agent_overrides.step_limit": 4})
     assert c.reward_overrides == {"charge_every_call": True, "w_sim": 0.5}  # the preset's entry is kept
     assert c.agent_overrides == {"step_limit": 4}
-    sft = config.apply(config.stage_config("03 sft", "small"), ["epochs=2", "bf16=false"])
+    sft = config.apply(presets.stage_config("03 sft", "small"), ["epochs=2", "bf16=false"])
     assert (sft.epochs, sft.bf16) == (2.0, False)
     with pytest.raises(ValueError, match="field 'epochs' is float"):
         config.apply(sft, {"epochs": "two"})
 
 
 def test_one_factory_builds_every_policy_the_cli_and_stages_name(tiny_tasks):
-    """protege.components.make_policy is the one place policies come from (issue 15): the agent
+    """protege.models.factory.make_policy is the one place policies come from (issue 15): the agent
     CLI, collection's demonstrator and evaluation all call it, and refuse a bad spec the same way."""
     from contextlib import ExitStack
 
-    from protege.cli_agent import make_policy as cli_policy
-    from protege.collect import CollectConfig, ReferenceDemonstrator, _make_demonstrator
-    from protege.components import make_policy
-    from protege.evaluate import make_policy as eval_policy
-    from protege.policies import OpenAIPolicy, TransformersPolicy
-    from protege.scripted import ScriptedPolicy
+    from protege.app.cli_agent import make_policy as cli_policy
+    from protege.models.demonstrator import ReferenceDemonstrator
+    from protege.models.factory import make_policy
+    from protege.models.policies import OpenAIPolicy, TransformersPolicy
+    from protege.models.scripted import ScriptedPolicy
+    from protege.stages.collect import CollectConfig, _make_demonstrator
+    from protege.stages.evaluate import make_policy as eval_policy
 
     tasks = tiny_tasks(2)
     assert isinstance(make_policy("scripted", tasks), ScriptedPolicy)

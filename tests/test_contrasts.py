@@ -1,12 +1,12 @@
-"""Paired contrasts between sweep points (protege.contrasts) on a sweep record written here."""
+"""Paired contrasts between sweep points (protege.stages.contrasts) on a sweep record written here."""
 
 from __future__ import annotations
 
 import csv
 import json
 
-from protege.contrasts import CONTRAST_COLUMNS, write_contrasts
-from protege.evaluate import PER_INSTANCE_COLUMNS
+from protege.stages.contrasts import CONTRAST_COLUMNS, write_contrasts
+from protege.stages.evaluate import PER_INSTANCE_COLUMNS
 
 
 def _point(sweep, pid, rows):

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from protege.environment import EnvConfig, RepoSource, git
-from protege.grading import grade
-from protege.sandbox import SandboxConfig
-from protege.tasks import Task
+from protege.env.base import EnvConfig, RepoSource, git
+from protege.env.grading import grade
+from protege.env.sandbox import SandboxConfig
+from protege.tasks.schema import Task
 
 pytestmark = pytest.mark.docker
 
@@ -61,7 +61,7 @@ def make_local_task(root: Path) -> tuple[Task, EnvConfig]:
 @pytest.fixture(scope="module")
 def client():
     docker = pytest.importorskip("docker")
-    from protege.docker_env import BASE_IMAGE, client_from_env
+    from protege.env.docker import BASE_IMAGE, client_from_env
 
     try:
         c = client_from_env()
@@ -106,7 +106,7 @@ def test_grading_matches_local(client, local_task, tmp_path):
 
 
 def test_protocol_and_diff(client, local_task):
-    from protege.docker_env import DockerEnvironment
+    from protege.env.docker import DockerEnvironment
 
     task, config = local_task
     with DockerEnvironment(task, _docker(config)) as env:
@@ -125,7 +125,7 @@ def test_protocol_and_diff(client, local_task):
 
 
 def test_adversarial_commands_contained(client, local_task, tmp_path, monkeypatch):
-    from protege.docker_env import DockerEnvironment
+    from protege.env.docker import DockerEnvironment
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-canary")
     outside = tmp_path / "host_only"
@@ -168,16 +168,16 @@ def test_adversarial_commands_contained(client, local_task, tmp_path, monkeypatc
 
 
 def test_cleanup_after_sigkill(client, local_task, tmp_path):
-    from protege.docker_env import cleanup_containers
-    from protege.tasks import save_tasks
+    from protege.env.docker import cleanup_containers
+    from protege.tasks.schema import save_tasks
 
     task, config = local_task
     tasks_file = save_tasks([task], tmp_path / "tasks.jsonl")
     child = textwrap.dedent(f"""
         import time
-        from protege.docker_env import DockerEnvironment
-        from protege.environment import EnvConfig, RepoSource
-        from protege.tasks import load_tasks
+        from protege.env.docker import DockerEnvironment
+        from protege.env.local import EnvConfig, RepoSource
+        from protege.tasks.schema import load_tasks
         task = load_tasks({str(tasks_file)!r})[0]
         cfg = EnvConfig(backend="docker", repos=RepoSource(mirror_template={config.repos.mirror_template!r}))
         env = DockerEnvironment(task, cfg)
@@ -206,7 +206,7 @@ def test_cleanup_after_sigkill(client, local_task, tmp_path):
 @pytest.mark.parametrize("ending", ["exit", "exception", "keyboardinterrupt"])
 def test_container_removed_on_every_exit(client, local_task, tmp_path, ending):
     """Left open at a normal exit, or unwinding from an error or Ctrl-C: no container stays."""
-    from protege.tasks import save_tasks
+    from protege.tasks.schema import save_tasks
 
     task, config = local_task
     tasks_file = save_tasks([task], tmp_path / "tasks.jsonl")
@@ -214,9 +214,9 @@ def test_container_removed_on_every_exit(client, local_task, tmp_path, ending):
                "exception": "with DockerEnvironment(task, cfg):\n    raise RuntimeError('boom')",
                "keyboardinterrupt": "with DockerEnvironment(task, cfg):\n    raise KeyboardInterrupt"}
     child = textwrap.dedent(f"""
-        from protege.docker_env import DockerEnvironment
-        from protege.environment import EnvConfig, RepoSource
-        from protege.tasks import load_tasks
+        from protege.env.docker import DockerEnvironment
+        from protege.env.local import EnvConfig, RepoSource
+        from protege.tasks.schema import load_tasks
         task = load_tasks({str(tasks_file)!r})[0]
         cfg = EnvConfig(backend="docker", repos=RepoSource(mirror_template={config.repos.mirror_template!r}))
     """) + endings[ending] + "\n"
@@ -228,7 +228,7 @@ def test_container_removed_on_every_exit(client, local_task, tmp_path, ending):
 
 def test_bundled_instances_match_local(client):
     """One bundled instance per package, graded in the base image and locally: same verdicts."""
-    from protege.benchmark.build import load_bundled
+    from protege.tasks.bundled import load_bundled
 
     tasks = load_bundled()
     sample = [next(t for t in tasks if t.extra["package"] == p) for p in sorted({t.extra["package"] for t in tasks})]

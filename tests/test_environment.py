@@ -3,8 +3,9 @@ import os
 import pytest
 from swe_repo import make_repo
 
-from protege.environment import EnvConfig, EnvironmentError_, LocalEnvironment, RepoSource
-from protege.grading import grade, test_command, test_files
+from protege.env.base import EnvConfig, EnvironmentError_, RepoSource
+from protege.env.grading import grade, test_command, test_files
+from protege.env.local import LocalEnvironment
 
 
 @pytest.fixture

@@ -10,9 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from protege import evaluate
-from protege.evaluate import METRICS_COLUMNS, PER_INSTANCE_COLUMNS, EvalConfig, run_evaluation
-from protege.experts import from_spec as make_expert
+from protege.models.factory import make_expert
+from protege.stages import evaluate
+from protege.stages.evaluate import METRICS_COLUMNS, PER_INSTANCE_COLUMNS, EvalConfig, run_evaluation
+
+
+def cli_app(argv):
+    """The `protege` command in-process (its value returned, its errors raised)."""
+    from protege.app.cli import app
+
+    return app(argv, standalone_mode=False)
 
 CONDITIONS = [
     {"name": "oracle-agent", "policy": "scripted", "expert": "none", "notes": "ORACLE"},
@@ -152,7 +159,7 @@ def test_noisy_expert_spec_wraps_the_reference_oracle():
 
 
 def test_expert_specs_levels_and_a_local_model_as_expert():
-    from protege.protocols import ExpertRequest
+    from protege.core.protocols import ExpertRequest
 
     assert make_expert("reference:exact_edit").hint_level == "exact_edit"
     assert make_expert("reference").hint_level == "description"
@@ -178,13 +185,13 @@ def test_by_tier_and_by_mutation_tables(evaluated):
 
 
 def test_main_dry_run_lists_conditions(tmp_path, capsys):
-    assert evaluate.main(["--preset", "smoke", "--run-dir", str(tmp_path), "--dry-run",
+    assert cli_app(["evaluate", "--preset", "smoke", "--run-dir", str(tmp_path), "--dry-run",
                           "--set", "noisy_p=-1", "--set", "invocation_ablations=[\"every:3\"]"]) == 0
     names = [c["name"] for c in json.loads(capsys.readouterr().out)]
     assert names == ["base", "base+expert", "sft", "sft+expert", "sft+rl+expert", "sft+rl", "expert-as-agent", "ablate-every3",
                      "sft-inserted+expert", "self-expert"]
     with pytest.raises(ValueError, match="EvalConfig: unknown field .bogus."):
-        evaluate.main(["--run-dir", str(tmp_path), "--dry-run", "--set", "bogus=1"])
+        cli_app(["evaluate", "--run-dir", str(tmp_path), "--dry-run", "--set", "bogus=1"])
 
 
 def test_metric_helper_doctests():
@@ -247,7 +254,7 @@ def test_compare_pairs_tasks_and_names_bad_input(tmp_path):
 
     from typer.testing import CliRunner
 
-    from protege.cli import app
+    from protege.app.cli import app
 
     out = CliRunner().invoke(app, ["compare", str(tmp_path / "a"), str(b), "--by", "none"])
     assert out.exit_code == 0 and out.output.count("\n| all |") == 2

@@ -8,8 +8,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from protege.experts import NoisyExpert, OpenAIExpert, ReferenceExpert, guidance_edits, parse_patch
-from protege.protocols import Expert, ExpertRequest
+from protege.core.protocols import Expert, ExpertRequest
+from protege.models.experts import NoisyExpert, OpenAIExpert, ReferenceExpert, guidance_edits, parse_patch
 
 PATCH = """\
 diff --git a/src/pkg/core.py b/src/pkg/core.py
@@ -215,7 +215,7 @@ def test_noisy_expert_misleads():
 
 
 def test_reference_expert_levels_name_the_line_and_the_wrong_token():
-    from protege.benchmark.build import load_bundled
+    from protege.tasks.bundled import load_bundled
 
     task = next(t for t in load_bundled("train") if t.extra["mutation"]["kind"] == "arith_flip")
     change = parse_patch(task.patch)[0]

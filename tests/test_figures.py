@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from protege import figures
+from protege.stages import figures
 
 CONDITIONS = [  # name, policy, expert, invocation, oracle, skipped
     ("base", "transformers:tiny", "none", "learned", 0, ""),

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from protege.harness import (
+from protege.env.harness import (
     evaluate,
     grade_saved_logs,
     harness_kwargs,
     rename_image,
     validate_predictions,
 )
-from protege.tasks import load_tasks
+from protege.tasks.schema import load_tasks
 
 VERIFIED = Path(__file__).resolve().parents[2] / "shared/data/swebench/SWE-bench_Verified_test.parquet"
 IDS = ["pallets__flask-5014", "pytest-dev__pytest-5262"]

@@ -7,11 +7,12 @@ import json
 import datasets
 import pytest
 
-from protege.agent import GUIDANCE_OPEN, AgentConfig
-from protege.benchmark.build import load_bundled
-from protege.collect import CollectConfig, collect, run_collection
-from protege.dataset import agent_messages, load_split, row_from_trajectory, save_dataset, trl_messages
-from protege.insert_calls import (
+from protege.agent.loop import GUIDANCE_OPEN, AgentConfig
+from protege.agent.tools import parse_text
+from protege.core.trajectory import read_jsonl
+from protege.stages.collect import CollectConfig, collect, run_collection
+from protege.stages.dataset import agent_messages, load_split, row_from_trajectory, save_dataset, trl_messages
+from protege.stages.insert_calls import (
     STRATEGIES,
     DataConfig,
     InsertConfig,
@@ -24,8 +25,7 @@ from protege.insert_calls import (
     run_insertion,
     stall_points,
 )
-from protege.tools import parse_text
-from protege.trajectory import read_jsonl
+from protege.tasks.bundled import load_bundled
 
 
 @pytest.fixture(scope="module")

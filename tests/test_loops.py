@@ -1,6 +1,6 @@
 """Loop rules (METHOD.md) on realistic action sequences."""
 
-from protege.loops import (
+from protege.core.loop_detection import (
     base_command,
     has_long_run,
     loop_heuristic_fires,

@@ -2,7 +2,7 @@ import json
 import shutil
 from pathlib import Path
 
-from protege.main import main
+from protege.app.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -12,7 +12,8 @@ def test_main_job_runs_the_pipeline_notebooks(tmp_path):
     papermill_runs/<run-id>/ with its record, real (oracle) trajectories graded and kept."""
     (tmp_path / "notebooks").mkdir()
     shutil.copy(ROOT / "notebooks" / "01_collect.ipynb", tmp_path / "notebooks")
-    record = main(["--preset", "smoke", "--run-id", "t", "--notebooks", "01", "--root", str(tmp_path)])
+    record = app(["pipeline", "run", "--preset", "smoke", "--run-id", "t", "--notebooks", "01", "--root", str(tmp_path)],
+                 standalone_mode=False)
     assert record["status"] == "done" and record["notebooks"] == {"01_collect.ipynb": "done"}
     run = json.loads((tmp_path / "papermill_runs" / "t" / "run.json").read_text())
     assert run["preset"] == "smoke" and run["run_dir"] == "runs/t"

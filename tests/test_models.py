@@ -3,8 +3,8 @@ import time
 import pytest
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-from protege import models
-from protege.models import build_tiny_model, resolve_model
+from protege.models import registry as models
+from protege.models.registry import build_tiny_model, resolve_model
 
 SAMPLE = 'def f(x):\n    return x.strip()  # é 中文\n<tool_call>\n{"name": "bash", "arguments": {}}\n</tool_call>'
 
@@ -73,7 +73,7 @@ def test_smollm2_missing_package_says_how_to_install(monkeypatch):
 
 @pytest.mark.slow
 def test_smollm2_loads_and_generates():
-    from protege.policies import TransformersPolicy
+    from protege.models.policies import TransformersPolicy
 
     path = resolve_model("smollm2-135m")
     model = AutoModelForCausalLM.from_pretrained(path)

@@ -10,8 +10,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from protege import figures, pipeline
-from protege.pipeline import PipelineError
+from protege.app import pipeline
+from protege.app.pipeline import PipelineError
+from protege.stages import figures
 
 ROOT = Path(__file__).resolve().parent.parent
 

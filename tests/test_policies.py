@@ -7,12 +7,12 @@ import random
 import pytest
 import torch
 
-from protege.engine import GQA_SDPA
-from protege.experts import OpenAIExpert
-from protege.models import tiny_dir
-from protege.policies import TOOL_CALL_END, OpenAIPolicy, TransformersPolicy
-from protege.protocols import ExpertRequest, Policy
-from protege.serving import ServedModel, free_port
+from protege.core.protocols import ExpertRequest, Policy
+from protege.models.engine import GQA_SDPA
+from protege.models.experts import OpenAIExpert
+from protege.models.policies import TOOL_CALL_END, OpenAIPolicy, TransformersPolicy
+from protege.models.registry import tiny_dir
+from protege.models.serving import ServedModel, free_port
 
 TOOLS = [{"type": "function", "function": {
     "name": "bash", "description": "Run a shell command.",
@@ -96,7 +96,7 @@ def test_prompt_beyond_context_is_an_error_not_a_crash(tiny):
 
 @pytest.fixture(scope="module")
 def server(tiny, tmp_path_factory):
-    """transformers serve, launched as the pipeline launches vLLM (protege.serving)."""
+    """transformers serve, launched as the pipeline launches vLLM (protege.models.serving)."""
     with ServedModel(str(tiny), backend="transformers", device="cpu", ready_timeout_s=240,
                      log_dir=tmp_path_factory.mktemp("serve")) as served:
         yield served.base_url
@@ -198,7 +198,7 @@ def test_static_and_dynamic_caches_generate_the_same_tokens(tiny):
 
 
 def test_native_gqa_attention_computes_what_sdpa_computes(tiny, tmp_path):
-    """protege.engine.use_native_gqa (torch's grouped-query kernel instead of copied key/value
+    """protege.models.engine.use_native_gqa (torch's grouped-query kernel instead of copied key/value
     heads), fp32: the same greedy tokens and log-probs as transformers' sdpa over 3 cached agent
     turns; on a left-padded batch the same logits, loss and gradients (RL trains the switched
     model); saved, the model's config does not name the switch."""

@@ -8,16 +8,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from protege import judges
-from protege import rewards as R
-from protege.agent import AgentConfig, run_episodes
-from protege.environment import make_environment
-from protege.experts import ReferenceExpert
-from protege.grading import grade
-from protege.rewards import CallView, EpisodeFacts, JudgeScore, RewardConfig, reward_terms
+from protege.agent.loop import AgentConfig, run_episodes
+from protege.env.factory import make_environment
+from protege.env.grading import grade
+from protege.models import judges
+from protege.models.experts import ReferenceExpert
+from protege.models.factory import make_judge
+from protege.models.judges import CallView, JudgeScore
+from protege.stages import rewards as R
+from protege.stages.rewards import EpisodeFacts, RewardConfig, reward_terms
 
-SIMPLE = RewardConfig.from_preset("simple")
-PAPER = RewardConfig.from_preset("paper")
+SIMPLE = RewardConfig.preset("simple")
+PAPER = RewardConfig.preset("paper")
 
 
 # ----------------------------------------------------------------------- configuration
@@ -27,12 +29,12 @@ def test_presets_and_overrides():
     assert (SIMPLE.lambda_loop, SIMPLE.lambda_collab, SIMPLE.r_resolved, SIMPLE.r_unresolved) == (0.1, 0.05, 1.0, -0.1)
     assert (PAPER.lambda_loop, PAPER.loop_k1, PAPER.loop_k2, PAPER.loop_floor) == (0.5, 15, 8, -10.0)
     assert (PAPER.w_expert, PAPER.w_follow, PAPER.tau_follow, PAPER.p_follow_low) == (0.3, 2.0, 0.5, -2.0)
-    assert RewardConfig.from_preset("simple", lambda_loop=0.3, lambda_collab=None).lambda_collab == 0.05
+    assert RewardConfig.preset("simple", lambda_loop=0.3, lambda_collab=None).lambda_collab == 0.05
     with pytest.raises(ValueError, match="RewardConfig: unknown preset 'ppo'"):
-        RewardConfig.from_preset("ppo")
+        RewardConfig.preset("ppo")
     with pytest.raises(ValueError, match="w_simm"):
-        RewardConfig.from_preset("paper", w_simm=1.0)
-    assert RewardConfig().lambda_loop == 0.1 and RewardConfig(preset="paper").lambda_loop == 0.5
+        RewardConfig.preset("paper", w_simm=1.0)
+    assert RewardConfig().lambda_loop == 0.1 and RewardConfig.preset("paper").lambda_loop == 0.5
 
 
 # ------------------------------------------------------------------------ simple preset
@@ -41,7 +43,7 @@ def test_presets_and_overrides():
 @pytest.mark.parametrize("resolved, charge_every, expected_collab", [(True, False, 0), (False, False, 2),
                                                                      (True, True, 2)])
 def test_simple_collaboration_penalty(resolved, charge_every, expected_collab):
-    cfg = RewardConfig.from_preset("simple", lambda_collab=0.5, charge_every_call=charge_every)
+    cfg = RewardConfig.preset("simple", lambda_collab=0.5, charge_every_call=charge_every)
     t = reward_terms(EpisodeFacts(["ls", "ask_expert", "cat a", "ask_expert"], resolved), cfg)
     assert t["n_calls"] == 2 and t["c_collab"] == expected_collab
     assert t["reward_collab"] == pytest.approx(-0.5 * expected_collab)
@@ -50,7 +52,7 @@ def test_simple_collaboration_penalty(resolved, charge_every, expected_collab):
 
 def test_simple_loop_penalty_counts_repeats_in_a_five_step_window():
     actions = ["pytest", "cat a", "pytest", "x1", "x2", "x3", "x4", "x5", "pytest", "pytest"]
-    t = reward_terms(EpisodeFacts(actions, False), RewardConfig.from_preset("simple", lambda_loop=0.2))
+    t = reward_terms(EpisodeFacts(actions, False), RewardConfig.preset("simple", lambda_loop=0.2))
     assert t["c_loop"] == 2  # the 3rd action (within 5 of the 1st) and the last; the 9th is 6 after the 3rd
     assert t["reward_loop"] == pytest.approx(-0.4)
     assert t["reward_total"] == pytest.approx(-0.1 - 0.4)
@@ -59,7 +61,7 @@ def test_simple_loop_penalty_counts_repeats_in_a_five_step_window():
 def test_simple_edge_cases_empty_episode_and_zero_lambdas():
     t = reward_terms(EpisodeFacts([], False), SIMPLE)
     assert (t["c_loop"], t["n_calls"], t["reward_loop"], t["reward_collab"], t["reward_total"]) == (0, 0, 0, 0, -0.1)
-    zero = RewardConfig.from_preset("simple", lambda_loop=0.0, lambda_collab=0.0)
+    zero = RewardConfig.preset("simple", lambda_loop=0.0, lambda_collab=0.0)
     assert reward_terms(EpisodeFacts(["ls"] * 9 + ["ask_expert"] * 3, True), zero)["reward_total"] == 1.0
     assert str(reward_terms(EpisodeFacts(["ls"], True), SIMPLE)["reward_loop"]) == "0.0"  # not -0.0
 
@@ -101,7 +103,7 @@ def test_paper_curriculum_stages():
     assert s2["reward_total"] == pytest.approx(-4.0)
     no_call = reward_terms(EpisodeFacts(["ls", "cat a"], True), PAPER, stage=2)
     assert no_call["reward_no_call"] == -10.0 and no_call["reward_total"] == pytest.approx(1.0 - 10.0)
-    off = RewardConfig.from_preset("paper", curriculum=False)
+    off = RewardConfig.preset("paper", curriculum=False)
     assert R.curriculum_stage(1, 160, off) == 2 and R.curriculum_stage(1, 160, PAPER) == 1
 
 
@@ -117,7 +119,7 @@ def test_paper_expert_terms_phi_and_back_to_back():
 
 @pytest.mark.parametrize("preset", ["simple", "paper"])
 def test_components_sum_to_total_and_trl_functions_read_them(preset):
-    cfg = RewardConfig.from_preset(preset)
+    cfg = RewardConfig.preset(preset)
     facts = [EpisodeFacts(["ls"] * 20 + ["ask_expert"], False, "", GOLD, [JudgeScore(0.2, 0.9)]),
              EpisodeFacts(["ls", "ask_expert", "cat a"], True, GOLD, GOLD, [JudgeScore(1.0, 1.0)]),
              EpisodeFacts([], False)]
@@ -140,8 +142,8 @@ def test_components_sum_to_total_and_trl_functions_read_them(preset):
 @pytest.fixture(scope="module")
 def scripted(tiny_repo):
     """One resolved scripted-oracle episode with one expert call, graded for real."""
-    from protege.environment import EnvConfig, RepoSource
-    from protege.scripted import ScriptedPolicy
+    from protege.env.base import EnvConfig, RepoSource
+    from protege.models.scripted import ScriptedPolicy
 
     repo, task = tiny_repo
     env_config = EnvConfig(repos=RepoSource(mirror_template=str(repo)))
@@ -153,7 +155,7 @@ def scripted(tiny_repo):
 def test_scripted_trajectory_terms_both_presets(scripted):
     task, traj, resolved = scripted
     assert resolved and traj.exit_status == "submitted" and len(traj.expert_calls) == 1
-    judge = R.HeuristicJudge()
+    judge = judges.HeuristicJudge()
     facts = R.episode_facts(traj, resolved, task.patch, judge, task.problem_statement)
     assert facts.actions == traj.actions and len(facts.judge) == 1
     # The oracle asks right after the failing test run and then edits the file the expert names.
@@ -167,7 +169,7 @@ def test_scripted_trajectory_terms_both_presets(scripted):
 
 def test_call_views_see_the_call_in_context(scripted):
     _, traj, _ = scripted
-    (view,) = R.call_views(traj)
+    (view,) = judges.call_views(traj)
     call = traj.expert_calls[0]
     assert view.question == call.question and view.reply == call.reply
     assert view.actions_before == traj.actions[: len(view.actions_before)]
@@ -217,7 +219,7 @@ VIEW = CallView("Where is the bug?", "Look at `parse` in `src/m.py`.", ["ls", "c
 def test_openai_judge_parses_scores_and_sees_the_call():
     server = JudgeServer('{"warranted": 0.25, "followed": 0.75}')
     try:
-        judge = R.OpenAIJudge(model="judge", base_url=server.url, max_retries=0, timeout_s=10)
+        judge = judges.OpenAIJudge(model="judge", base_url=server.url, max_retries=0, timeout_s=10)
         (score,) = judge.score([VIEW], "parse fails on padded input")
     finally:
         server.close()
@@ -232,17 +234,17 @@ def test_openai_judge_fails_soft_to_the_heuristic(answer):
     server = JudgeServer(answer) if answer else None
     url = server.url if server else "http://127.0.0.1:9/v1"  # nothing listens on port 9
     try:
-        (score,) = R.OpenAIJudge(model="judge", base_url=url, max_retries=0, timeout_s=5).score([VIEW])
+        (score,) = judges.OpenAIJudge(model="judge", base_url=url, max_retries=0, timeout_s=5).score([VIEW])
     finally:
         if server:
             server.close()
-    heuristic = R.HeuristicJudge().score([VIEW])[0]
+    heuristic = judges.HeuristicJudge().score([VIEW])[0]
     assert score.source == "heuristic-fallback"
     assert (score.warranted, score.followed) == (heuristic.warranted, heuristic.followed) == (1.0, 1.0)
 
 
 def test_judge_protocol_and_factory():
-    assert isinstance(R.HeuristicJudge(), R.Judge)
-    assert isinstance(R.make_judge("openai:judge", "http://127.0.0.1:9/v1"), R.OpenAIJudge)
+    assert isinstance(judges.HeuristicJudge(), judges.Judge)
+    assert isinstance(make_judge("openai:judge", "http://127.0.0.1:9/v1"), judges.OpenAIJudge)
     with pytest.raises(ValueError, match="unknown judge"):
-        R.make_judge("oracle")
+        make_judge("oracle")

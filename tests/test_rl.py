@@ -8,13 +8,21 @@ from functools import partial
 import pytest
 import torch
 
-from protege import rl
-from protege.agent import AgentConfig, run_episodes
-from protege.environment import make_environment
-from protege.experts import ReferenceExpert
-from protege.models import tiny_dir
-from protege.rewards import component_reward
-from protege.scripted import ScriptedPolicy
+from protege.agent.loop import AgentConfig, run_episodes
+from protege.core.config import notebook_config
+from protege.env.factory import make_environment
+from protege.models.experts import ReferenceExpert
+from protege.models.registry import tiny_dir
+from protege.models.scripted import ScriptedPolicy
+from protege.stages import rl, rl_sequences
+from protege.stages.rewards import component_reward
+
+
+def cli_app(argv):
+    """The `protege` command in-process (its value returned, its errors raised)."""
+    from protege.app.cli import app
+
+    return app(argv, standalone_mode=False)
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +57,7 @@ class CanonicalPolicy:
 
 @pytest.fixture(scope="module")
 def scripted_episode(tiny_repo, tokenizer):
-    from protege.environment import EnvConfig, RepoSource
+    from protege.env.base import EnvConfig, RepoSource
 
     repo, task = tiny_repo
     env_config = EnvConfig(repos=RepoSource(mirror_template=str(repo)))
@@ -72,7 +80,7 @@ def test_sequence_of_a_real_episode_is_exact_and_masks_observations(scripted_epi
     traj, decode = scripted_episode, decoder(tokenizer)
     gens = traj.generations
     assert traj.exit_status == "submitted" and len(gens) == traj.counts.steps >= 6 and traj.expert_calls
-    seq = rl.episode_sequence(gens, decode)
+    seq = rl_sequences.episode_sequence(gens, decode)
     assert (seq.turns, seq.turns_total, seq.retokenized, seq.approximate, seq.stop) == (len(gens), len(gens), 0, 0, "")
     assert len(seq.completion_ids) == len(seq.env_mask) == len(seq.logprobs)
     full = seq.prompt_ids + seq.completion_ids
@@ -92,19 +100,19 @@ def test_sequence_of_a_real_episode_is_exact_and_masks_observations(scripted_epi
     assert all(lp == 0.0 for lp, m in zip(seq.logprobs, seq.env_mask) if m == 0)
     assert all(lp == -0.5 for lp, m in zip(seq.logprobs, seq.env_mask) if m == 1)
     # A length cap stops the sequence at a turn boundary.
-    capped = rl.episode_sequence(gens, decode, max_tokens=len(gens[2].prompt_ids) + len(gens[2].completion_ids))
+    capped = rl_sequences.episode_sequence(gens, decode, max_tokens=len(gens[2].prompt_ids) + len(gens[2].completion_ids))
     assert capped.turns == 3 and capped.stop == "max_tokens"
     assert capped.prompt_ids + capped.completion_ids == gens[2].prompt_ids + gens[2].completion_ids
 
 
 def test_sequence_of_sampled_turns_keeps_generated_tokens_in_order(tiny_task, env_config, tokenizer):
-    from protege.policies import TransformersPolicy
+    from protege.models.policies import TransformersPolicy
 
     policy = TransformersPolicy(tiny_dir(), max_new_tokens=12, temperature=1.0, seed=3, return_logprobs=True)
     config = AgentConfig.preset("smoke", step_limit=3, max_context_tokens=-1)
     traj = run_episodes([tiny_task], policy, ReferenceExpert(), partial(make_environment, config=env_config),
                         config)[0]
-    seq = rl.episode_sequence(traj.generations, decoder(tokenizer))
+    seq = rl_sequences.episode_sequence(traj.generations, decoder(tokenizer))
     gens = traj.generations[: seq.turns]
     assert seq.turns >= 1 and seq.prompt_ids == gens[0].prompt_ids
     trained = [seq.completion_ids[a:b] for a, b, v in spans(seq.env_mask) if v == 1]
@@ -137,8 +145,8 @@ def test_env_masked_tokens_get_no_gradient_in_trls_loss(scripted_episode, tokeni
     """The episode's sequence goes through TRL's own rollout_func path (padding, env_mask ->
     tool_mask, advantages) and TRL's loss (with the KL term): the gradient w.r.t. the log-prob
     of every masked token is exactly zero, and no masked-position input changes the loss."""
-    seq = rl.episode_sequence(scripted_episode.generations[:3], decoder(tokenizer))
-    short = rl.EpisodeSequence(seq.prompt_ids[:40], seq.completion_ids[:30], seq.logprobs[:30], seq.env_mask[:30])
+    seq = rl_sequences.episode_sequence(scripted_episode.generations[:3], decoder(tokenizer))
+    short = rl_sequences.EpisodeSequence(seq.prompt_ids[:40], seq.completion_ids[:30], seq.logprobs[:30], seq.env_mask[:30])
     seqs = [seq, short]
 
     def rollout(prompts, trainer):
@@ -198,17 +206,17 @@ def varied(completions, **kwargs):
     return [(sum(map(ord, c)) % 97) / 97 for c in completions]
 
 
-SMOKE = {"task_limit": 1, "step_limit": 2, "max_new_tokens": 12, "learning_rate": 3e-3, "eval_limit": 1,
+SMOKE = {"task_sample": 1, "step_limit": 2, "max_new_tokens": 12, "learning_rate": 3e-3, "eval_limit": 1,
          "save_trajectories": True}
 
 
 def test_smoke_rl_run_logs_terms_changes_weights_and_resumes(tmp_path, capsys):
     from safetensors.torch import load_file
 
-    from protege.policies import TransformersPolicy
+    from protege.models.policies import TransformersPolicy
 
     out = tmp_path / "04_rl"
-    config = rl.RLRunConfig.from_preset("smoke", **{**SMOKE, "max_steps": 1})
+    config = rl.RLRunConfig.preset("smoke", **{**SMOKE, "max_steps": 1})
     first = rl.train(config, out, extra_reward_funcs=[varied])
     assert first.steps == 1 and (out / "checkpoints" / "checkpoint-1").is_dir()
     printed = capsys.readouterr().out
@@ -218,7 +226,7 @@ def test_smoke_rl_run_logs_terms_changes_weights_and_resumes(tmp_path, capsys):
     with (out / "steps.jsonl").open("a") as fh:
         fh.write(json.dumps({"step": 2, "reward_total": 99.0}) + "\n")
     args = ["--preset", "smoke", "--out", str(out)] + [f"--set={k}={json.dumps(v)}" for k, v in SMOKE.items()]
-    second = rl.main(args + ["--set", "max_steps=2"])
+    second = cli_app(["rl", *args, "--set", "max_steps=2"])
     assert "resuming from" in capsys.readouterr().out
     assert second.steps == 2
 
@@ -249,7 +257,7 @@ def test_smoke_rl_run_logs_terms_changes_weights_and_resumes(tmp_path, capsys):
     assert len(policy.generate([[{"role": "user", "content": "hi"}]], [])) == 1
 
     # Done: a third call returns at once; before/after evaluation on one held-out task.
-    assert rl.train(rl.RLRunConfig.from_preset("smoke", **{**SMOKE, "max_steps": 2}), out).steps == 2
+    assert rl.train(rl.RLRunConfig.preset("smoke", **{**SMOKE, "max_steps": 2}), out).steps == 2
     table = rl.evaluate_before_after(config, out)
     assert table["label"].tolist() == ["before", "after"] and set(table["resolve_rate"]) <= {0.0, 1.0}
     assert {"loop_rate", "repeat_rate", "expert_calls", "steps"} <= set(table.columns)
@@ -258,33 +266,34 @@ def test_smoke_rl_run_logs_terms_changes_weights_and_resumes(tmp_path, capsys):
 
 def test_config_presets_validate_and_reject_bad_settings():
     for name in rl.PRESETS:
-        config = rl.RLRunConfig.from_preset(name)
+        config = rl.RLRunConfig.preset(name)
         config.validate()
         assert (config.epsilon, config.epsilon_high) == (0.20, 0.28)
         assert config.agent_config().max_context_tokens == -1
-    assert rl.RLRunConfig.from_preset("full").beta > 0 and not rl.RLRunConfig.from_preset("full").use_lora
+    assert rl.RLRunConfig.preset("full").beta > 0 and not rl.RLRunConfig.preset("full").use_lora
     with pytest.raises(ValueError, match="RLRunConfig: unknown field"):
-        rl.RLRunConfig.from_preset("smoke", lamda_loop=0.1)
+        rl.RLRunConfig.preset("smoke", lamda_loop=0.1)
     with pytest.raises(ValueError, match="num_generations"):
-        rl.RLRunConfig.from_preset("smoke", num_generations=1).validate()
+        rl.RLRunConfig.preset("smoke", num_generations=1).validate()
     with pytest.raises(ValueError, match="micro_batch_size"):
-        rl.RLRunConfig.from_preset("smoke", micro_batch_size=3).validate()
+        rl.RLRunConfig.preset("smoke", micro_batch_size=3).validate()
     with pytest.raises(ValueError, match="RewardConfig: unknown field"):
-        rl.RLRunConfig.from_preset("smoke", **{"reward.nope": 1}).validate()
-    nb = rl.notebook_config("smoke", "/nonexistent", "", "paper", 0.3, 0.2, {"max_steps": 5})
-    assert (nb.model, nb.reward_config().preset, nb.reward_config().lambda_loop, nb.max_steps) == ("tiny", "paper",
-                                                                                                   0.3, 5)
+        rl.RLRunConfig.preset("smoke", **{"reward_overrides.nope": 1}).validate()
+    nb = notebook_config(rl.RLRunConfig, "smoke", {"max_steps": 5}, model=rl.sft_model("/nonexistent"),
+                         reward_preset="paper", lambda_loop=0.3, lambda_collab=0.2)
+    assert (nb.model, nb.reward_config().preset_name, nb.reward_config().lambda_loop, nb.max_steps) == (
+        "tiny", "paper", 0.3, 5)
 
 
 def test_rollout_scoring_paper_preset_grades_judges_and_returns_columns(scripted_episode, tiny_repo, tokenizer,
                                                                          tmp_path, capsys):
     """The rollout's scoring half on two copies of a real resolved episode: real grading, the
     heuristic judge, the paper reward at stage II, one sequence per episode, one column per term."""
-    from protege.environment import EnvConfig, RepoSource
-    from protege.rewards import HeuristicJudge
+    from protege.env.base import EnvConfig, RepoSource
+    from protege.models.judges import HeuristicJudge
 
     repo, task = tiny_repo
-    config = rl.RLRunConfig.from_preset("smoke", reward_preset="paper", max_steps=2)
+    config = rl.RLRunConfig.preset("smoke", reward_preset="paper", max_steps=2)
     rollout = rl.AgentRollout(config, [task], tokenizer, str(tiny_dir()), tmp_path, ReferenceExpert(),
                               HeuristicJudge(), EnvConfig(repos=RepoSource(mirror_template=str(repo))))
     assert rollout.task_of(rl.task_prompt(task)) is task
@@ -341,8 +350,8 @@ def test_rollouts_generate_with_trls_colocated_vllm_engine(tiny_repo, tokenizer,
     exactly the token ids TRL trains on. The engine here honours vLLM's contract with the tiny model."""
     from types import SimpleNamespace
 
-    from protege.environment import EnvConfig, RepoSource
-    from protege.policies import VLLMEnginePolicy
+    from protege.env.base import EnvConfig, RepoSource
+    from protege.models.policies import VLLMEnginePolicy
 
     repo, task = tiny_repo
     engine = EngineOnTinyModel()
@@ -358,13 +367,13 @@ def test_rollouts_generate_with_trls_colocated_vllm_engine(tiny_repo, tokenizer,
         1, torch.tensor(gen.completion_ids)[:, None]).squeeze(1)
     assert torch.allclose(torch.tensor(gen.logprobs), expected, atol=1e-4)
 
-    config = rl.RLRunConfig.from_preset("smoke", max_steps=1, use_vllm=True, max_new_tokens=6, step_limit=2)
+    config = rl.RLRunConfig.preset("smoke", max_steps=1, use_vllm=True, max_new_tokens=6, step_limit=2)
     config.validate()
     rollout = rl.AgentRollout(config, [task], tokenizer, str(tiny_dir()), tmp_path, ReferenceExpert(), None,
                               EnvConfig(repos=RepoSource(mirror_template=str(repo))), verbose=False)
     trainer = SimpleNamespace(use_vllm=True, vllm_generation=SimpleNamespace(llm=engine),
                               state=SimpleNamespace(global_step=0, max_steps=1))
-    import protege.policies as policies
+    import protege.models.policies as policies
 
     # vllm is not installed here: plain dicts stand in for vllm.SamplingParams
     monkeypatch.setattr(policies, "VLLMEnginePolicy", partial(VLLMEnginePolicy, params_factory=dict))
@@ -381,6 +390,6 @@ def test_rollouts_generate_with_trls_colocated_vllm_engine(tiny_repo, tokenizer,
 
 def test_vllm_server_mode_is_refused_and_grpo_config_gets_the_vllm_settings():
     with pytest.raises(ValueError, match="colocate"):
-        rl.RLRunConfig.from_preset("smoke", use_vllm=True, vllm_mode="server").validate()
-    full = rl.RLRunConfig.from_preset("full")
+        rl.RLRunConfig.preset("smoke", use_vllm=True, vllm_mode="server").validate()
+    full = rl.RLRunConfig.preset("full")
     assert full.use_vllm and full.vllm_mode == "colocate"

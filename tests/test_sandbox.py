@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from protege.sandbox import SandboxConfig, bwrap_path, hand_over, run_command
+from protege.env.sandbox import SandboxConfig, bwrap_path, hand_over, run_command
 
 
 @pytest.fixture

@@ -8,27 +8,23 @@ from pathlib import Path
 
 import pytest
 
-from protege.agent import context_view
-from protege.dataset import agent_messages, row_from_trajectory, save_dataset
-from protege.engine import GQA_SDPA
-from protege.models import tiny_dir
-from protege.sft import (
+from protege.agent.loop import context_view
+from protege.agent.tools import tool_schemas
+from protege.app.cli import app
+from protege.models.engine import GQA_SDPA
+from protege.models.registry import tiny_dir
+from protege.stages.dataset import agent_messages, row_from_trajectory, save_dataset
+from protege.stages.sft import (
     ACCELERATE_CONFIGS,
     SFTRunConfig,
     apply_overrides,
     build_trainer,
     dry_run,
     load_tokenizer,
-    main,
     mask_preview,
-    render,
-    tokenize_conversation,
-    tokenize_rows,
-    tokenize_view,
     train,
-    window_view,
 )
-from protege.tools import tool_schemas
+from protege.stages.sft_data import render, tokenize_conversation, tokenize_rows, tokenize_view, window_view
 
 END = "<|im_end|>"  # the tiny model's end-of-turn token
 
@@ -94,9 +90,9 @@ def data_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def real_rows(tmp_path_factory) -> list[dict]:
     """Rows from two real oracle-demonstrator trajectories on bundled train tasks (live ask_expert)."""
-    from protege.benchmark.build import load_bundled
-    from protege.collect import collect
-    from protege.trajectory import read_jsonl
+    from protege.core.trajectory import read_jsonl
+    from protege.stages.collect import collect
+    from protege.tasks.bundled import load_bundled
 
     run_dir = tmp_path_factory.mktemp("collect")
     collect(load_bundled("train")[:2], run_dir, seed=0)
@@ -245,7 +241,7 @@ def test_lora_logs_loss_and_changes_only_the_adapters(data_dir, tmp_path):
 
 
 def test_train_writes_the_run_folder_and_the_merged_model_generates(data_dir, tmp_path):
-    from protege.policies import TransformersPolicy
+    from protege.models.policies import TransformersPolicy
 
     out = tmp_path / "03_sft"
     metrics = train(_config(), data_dir, out)
@@ -258,7 +254,7 @@ def test_train_writes_the_run_folder_and_the_merged_model_generates(data_dir, tm
     assert metrics["eval_loss"] is not None
     resolved = json.loads((out / "config.json").read_text())
     assert resolved["config_hash"] == _config().hash()
-    assert resolved["attention"] == GQA_SDPA  # on CPU: protege.engine.use_native_gqa
+    assert resolved["attention"] == GQA_SDPA  # on CPU: protege.models.engine.use_native_gqa
     # training curves for TensorBoard (report_to="tensorboard", the default at every preset)
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -328,7 +324,7 @@ def test_sft_config_names_activation_checkpointing_without_a_deprecation_warning
 
     from trl import SFTConfig
 
-    from protege.sft import sft_kwargs
+    from protege.stages.sft import sft_kwargs
 
     for preset, on in (("small", False), ("full", True)):
         kwargs = sft_kwargs(SFTRunConfig.preset(preset), "OUT", "cpu")
@@ -355,9 +351,10 @@ def test_shipped_accelerate_configs_load_in_accelerate():
 
 
 def test_cli_and_overrides(capsys, data_dir):
-    assert main(["--preset", "full", "--dry-run", "--set", "mode=qlora"]) == 0
+    assert app(["sft", "--preset", "full", "--dry-run", "--set", "mode=qlora"], standalone_mode=False) == 0
     assert json.loads(capsys.readouterr().out)["config"]["mode"] == "qlora"
-    assert main(["--preset", "smoke", "--dry-run", "--data", str(data_dir), "--set", "max_length=1024"]) == 0
+    assert app(["sft", "--preset", "smoke", "--dry-run", "--data", str(data_dir), "--set", "max_length=1024"],
+               standalone_mode=False) == 0
     assert json.loads(capsys.readouterr().out)["data"]["windows"] > 0
     preview = mask_preview(_config(), data_dir)
     assert preview["loss"].any() and not preview["loss"].all() and not preview["loss"].iloc[0]

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from protege.environment import EnvConfig, RepoSource, git
-from protege.sandbox import bwrap_path
-from protege.swebench_local import (
+from protege.env.base import EnvConfig, RepoSource, git
+from protege.env.sandbox import bwrap_path
+from protege.env.swebench_local import (
     RECIPES,
     PythonNotFound,
     Recipe,
@@ -22,7 +22,7 @@ from protege.swebench_local import (
     recipe_for,
     sandbox_python,
 )
-from protege.tasks import Task
+from protege.tasks.schema import Task
 
 SRC = ("def total(xs):\n    return sum(xs[i] for i in range(len(xs) - 1))\n\n\n"
        "def fetch_url(url):\n    if not url:\n        raise ValueError('empty url')\n    return url\n")
@@ -160,7 +160,7 @@ def test_missing_python_is_a_clear_error(instance):
 @needs_bwrap
 def test_interpreter_under_home_runs_in_the_sandbox():
     """pyenv keeps builds under HOME, which the sandbox hides: they are staged outside."""
-    from protege.sandbox import SandboxConfig, hand_over, run_command
+    from protege.env.sandbox import SandboxConfig, hand_over, run_command
 
     version = next((v for v in ("3.9", "3.10", "3.12") if _has(v)), None)
     if version is None:

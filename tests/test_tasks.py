@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from protege.paths import shared_data_dir
-from protege.tasks import Task, TaskError, load_tasks, save_tasks, task_from_record
+from protege.core.paths import shared_data_dir
+from protege.tasks.schema import Task, TaskError, load_tasks, save_tasks, task_from_record
 
 GOOD = {"instance_id": "o__r-1", "repo": "o/r", "base_commit": "abc123", "patch": "diff --git a/x b/x\n",
         "problem_statement": "p", "FAIL_TO_PASS": '["t::a"]', "PASS_TO_PASS": "[]", "version": "1.0"}
@@ -126,7 +126,7 @@ def test_instance_ids_cannot_name_paths(tmp_path):
 def test_tasks_validate_checks_every_file(tmp_path):
     from typer.testing import CliRunner
 
-    from protege.cli import app
+    from protege.app.cli import app
 
     good, torn, broken = tmp_path / "good.jsonl", tmp_path / "torn.jsonl", tmp_path / "broken.json"
     good.write_text(json.dumps(GOOD) + "\n")

@@ -2,12 +2,8 @@
 
 import pytest
 
-from protege.environment import LocalEnvironment
-from protege.protocols import Generation
-from protege.tools import (
-    Action,
+from protege.agent.tools import (
     EditorOptions,
-    FormatError,
     editor,
     execute,
     parse_generation,
@@ -15,6 +11,9 @@ from protege.tools import (
     tool_schemas,
     trim_observation,
 )
+from protege.core.actions import Action, FormatError
+from protege.core.protocols import Generation
+from protege.env.local import LocalEnvironment
 
 
 def test_schemas_are_openai_functions():

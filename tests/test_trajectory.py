@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from protege.trajectory import (
+from protege.core.trajectory import (
     SCHEMA_VERSION,
     ExpertCall,
     Step,

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from protege.agent import AgentConfig, run_episodes
-from protege.environment import make_environment
-from protege.evaluate import grade_run
-from protege.protocols import ExpertReply, ExpertRequest
-from protege.scripted import ScriptedPolicy
-from protege.trajectory import TrajectoryWriter
-from protege.viewer import episode_record, find_trajectories, write_report
+from protege.agent.loop import AgentConfig, run_episodes
+from protege.app.viewer import episode_record, find_trajectories, write_report
+from protege.core.protocols import ExpertReply, ExpertRequest
+from protege.core.trajectory import TrajectoryWriter
+from protege.env.factory import make_environment
+from protege.models.scripted import ScriptedPolicy
+from protege.stages.evaluate import grade_run
 
 
 @dataclass
@@ -104,7 +104,7 @@ def test_a_broken_trajectory_is_listed_not_fatal(eval_run):
 def test_view_cli_writes_the_report(eval_run, tmp_path):
     from typer.testing import CliRunner
 
-    from protege.cli import app
+    from protege.app.cli import app
 
     root, _ = eval_run
     result = CliRunner().invoke(app, ["view", str(root), "--out", str(tmp_path / "out" / "r.html")])

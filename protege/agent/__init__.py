@@ -1,0 +1,1 @@
+"""The agent: tools, the one agent loop, ask-expert baselines."""

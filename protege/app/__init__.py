@@ -1,0 +1,1 @@
+"""What users run: the `protege` command, the papermill pipeline, the run viewer."""

@@ -1,0 +1,307 @@
+"""`protege` command line: the bundled benchmark, task files, grading predictions."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from protege.app import viewer
+from protege.app.cli_agent import app as agent_app
+from protege.app.pipeline import app as pipeline_app
+from protege.app.presets import presets_markdown
+from protege.bugbench import build as bugbench
+from protege.core.config import parse_assignments
+from protege.env import grading, harness, swebench_local
+from protege.env.base import EnvConfig, RepoSource
+from protege.stages import rl, sft
+from protege.stages.evaluate import EvalConfig, compare, comparison_markdown, resolve_conditions, run_evaluation
+from protege.tasks.bundled import load_bundled
+from protege.tasks.schema import TaskError, load_tasks
+
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="SWE-Protégé study kit: benchmark, tasks, grading, agents.")
+bench = typer.Typer(no_args_is_help=True, help="The bundled bug-fix benchmark.")
+tasks_app = typer.Typer(no_args_is_help=True, help="SWE-bench task files.")
+app.add_typer(bench, name="bench")
+app.add_typer(tasks_app, name="tasks")
+
+
+app.add_typer(agent_app, name="agent", help="Run a policy on instances: trajectories + predictions.")
+app.add_typer(pipeline_app, name="pipeline", help="Run notebooks 01-06 with papermill, sweep parameters, regenerate figures.")
+
+Preset = Annotated[str, typer.Option(help="smoke | small | full")]
+Overrides = Annotated[list[str] | None, typer.Option("--set", metavar="KEY=VALUE",
+                                                     help="override a config field (repeatable); a dotted key "
+                                                          "sets one entry of a dict field")]
+
+
+@app.command("presets")
+def presets_cmd() -> None:
+    """Every stage's smoke / small / full scale knobs on one screen (a markdown table)."""
+
+    typer.echo(presets_markdown())
+
+
+@app.command("sft")
+def sft_cmd(preset: Preset = "smoke",
+            data: Annotated[Path | None, typer.Option(help="dataset folder written by protege.stages.dataset.save_dataset")] = None,
+            out: Annotated[Path | None, typer.Option(help="run folder (created; resumed when it holds checkpoints)")] = None,
+            overrides: Overrides = None,
+            dry_run: Annotated[bool, typer.Option(help="resolve the configuration, load no weights")] = False,
+            resume: Annotated[bool, typer.Option(help="continue from the last checkpoint in OUT")] = True) -> int:
+    """Stage 03: supervised fine-tuning of the protégé (TRL SFTTrainer)."""
+
+    config = sft.apply_overrides(sft.SFTRunConfig.preset(preset), overrides or [])
+    if dry_run:
+        typer.echo(json.dumps(sft.dry_run(config, data), indent=2, default=str))
+        return 0
+    if not data or not out:
+        raise typer.BadParameter("--data and --out are required (unless --dry-run)")
+    sft.train(config, data, out, resume=resume)
+    return 0
+
+
+@app.command("rl")
+def rl_cmd(out: Annotated[Path, typer.Option(help="run folder (resumed when it holds checkpoints)")],
+           preset: Preset = "smoke", overrides: Overrides = None,
+           resume: Annotated[bool, typer.Option(help="continue an existing run")] = True,
+           evaluate: Annotated[bool, typer.Option(help="then compare before/after on held-out tasks")] = False):
+    """Stage 04: penalised RL (GRPO-style PPO) of the protégé; reward.X / agent.X set reward / agent fields."""
+
+    config = rl.RLRunConfig.preset(preset, **parse_assignments(overrides))
+    result = rl.train(config, out, resume=resume)
+    if evaluate:
+        typer.echo(rl.evaluate_before_after(config, out).to_string(index=False))
+    typer.echo(f"[rl] {result.steps} steps logged in {result.out_dir / 'steps.csv'}; model in {result.final_dir}")
+    return result
+
+
+@app.command("evaluate")
+def evaluate_cmd(run_dir: Annotated[Path, typer.Option(help="pipeline run folder (holds 03_sft/, 04_rl/ ...)")],
+                 preset: Preset = "smoke",
+                 out: Annotated[Path | None, typer.Option(help="output folder (default: RUN_DIR/05_eval); "
+                                                               "re-running resumes")] = None,
+                 overrides: Overrides = None,
+                 dry_run: Annotated[bool, typer.Option(help="print the resolved conditions and stop")] = False,
+                 progress: bool = True) -> int:
+    """Stage 05: evaluation conditions x seeds (Pass@1 with intervals, expert use, loops, cost)."""
+    from dataclasses import asdict
+
+
+    config = EvalConfig.preset(preset, **parse_assignments(overrides))
+    if dry_run:
+        typer.echo(json.dumps([asdict(c) for c in resolve_conditions(config, run_dir)], indent=2))
+        return 0
+    result = run_evaluation(config, run_dir, out or run_dir / "05_eval", progress=progress)
+    typer.echo(f"{result.out_dir / 'metrics.csv'}")
+    for m in result.metrics:
+        typer.echo(f"  {m['condition']:<22} " + (f"skipped: {m['skipped']}" if m["skipped"] else
+                   f"pass@1 {m['pass1_mean']:.3f} [{m['pass1_lo']:.3f}, {m['pass1_hi']:.3f}]  "
+                   f"calls/task {m['expert_calls_per_task']:.2f}  loops {m['loop_rate']:.2f}"
+                   + ("  ORACLE" if m["oracle"] else "")))
+    return 0
+
+
+@app.command("compare")
+def compare_cmd(a: Annotated[Path, typer.Argument(help="per_instance.csv or evaluation folder of condition A")],
+                b: Annotated[Path, typer.Argument(help="the same for condition B")],
+                a_condition: Annotated[str | None, typer.Option(help="A's condition (needed if A holds several)")] = None,
+                b_condition: Annotated[str | None, typer.Option(help="B's condition (needed if B holds several)")] = None,
+                by: Annotated[str, typer.Option(help="per-group rows: tier, mutation, or none")] = "tier") -> None:
+    """B against A on the same tasks: Pass@1 and expert calls, B - A with paired intervals."""
+
+    try:
+        table = compare(a, b, a_condition, b_condition, None if by == "none" else by)
+    except (FileNotFoundError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(comparison_markdown(table))
+
+
+def _env_config(backend: str, mirror_template: str | None, workspace_root: str | None):
+    repos = RepoSource(mirror_template=mirror_template) if mirror_template else RepoSource()
+    return EnvConfig(backend=backend, repos=repos, workspace_root=workspace_root)
+
+
+def _load(instances: str):
+    if instances in ("bundled", "bundled:train", "bundled:test"):
+        split = instances.partition(":")[2] or None
+        return load_bundled(split)
+    return load_tasks(instances)
+
+
+@bench.command("build")
+def bench_build(seed: int = typer.Option(0, help="seed for site order and issue wording"),
+                per_package: int = typer.Option(26, help="validated instances per package"),
+                max_candidates: int = typer.Option(90, help="candidates tried per package"),
+                workers: int = typer.Option(2, help="candidates validated in parallel"),
+                out: Path | None = typer.Option(None, help="output .jsonl (default: the bundled file)"),
+                package: list[str] | None = typer.Option(None, help="only these packages")):
+    """Inject bugs, validate each by running the tests, write the instances."""
+
+    cfg = bugbench.BuildConfig(seed=seed, per_package=per_package, max_candidates=max_candidates, workers=workers)
+    tasks, report = bugbench.build(cfg, out=out, packages=package)
+    typer.echo(report.summary())
+    typer.echo(f"wrote {len(tasks)} instances")
+
+
+@bench.command("list")
+def bench_list(split: str | None = typer.Option(None, help="train or test"),
+               package: str | None = None, tier: str | None = None):
+    """One line per bundled instance: id, split, tier, failing tests."""
+
+    rows = [t for t in load_bundled(split) if (package is None or t.extra["package"] == package)
+            and (tier is None or t.difficulty == tier)]
+    for t in rows:
+        typer.echo(f"{t.instance_id:<32} {t.extra['split']:<5} {t.difficulty:<6} "
+                   f"F2P={len(t.FAIL_TO_PASS):<3} P2P={len(t.PASS_TO_PASS)}")
+    typer.echo(f"{len(rows)} instances")
+
+
+@bench.command("validate")
+def bench_validate(split: str | None = typer.Option(None, help="train or test"),
+                   package: str | None = None, limit: int | None = None,
+                   workers: int = 2, backend: str = typer.Option("local", help="local or docker"),
+                   report: Path | None = typer.Option(None, help="write per-instance rows as JSON")):
+    """Grade every instance with its gold patch (must resolve) and the empty patch (must not)."""
+
+    start = time.monotonic()
+    tasks = [t for t in load_bundled(split) if package is None or t.extra["package"] == package][:limit]
+    rows = bugbench.validate(tasks, _env_config(backend, None, None), workers=workers)
+    table = bugbench.validation_table(rows)
+    typer.echo(table.to_string(index=False))
+    ok = sum(r["ok"] for r in rows)
+    gold = sum(r["gold_resolved"] for r in rows)
+    empty = sum(not r["empty_resolved"] for r in rows)
+    typer.echo(f"instances {len(rows)}: gold resolved {gold}/{len(rows)} ({100 * gold / max(1, len(rows)):.1f}%), "
+               f"empty not resolved {empty}/{len(rows)} ({100 * empty / max(1, len(rows)):.1f}%); "
+               f"backend {backend}; wall time {time.monotonic() - start:.1f}s")
+    for r in rows:
+        if not r["ok"]:
+            typer.echo(f"FAILED {r['instance_id']}: gold={r['gold_resolved']} empty={r['empty_resolved']} {r['error'] or ''}")
+    if report:
+        report.write_text(json.dumps(rows, indent=1))
+    raise typer.Exit(0 if ok == len(rows) else 1)
+
+
+@tasks_app.command("validate")
+def tasks_validate(files: list[Path]):
+    """Load and validate SWE-bench files (.json / .jsonl / .parquet); print counts per repo."""
+    from collections import Counter
+
+
+    bad_total = 0
+    for path in files:  # every file is checked and reported, a broken one included
+        try:
+            tasks, problems = load_tasks(path, errors="collect")
+        except TaskError as exc:
+            typer.echo(f"{path}: unreadable: {exc}")
+            bad_total += 1
+            continue
+        by_repo = Counter(t.repo for t in tasks)
+        typer.echo(f"{path}: {len(tasks)} valid instances, {len(problems)} invalid; "
+                   f"{len(by_repo)} repos: {dict(by_repo.most_common(5))}")
+        for p in problems[:20]:
+            typer.echo(f"  {p}")
+        bad_total += len(problems)
+    raise typer.Exit(1 if bad_total else 0)
+
+
+RUNNERS = ("sandbox", "swebench-local")
+
+
+@app.command("grade")
+def grade_cmd(predictions: Path = typer.Argument(..., help="SWE-bench predictions .jsonl/.json"),
+              instances: str = typer.Option("bundled", help="task file, or bundled[:train|:test]"),
+              out: Path = typer.Option(Path("grade_report.json"), help="report file"),
+              log_dir: Path | None = typer.Option(None, help="test logs (default: beside the report)"),
+              backend: str = "local",
+              mirror_template: str | None = typer.Option(
+                  None, help="where each instance's repository is cloned from, instead of "
+                  "https://github.com/{repo}.git: a local path or URL with the placeholders {repo} "
+                  "(owner/name), {owner} and {name}, e.g. /srv/mirrors/{owner}__{name}; bare or "
+                  "non-bare clones both work. Without it, real instances are cloned from GitHub "
+                  "(bundled instances need neither)."),
+              workspace_root: str | None = None, workers: int = 1,
+              runner: str = typer.Option("sandbox", help="sandbox (bundled / prepared repos) or "
+                                         "swebench-local (real pure-Python instances: venv + pinned install)")):
+    """Grade predictions against instances with swebench's parsers; write a report.
+    The report keeps one entry per (model_name_or_path, instance, patch): grading gold, empty
+    or one prediction at a time into one --out adds entries and replaces none; its `instances`
+    and summary describe the predictions file just graded. The report is rewritten after every
+    instance; an entry is reused for the same model's same patch unless it errored. Exits 1
+    when any instance errored."""
+
+    if runner not in RUNNERS:
+        raise typer.BadParameter(f"unknown runner {runner!r}; use one of: {', '.join(RUNNERS)}", param_hint="--runner")
+    preds = grading.load_predictions(predictions)
+    by_id = {t.instance_id: t for t in _load(instances)}
+    entries = grading.read_report(out)
+    log_dir = log_dir or out.with_suffix("").parent / (out.stem + "_logs")
+    env_config = _env_config(backend, mirror_template, workspace_root)
+
+    def one(task, patch: str, model_name: str) -> dict:
+        if runner == "swebench-local":
+
+            local = swebench_local.grade_local(task, patch, env_config, log_dir=log_dir, model_name=model_name)
+            # outcome: resolved / unresolved / network (no verdict: network-only tests) / error
+            return {**local.to_dict(), "status": "ERROR" if local.outcome == "error" else local.outcome}
+        return grading.grade(task, patch, env_config, log_dir=log_dir, model_name=model_name).to_dict()
+
+    def save(view: dict) -> None:
+        grading.write_report(out, entries, view, str(predictions))
+
+    report = grading.grade_predictions(preds, by_id, entries, one, save, workers=workers, progress=True)
+    save(report)
+    counts = grading.summary(report)
+    typer.echo(f"resolved {counts['resolved']}/{counts['total']}; errors {counts['errors']}; "
+               f"test infrastructure reverted in {counts['reverted_test_infra']}; report {out}")
+    for iid, rep in report.items():
+        if rep.get("status") == "ERROR":
+            typer.echo(f"  ERROR {iid}: {str(rep.get('error'))[:300]}")
+    raise typer.Exit(1 if counts["errors"] else 0)
+
+
+@app.command("view")
+def view_cmd(run_dir: Path = typer.Argument(..., help="a folder of trajectories: a collection, an RL run, an "
+                                            "evaluation (all conditions), or a whole runs/<run-id>"),
+             out: Path | None = typer.Option(None, help="the HTML file (default RUN_DIR/report.html); "
+                                                "episodes go to <stem>_files/ beside it"),
+             serve: bool = typer.Option(False, help="also serve the report on 127.0.0.1 (Ctrl-C stops)"),
+             port: int = typer.Option(8000, help="port for --serve")):
+    """Write a self-contained HTML report of a run's episodes (opens from disk, no server needed)."""
+
+    if not run_dir.is_dir():
+        raise typer.BadParameter(f"{run_dir} is not a folder")
+    path = viewer.write_report(run_dir, out)
+    typer.echo(f"report: {path} ({path.resolve().as_uri()})")
+    if serve:
+        viewer.serve(path, port)
+
+
+@app.command("harness")
+def harness_cmd(predictions: Path = typer.Argument(..., help="SWE-bench predictions .jsonl/.json"),
+                instances: str = typer.Option(..., help="task file with swebench 5.x fields (image, eval_script...)"),
+                workdir: Path = typer.Option(Path("harness_runs"), help="where dataset, logs and reports go"),
+                run_id: str = "protege", max_workers: int = 4, timeout_s: int = 1800,
+                namespace: str | None = typer.Option(None, help="registry namespace for the images"),
+                dry_run: bool = typer.Option(False, help="write and check the inputs, do not run")):
+    """Full scale: grade predictions with the official swebench harness in Docker."""
+
+    run = harness.evaluate(_load(instances), grading.load_predictions(predictions), workdir, run_id, max_workers=max_workers,
+                   timeout_s=timeout_s, namespace=namespace, dry_run=dry_run)
+    for problem in run.problems:
+        typer.echo(f"problem: {problem}")
+    typer.echo(f"{len(run.images)} images; harness arguments in {workdir}" + (" (dry run)" if dry_run else ""))
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,1 @@
+"""The bundled benchmark's bug generator: packages, AST mutator, builder and validator."""

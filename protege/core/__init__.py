@@ -1,0 +1,1 @@
+"""Foundations every layer uses: config, paths, protocols, trajectory records, metrics, loop detection, text."""

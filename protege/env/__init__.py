@@ -1,0 +1,1 @@
+"""Environments: the sandbox, local and Docker workspaces, grading (the reward), swebench harnesses."""

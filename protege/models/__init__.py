@@ -1,0 +1,1 @@
+"""Models: the registry, the inference engine, policies, serving, experts, judges, ORACLE demonstrators, the spec factory."""

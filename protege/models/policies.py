@@ -1,0 +1,571 @@
+"""Protégé policies: a local transformers model (batched, with log-probs for RL) and any
+OpenAI-compatible chat endpoint. Both implement `protege.core.protocols.Policy`."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from protege.core.protocols import Generation, Message
+from protege.models.engine import dtype_policy, use_native_gqa
+
+TOOL_CALL_END = "</tool_call>"
+
+
+class _StopAfterText:
+    """Stops a row once its completion (not its prompt) ends a `TOOL_CALL_END`, and remembers
+    at which step, so the padding generate() writes after a stop is never taken as output.
+
+    The completion starts at column `prompt_len`: in a regrouped batch (see `regroup_at`) it
+    includes the tokens the row generated before, so a `TOOL_CALL_END` split across the
+    regrouping is still found. With `regroup_at` < 1, the whole call also stops once that share of
+    its rows has finished (at a stop text or an end-of-sequence token) and at least
+    `min_left` tokens of the budget remain: the unfinished rows continue in a smaller batch."""
+
+    def __init__(self, tokenizer, prompt_len: int, text: str = TOOL_CALL_END, window: int = 16,
+                 eos_ids: list[int] | None = None, regroup_at: float = 1.0, budget: int = 0, min_left: int = 8,
+                 min_rows: int = 2):
+        self.tokenizer, self.prompt_len, self.text, self.window = tokenizer, prompt_len, text, window
+        self.eos_ids, self.regroup_at, self.budget, self.min_left = eos_ids or [], regroup_at, budget, min_left
+        self.min_rows = max(min_rows, 2)
+        self.stopped_at: dict[int, int] = {}
+        self.steps = 0
+        self.regrouped = False
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        self.steps += 1
+        done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+        completion = input_ids[:, self.prompt_len :]
+        for row in range(input_ids.shape[0]):
+            if row in self.stopped_at:
+                done[row] = True
+                continue
+            tail = completion[row, -self.window :].tolist()
+            # Fires on the step whose token completes the text, not on later steps.
+            if self.text in self.tokenizer.decode(tail) and self.text not in self.tokenizer.decode(tail[:-1]):
+                self.stopped_at[row] = completion.shape[1]
+                done[row] = True
+        if self.regroup_at < 1 and self.budget - self.steps >= self.min_left and input_ids.shape[0] >= self.min_rows:
+            eos = torch.tensor(self.eos_ids, device=input_ids.device)
+            ended = done | torch.isin(input_ids[:, -self.steps:], eos).any(dim=1)
+            if 0 < ended.sum() < input_ids.shape[0] and ended.float().mean() >= self.regroup_at:
+                self.regrouped = True
+                return torch.ones_like(done)
+        return done
+
+
+def _encode_fitting(tokenizer: Any, conversations: list[list[Message]], tools: list[dict[str, Any]],
+                    max_new_tokens: int, context_len: int) -> tuple[list[list[int]], list[Generation | None], list[int]]:
+    """Each conversation's prompt ids (the chat template with the generation prompt); a
+    context_length Generation for each prompt that leaves no room for `max_new_tokens`; the
+    indices of the prompts that fit (the ones to generate for)."""
+    encoded = [tokenizer(tokenizer.apply_chat_template(c, tools=tools or None, tokenize=False,
+                                                       add_generation_prompt=True),
+                         add_special_tokens=False).input_ids for c in conversations]
+    results: list[Generation | None] = [None] * len(encoded)
+    fits = []
+    for i, ids in enumerate(encoded):
+        if len(ids) + max_new_tokens > context_len:
+            results[i] = Generation(text="", prompt_tokens=len(ids), finish_reason="context_length",
+                                    error=f"prompt of {len(ids)} tokens + {max_new_tokens} new exceeds context "
+                                          f"{context_len}")
+        else:
+            fits.append(i)
+    return encoded, results, fits
+
+
+@dataclass
+class TransformersPolicy:
+    """A local causal LM generating for many conversations at once (left-padded batches).
+
+    With `return_logprobs`, each Generation carries the prompt and completion token ids and
+    the completion's per-token log-probs of the tempered distribution, log_softmax(logits / T)
+    without top-p truncation: what TRL's GRPOTrainer recomputes for the same tokens."""
+
+    model_dir: str | Path
+    max_new_tokens: int = 256
+    temperature: float = 0.7  # 0 = greedy
+    top_p: float = 1.0
+    seed: int = 0
+    device: str = "cpu"
+    batch_size: int = 8  # conversations per generate() call
+    return_logprobs: bool = False
+    dtype: str = "auto"  # "auto": protege.models.engine.dtype_policy (float32 for CPU rollouts, bfloat16 on GPU)
+    # Keep each conversation's KV cache between calls and compute only the tokens added since
+    # (see _TurnCache); False re-prefills the whole conversation every turn.
+    cache_turns: bool = True
+    max_cache_mb: int = 4096  # memory the kept caches may use; least recently used dropped first
+    # "static": transformers' StaticCache sized to the batch (prompt + max_new_tokens), written in
+    # place; "dynamic": DynamicCache, which concatenates every layer's keys/values at every decode
+    # step. Measured on 2 CPU cores, batch 52 x 800 tokens, SmolLM2-135M: decode 0.64 s/step
+    # (fp32, dynamic), 0.41 (fp32, static), 0.93 (bf16, dynamic), 0.19 (bf16, static).
+    cache_implementation: str = "static"
+    # generate() computes every row until the last one stops: a call is cut once this share of
+    # its rows has finished, and the unfinished rows continue (from their caches) in a smaller
+    # batch. 1 = never. Greedy tokens are unchanged (tests/test_policies.py).
+    regroup_at: float = 0.5
+    # Calls of fewer rows are not cut: on 2 CPU cores (SmolLM2-135M, fp32, 400-token context) a
+    # decode step of 6, 13 or 26 rows cost about the same (150-250 ms: reading the weights), one
+    # of 52 rows 330-710 ms; below this, regrouping only adds the cache copies.
+    regroup_min_rows: int = 16
+    # Rows with nothing cached that start alike (the system prompt, G rollouts of one task)
+    # compute their common prefixes once (see _share_prefixes).
+    share_prefixes: bool = True
+    # On CPU, grouped-query attention through torch's own kernel instead of copying key/value heads
+    # (protege.models.engine.use_native_gqa). It switches the (possibly shared) model itself, so RL's
+    # training forward then uses it too (same loss; TRL recomputes the log-probs with it).
+    native_gqa: bool = True
+    name: str = ""
+    model: Any = field(default=None, repr=False)  # pass a loaded model/tokenizer to share them
+    tokenizer: Any = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.name = self.name or f"transformers:{Path(str(self.model_dir)).name}"
+        if self.tokenizer is None:
+            self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
+        if self.model is None:
+
+            dtype = self.dtype if self.dtype != "auto" else dtype_policy(self.device)["rollout"]
+            self.model = AutoModelForCausalLM.from_pretrained(self.model_dir, dtype=getattr(torch, dtype))
+            self.model.to(self.device)
+        self.model.eval()
+        if self.native_gqa:
+
+            use_native_gqa(self.model)
+        tok = self.tokenizer
+        if tok.pad_token_id is None:
+            tok.pad_token = tok.eos_token
+        ends = [t for t in ("<|im_end|>", "<|endoftext|>") if t in tok.get_vocab()]
+        self.eos_ids = sorted({tok.convert_tokens_to_ids(t) for t in ends} | {tok.eos_token_id} - {None})
+        self.context_len = getattr(self.model.config, "max_position_embeddings", None) or 10**9
+        self._calls = 0
+        self.turn_cache = _TurnCache(self.max_cache_mb)
+        self.stats = {"prompt_tokens": 0, "prefill_tokens": 0, "full_prefills": 0, "generated_tokens": 0,
+                      "shared_prefix_tokens": 0, "regroups": 0}
+
+    def clear_cache(self) -> None:
+        """Forget every cached conversation (after the weights changed)."""
+        self.turn_cache = _TurnCache(self.max_cache_mb)
+
+    def generate(self, conversations: list[list[Message]], tools: list[dict[str, Any]]) -> list[Generation]:
+        encoded, results, fits = _encode_fitting(self.tokenizer, conversations, tools, self.max_new_tokens,
+                                                 self.context_len)
+        # Similar lengths share a batch, so little compute goes to padding.
+        fits.sort(key=lambda i: len(encoded[i]))
+        for start in range(0, len(fits), self.batch_size):
+            chunk = fits[start : start + self.batch_size]
+            for i, gen in zip(chunk, self._generate_batch([encoded[i] for i in chunk])):
+                results[i] = gen
+        return results  # type: ignore[return-value]
+
+    def _generate_batch(self, batch: list[list[int]]) -> list[Generation]:
+        hits = [self.turn_cache.take(ids) for ids in batch] if self.cache_turns else [(0, None)] * len(batch)
+        self.stats["prompt_tokens"] += sum(len(ids) for ids in batch)
+        self.stats["full_prefills"] += sum(n == 0 for n, _ in hits)
+        if self.cache_turns and self.share_prefixes:
+            hits = self._share_prefixes(batch, hits)
+        tokens: list[list[int]] = [[] for _ in batch]
+        logprobs: list[list[float]] = [[] for _ in batch]
+        reasons = [""] * len(batch)
+        active = list(range(len(batch)))
+        while active:  # one pass, or more when the batch is regrouped
+            carried = len(tokens[active[0]])  # every unfinished row has generated as many tokens
+            parts = self._segment([batch[r] + tokens[r] for r in active], [hits[r] for r in active],
+                                  self.max_new_tokens - carried, carried)
+            unfinished = []
+            for r, (new, lps, reason, hit) in zip(active, parts):
+                tokens[r] += new
+                logprobs[r] += lps
+                reasons[r] = reason
+                if not reason:
+                    unfinished.append(r)
+                    hits[r] = hit
+            active = unfinished
+        gens = []
+        for ids, toks, lps, reason in zip(batch, tokens, logprobs, reasons):
+            self.stats["generated_tokens"] += len(toks)
+            gens.append(Generation(
+                text=self.tokenizer.decode(toks, skip_special_tokens=True), prompt_tokens=len(ids),
+                completion_tokens=len(toks), prompt_ids=list(ids) if self.return_logprobs else [],
+                completion_ids=toks if self.return_logprobs else [], logprobs=lps, finish_reason=reason))
+        return gens
+
+    def _segment(self, batch: list[list[int]], hits: list[tuple[int, Any]], budget: int, carried: int):
+        """One generate() call over `batch` (prompts that end with the `carried` tokens the rows
+        generated in earlier passes), continuing the cached prefixes in `hits`. Per row: the new
+        tokens, their log-probs, the finish reason ("" when the call was cut before the row
+        finished) and, for an unfinished row, its cache to continue from."""
+        import torch
+        from transformers import GenerationConfig, StoppingCriteriaList
+
+        pad = self.tokenizer.pad_token_id
+        width = max(len(ids) for ids in batch)
+        input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
+        attention = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, ids in enumerate(batch):
+            input_ids[row, width - len(ids) :] = torch.tensor(ids)
+            attention[row, width - len(ids) :] = 1
+        sample = self.temperature > 0
+        config = GenerationConfig(
+            max_new_tokens=budget,
+            do_sample=sample,
+            temperature=self.temperature if sample else None,
+            top_p=self.top_p if sample else None,
+            top_k=0 if sample else None,
+            eos_token_id=self.eos_ids,
+            pad_token_id=pad,
+            return_dict_in_generate=True,
+            output_logits=self.return_logprobs,
+        )
+        layers = None
+        if any(n for n, _ in hits):
+            input_ids, attention, layers = self._with_cache(batch, hits)
+            width = input_ids.shape[1]
+        past = self._new_cache(layers, width + budget)
+        self.stats["prefill_tokens"] += sum(len(ids) - n for ids, (n, _) in zip(batch, hits))
+        # The carried tokens end every row (left padding), so the completion so far starts here.
+        stopper = _StopAfterText(self.tokenizer, width - carried, eos_ids=self.eos_ids, regroup_at=self.regroup_at,
+                                 budget=budget, min_rows=self.regroup_min_rows)
+        # Seeded per call: a run is reproducible, yet successive calls draw different samples.
+        torch.manual_seed(self.seed * 1_000_003 + self._calls)
+        self._calls += 1
+        with torch.inference_mode():
+            out = self.model.generate(
+                input_ids=input_ids.to(self.model.device),
+                attention_mask=attention.to(self.model.device),
+                generation_config=config,
+                stopping_criteria=StoppingCriteriaList([stopper]),
+                **({"cache": past} if past is not None else {}),
+            )
+        self.stats["regroups"] += stopper.regrouped
+        completions = out.sequences[:, width:].cpu()
+        logprobs = self._logprobs(out.logits, completions) if self.return_logprobs else None
+        kept = getattr(out, "past_key_values", None)
+        parts = []
+        for row, ids in enumerate(batch):
+            new = completions[row].tolist()
+            end, reason = len(new), "length" if len(new) >= budget else ""
+            eos_at = next((k for k, t in enumerate(new) if t in self.eos_ids), None)
+            if eos_at is not None:
+                end, reason = eos_at + 1, "stop"
+            if row in stopper.stopped_at and stopper.stopped_at[row] - carried <= end:
+                end, reason = stopper.stopped_at[row] - carried, "stop"
+            new = new[:end]
+            hit = None
+            if kept is not None and (self.cache_turns or not reason):
+                # Cached: the whole (padded) input and every generated token but the last,
+                # which was sampled and never fed back.
+                cols = attention[row].nonzero().flatten().tolist() + [
+                    width + k for k in range(min(end, completions.shape[1] - 1))]
+                row_layers = _gather(kept, row, cols)
+                if reason:
+                    self.turn_cache.put(list(ids) + new[:len(cols) - len(ids)], row_layers)
+                else:
+                    hit = (len(cols), row_layers)
+            parts.append((new, logprobs[row][:end] if logprobs is not None else [], reason, hit))
+        return parts
+
+    def _share_prefixes(self, batch: list[list[int]], hits: list[tuple[int, Any]]) -> list[tuple[int, Any]]:
+        """Rows with nothing cached that start alike (the system prompt; G rollouts of one task)
+        get their common prefixes computed once, as a tree: the prefix they all share, then each
+        group's longer one continued from it. Returns `hits` with those prefixes."""
+        import numpy as np
+
+        hits = list(hits)
+        arrays = {r: np.asarray(ids) for r, ids in enumerate(batch) if hits[r][0] == 0}
+
+        def grow(rows: list[int], start: int, layers: Any) -> None:
+            cap = min(len(arrays[r]) for r in rows) - 1  # at least one token left to compute
+            end = min(_common_prefix(arrays[rows[0]][:cap], arrays[r][:cap]) for r in rows[1:])
+            if end > start and (len(rows) - 1) * (end - start) >= _TurnCache.MIN_REUSE:  # worth a forward call
+                layers = self._prefill(batch[rows[0]][start:end], layers)
+                self.stats["prefill_tokens"] += end - start
+                self.stats["shared_prefix_tokens"] += (len(rows) - 1) * (end - start)
+                start = end
+            if start:
+                for r in rows:
+                    hits[r] = (start, layers)
+            groups: dict[int, list[int]] = {}
+            for r in rows:
+                if len(arrays[r]) > start + 1:
+                    groups.setdefault(int(arrays[r][start]), []).append(r)
+            for group in groups.values():
+                if 1 < len(group) < len(rows):  # all rows in one group: they share no more worth computing
+                    grow(group, start, layers)
+
+        if len(arrays) > 1:
+            grow(sorted(arrays), 0, None)
+        return hits
+
+    def _prefill(self, ids: list[int], layers: Any) -> list[tuple[Any, Any]]:
+        """Keys/values of `ids` continuing `layers` (None: from the start), batch 1, unpadded."""
+        import torch
+        from transformers import DynamicCache
+
+        past = DynamicCache(ddp_cache_data=layers, config=self.model.config) if layers else DynamicCache(
+            config=self.model.config)
+        # The module generate() runs: a PeftModel's generate() calls its base model, so the forward
+        # that accelerate wraps in autocast during RL is bypassed there. Calling the wrapper here
+        # would cache bf16 values that generate()'s fp32 steps then cannot write beside.
+        model = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
+        with torch.inference_mode():
+            out = model(input_ids=torch.tensor([ids], device=self.model.device), cache=past,
+                        use_cache=True, logits_to_keep=1)
+        return [(layer.keys, layer.values) for layer in out.past_key_values.layers]
+
+    def _with_cache(self, batch: list[list[int]], hits: list[tuple[int, Any]]):
+        """A batch whose cached prefixes come from earlier turns: each row is
+        [pad..., cached prefix | pad..., new tokens], with the batched keys/values of the cached
+        parts per layer (left-padded with zeros, masked). Rows without a hit have an empty cached part."""
+        import torch
+
+        pad = self.tokenizer.pad_token_id
+        lc = max(n for n, _ in hits)
+        ln = max(len(ids) - n for ids, (n, _) in zip(batch, hits))
+        input_ids = torch.full((len(batch), lc + ln), pad, dtype=torch.long)
+        attention = torch.zeros((len(batch), lc + ln), dtype=torch.long)
+        layers = []
+        ref = next(layer for n, layer in hits if n)
+        for li in range(len(ref)):
+            keys, values = [], []
+            for n, cached in hits:
+                k0, v0 = ref[li]
+                shape = (1, k0.shape[1], lc, k0.shape[3])
+                k = torch.zeros(shape, dtype=k0.dtype, device=k0.device)
+                v = torch.zeros(shape, dtype=v0.dtype, device=v0.device)
+                if n:
+                    k[:, :, lc - n:] = cached[li][0][:, :, :n]
+                    v[:, :, lc - n:] = cached[li][1][:, :, :n]
+                keys.append(k)
+                values.append(v)
+            layers.append((torch.cat(keys), torch.cat(values)))
+        for row, (ids, (n, _)) in enumerate(zip(batch, hits)):
+            if n:
+                input_ids[row, lc - n:lc] = torch.tensor(ids[:n])
+                attention[row, lc - n:lc] = 1
+            new = ids[n:]
+            input_ids[row, lc + ln - len(new):] = torch.tensor(new)
+            attention[row, lc + ln - len(new):] = 1
+        return input_ids, attention, layers
+
+    def _new_cache(self, layers: list[tuple[Any, Any]] | None, max_len: int) -> Any:
+        """The cache generate() continues: `layers` (keys/values of the tokens already computed)
+        copied into a StaticCache of `max_len` positions, or a DynamicCache holding them."""
+        if self.cache_implementation == "static":
+            from transformers import StaticCache
+
+            cache = StaticCache(config=self.model.config, max_cache_len=max_len)
+            for layer, (keys, values) in zip(cache.layers, layers or []):
+                layer.update(keys, values)  # allocates max_len positions, writes the first len(keys)
+            return cache
+        if self.cache_implementation != "dynamic":
+            raise ValueError(f"cache_implementation must be 'static' or 'dynamic', not {self.cache_implementation!r}")
+        from transformers import DynamicCache
+
+        return DynamicCache(ddp_cache_data=layers, config=self.model.config) if layers else None
+
+    def _logprobs(self, logits: tuple, completions) -> list[list[float]]:
+        import torch
+
+        scale = self.temperature if self.temperature > 0 else 1.0
+        steps = []
+        for t, step_logits in enumerate(logits):  # one (batch, vocab) tensor per step
+            logp = torch.log_softmax(step_logits.float().cpu() / scale, dim=-1)
+            steps.append(logp.gather(1, completions[:, t : t + 1]).squeeze(1))
+        return torch.stack(steps, dim=1).tolist()
+
+
+class _TurnCache:
+    """KV caches of conversations from earlier calls, found again by their token ids.
+
+    An agent conversation only grows: next turn's prompt starts with this turn's prompt and
+    completion (up to how the chat template re-renders the completion). `take(ids)` returns
+    the entry sharing the longest prefix with `ids` and that length (at least one token is left
+    to compute); a conversation whose prefix changed (context truncation) shares only what is
+    really common, down to nothing: a full prefill. Entries are never modified (a batch copies
+    what it needs), so episodes that share a prefix (the system prompt, G rollouts of one task)
+    can all start from one entry; an entry is dropped when a longer one extends it, or when
+    the entries hold more than `max_mb` (least recently used first). transformers' own
+    `generate(cache=...)` does the continuation; this class only keeps one batch-1 cache per
+    conversation between calls and batches them (why not `generate_batch`: its paged cache
+    does not persist across calls)."""
+
+    MIN_REUSE = 16  # a shorter common prefix is not worth a cache lookup
+
+    def __init__(self, max_mb: int):
+        self.max_bytes = max_mb * 2**20
+        self.entries: list[tuple[Any, list[tuple[Any, Any]]]] = []  # (token ids as a numpy array, layers)
+
+    def take(self, ids: list[int]) -> tuple[int, list[tuple[Any, Any]] | None]:
+        import numpy as np
+
+        query = np.asarray(ids)
+        best, best_n = None, 0
+        for i, (cached, _) in enumerate(self.entries):
+            n = _common_prefix(cached, query)
+            if n > best_n:
+                best, best_n = i, n
+        best_n = min(best_n, len(ids) - 1)
+        if best is None or best_n < self.MIN_REUSE:
+            return 0, None
+        entry = self.entries.pop(best)
+        self.entries.append(entry)  # most recently used last
+        return best_n, entry[1]
+
+    def put(self, ids: list[int], layers: list[tuple[Any, Any]]) -> None:
+        import numpy as np
+
+        new = np.asarray(ids[:layers[0][0].shape[2]])
+        self.entries = [(c, lay) for c, lay in self.entries if not (len(c) <= len(new) and _common_prefix(c, new) == len(c))]
+        self.entries.append((new, layers))
+        sizes = [sum(k.nbytes + v.nbytes for k, v in lay) for _, lay in self.entries]
+        while len(self.entries) > 1 and sum(sizes) > self.max_bytes:
+            self.entries.pop(0)
+            sizes.pop(0)
+
+
+def _gather(cache: Any, row: int, cols: list[int]) -> list[tuple[Any, Any]]:
+    """One row's keys/values at `cols` of a batched cache, per layer, as batch-1 copies
+    (index_select allocates them: no clone needed)."""
+    import torch
+
+    index = torch.tensor(cols, dtype=torch.long)
+    return [(layer.keys[row:row + 1].index_select(2, index.to(layer.keys.device)),
+             layer.values[row:row + 1].index_select(2, index.to(layer.values.device)))
+            for layer in cache.layers]
+
+
+def _common_prefix(a, b) -> int:
+    """Length of the common prefix of two 1-d integer arrays.
+
+    >>> import numpy as np
+    >>> _common_prefix(np.array([1, 2, 3]), np.array([1, 2, 4, 5])), _common_prefix(np.array([1]), np.array([1, 2]))
+    (2, 1)
+    """
+    n = min(len(a), len(b))
+    diff = (a[:n] != b[:n]).nonzero()[0]
+    return int(diff[0]) if len(diff) else n
+
+
+def _api_key(env_name: str) -> str:
+    # Local OpenAI-compatible servers accept any key; the client refuses an empty one.
+    return os.environ.get(env_name) or "EMPTY"
+
+
+@dataclass
+class OpenAIPolicy:
+    """A protégé served behind an OpenAI-compatible chat endpoint (vLLM, transformers serve,
+    a hosted API). Conversations are sent concurrently; a failed call becomes
+    Generation(error=...) for the loop to record."""
+
+    base_url: str
+    model: str
+    api_key_env: str = "OPENAI_API_KEY"  # the key is read from this variable, never from files
+    timeout: float = 120.0  # seconds per request
+    max_retries: int = 2  # the openai client's own retries
+    temperature: float = 0.0
+    max_tokens: int = 1024
+    concurrency: int = 8  # requests in flight at once
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        import openai
+
+        self.name = self.name or f"openai:{self.model}"
+        self.client = openai.OpenAI(
+            base_url=self.base_url, api_key=_api_key(self.api_key_env), timeout=self.timeout, max_retries=self.max_retries
+        )
+
+    def generate(self, conversations: list[list[Message]], tools: list[dict[str, Any]]) -> list[Generation]:
+        with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(conversations)))) as pool:
+            return list(pool.map(lambda c: self._one(c, tools), conversations))
+
+    def _one(self, messages: list[Message], tools: list[dict[str, Any]]) -> Generation:
+        import openai
+
+        kwargs: dict[str, Any] = {
+            "model": self.model, "messages": messages, "temperature": self.temperature, "max_tokens": self.max_tokens
+        }
+        if tools:
+            kwargs["tools"] = tools
+        try:
+            response = self.client.chat.completions.create(**kwargs)
+        except openai.OpenAIError as exc:
+            return Generation(text="", error=f"{type(exc).__name__}: {exc}")
+        if not response.choices:
+            return Generation(text="", error="endpoint returned no choices")
+        choice = response.choices[0]
+        calls = [
+            {"id": c.id, "type": "function", "function": {"name": c.function.name, "arguments": c.function.arguments}}
+            for c in (choice.message.tool_calls or [])
+            if getattr(c, "function", None) is not None
+        ]
+        usage = response.usage
+        return Generation(
+            text=choice.message.content or "",
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+            tool_calls=calls or None,
+            finish_reason=choice.finish_reason or "",
+        )
+
+
+@dataclass
+class VLLMEnginePolicy:
+    """A protégé generating with an in-process vLLM engine (`vllm.LLM`), e.g. the one TRL's
+    GRPOTrainer colocates with training (`use_vllm`, vllm_mode "colocate"), whose weights TRL
+    syncs before every rollout. Prompts are the chat template rendered over each conversation,
+    passed as token ids; each Generation carries prompt/completion ids and the sampled tokens'
+    log-probs, which vLLM computes after temperature scaling when the engine was built with
+    logprobs_mode="processed_logprobs" (as TRL builds it): the importance-sampling correction
+    TRL applies compares them with its own recomputation."""
+
+    llm: Any  # vllm.LLM (or anything with its generate(prompts, sampling_params, use_tqdm) contract)
+    tokenizer: Any
+    max_new_tokens: int = 256
+    temperature: float = 0.7
+    top_p: float = 1.0
+    seed: int = 0
+    context_len: int = 32_768  # the engine's max_model_len
+    name: str = "vllm"
+    params_factory: Any = None  # builds the sampling parameters; None = vllm.SamplingParams
+
+    def __post_init__(self) -> None:
+        self._calls = 0
+
+    def sampling_params(self) -> Any:
+        factory = self.params_factory
+        if factory is None:
+            from vllm import SamplingParams as factory
+        self._calls += 1
+        return factory(n=1, temperature=self.temperature, top_p=self.top_p, max_tokens=self.max_new_tokens,
+                              logprobs=0, stop=[TOOL_CALL_END], include_stop_str_in_output=True,
+                              seed=self.seed * 1_000_003 + self._calls)
+
+    def generate(self, conversations: list[list[Message]], tools: list[dict[str, Any]]) -> list[Generation]:
+        ids, results, fits = _encode_fitting(self.tokenizer, conversations, tools, self.max_new_tokens,
+                                             self.context_len)
+        if fits:
+            outputs = self.llm.generate([{"prompt_token_ids": ids[i]} for i in fits], self.sampling_params(),
+                                        use_tqdm=False)
+            for i, out in zip(fits, outputs):
+                sample = out.outputs[0]
+                tokens = list(sample.token_ids)
+                logprobs = [float(step[token].logprob) for token, step in zip(tokens, sample.logprobs or [])]
+                if len(logprobs) != len(tokens):
+                    results[i] = Generation(text="", prompt_tokens=len(ids[i]),
+                                            error="vLLM returned no log-probs: build the engine with logprobs enabled")
+                    continue
+                results[i] = Generation(
+                    text=self.tokenizer.decode(tokens, skip_special_tokens=True), prompt_tokens=len(ids[i]),
+                    completion_tokens=len(tokens), prompt_ids=list(ids[i]), completion_ids=tokens, logprobs=logprobs,
+                    finish_reason="length" if sample.finish_reason == "length" else "stop")
+        return results  # type: ignore[return-value]

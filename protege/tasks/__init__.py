@@ -1,0 +1,1 @@
+"""Tasks: the SWE-bench task schema and loaders (the bundled benchmark's instances included)."""
