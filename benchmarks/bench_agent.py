@@ -25,11 +25,12 @@ import time
 from dataclasses import replace
 from functools import partial
 
-from protege.agent.loop import AgentConfig, initial_messages, run_episodes
+from protege.agent.config import AgentConfig
+from protege.agent.loop import initial_messages, run_episodes
 from protege.env.base import EnvConfig
 from protege.env.factory import make_environment
-from protege.models.experts import ReferenceExpert
 from protege.models.policies import TransformersPolicy
+from protege.models.reference_expert import ReferenceExpert
 from protege.models.registry import resolve_model
 from protege.tasks.bundled import load_bundled
 

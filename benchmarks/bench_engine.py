@@ -34,17 +34,18 @@ from pathlib import Path
 
 from _baseline import baseline_module
 
-from protege.agent.loop import AgentConfig, run_episodes
+from protege.agent.config import AgentConfig
+from protege.agent.loop import run_episodes
 from protege.agent.tools import tool_schemas
 from protege.env.base import EnvConfig
 from protege.env.factory import make_environment
 from protege.models.engine import cpu_flags, cpu_has_fast_bf16, dtype_policy, peak_rss_gib
-from protege.models.experts import ReferenceExpert
 from protege.models.policies import TransformersPolicy
+from protege.models.reference_expert import ReferenceExpert
 from protege.models.registry import resolve_model
 from protege.models.scripted import ScriptedPolicy
 from protege.stages.dataset import row_from_trajectory, save_dataset
-from protege.stages.sft import SFTRunConfig
+from protege.stages.sft_config import SFTRunConfig
 from protege.tasks.bundled import load_bundled
 
 
@@ -110,7 +111,8 @@ def sft_speed(config_overrides: dict, data_dir: Path, out: Path, steps: int,
     from trl import SFTTrainer
 
     import protege.models.engine
-    from protege.stages.sft import SFTRunConfig, build_trainer
+    from protege.stages.sft_config import SFTRunConfig
+    from protege.stages.sft_trainer import build_trainer
 
     if trl_trainer:  # this process only (a fresh one): protege.stages.sft.load_model then keeps sdpa
         protege.models.engine.use_native_gqa = lambda model: False
@@ -133,8 +135,8 @@ def plain_torch_speed(model_path: str, data_dir: Path, steps: int, accum: int, m
     from transformers import AutoModelForCausalLM
 
     from protege.stages.dataset import load_split
-    from protege.stages.sft import load_tokenizer
     from protege.stages.sft_data import tokenize_rows
+    from protege.stages.sft_trainer import load_tokenizer
 
     tok = load_tokenizer(model_path)
     examples, _ = tokenize_rows(load_split(data_dir, "train"), tok, max_length, "window")

@@ -18,12 +18,13 @@ import time
 from functools import partial
 from pathlib import Path
 
-from protege.agent.loop import AgentConfig, run_episodes
+from protege.agent.config import AgentConfig
+from protege.agent.loop import run_episodes
 from protege.app.viewer import write_report
 from protege.core.trajectory import TrajectoryWriter
 from protege.env.base import EnvConfig
 from protege.env.factory import make_environment
-from protege.models.experts import ReferenceExpert
+from protege.models.reference_expert import ReferenceExpert
 from protege.models.scripted import ScriptedPolicy
 from protege.tasks.bundled import load_bundled
 

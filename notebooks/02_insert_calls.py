@@ -46,7 +46,7 @@ import pandas as pd
 from IPython.display import Image, display
 
 from protege.core.config import notebook_config
-from protege.stages.insert_calls import (
+from protege.stages.insert_datasets import (
     DataConfig,
     dataset_figures,
     dataset_statistics,

@@ -42,7 +42,8 @@ import pandas as pd
 from IPython.display import Image, display
 
 from protege.core.config import notebook_config
-from protege.stages.sft import SFTRunConfig, dry_run, mask_preview, metrics_table, train
+from protege.stages.sft import dry_run, mask_preview, metrics_table, train
+from protege.stages.sft_config import SFTRunConfig
 
 config = notebook_config(SFTRunConfig, preset, overrides)
 data_dir = Path(run_dir) / "02_insert" / "datasets" / (data or config.dataset)
@@ -99,7 +100,7 @@ display(Image(filename=str(out / "loss.png")))
 # the inserted-calls dataset into `03_sft_inserted/`.
 
 # %%
-from protege.stages.sft import ablation_dataset
+from protege.stages.sft_config import ablation_dataset
 
 ablation = ablation_dataset(preset, ablation_data)
 if ablation:

@@ -45,10 +45,10 @@ from pathlib import Path
 from IPython.display import Image
 
 from protege.core.config import notebook_config
-from protege.stages import rl
+from protege.stages import rl, rl_config
 
 out_dir = Path(run_dir) / "04_rl"
-config = notebook_config(rl.RLRunConfig, preset, overrides, model=model or rl.sft_model(run_dir),
+config = notebook_config(rl_config.RLRunConfig, preset, overrides, model=model or rl_config.sft_model(run_dir),
                          reward_preset=reward_preset, lambda_loop=lambda_loop, lambda_collab=lambda_collab)
 config
 

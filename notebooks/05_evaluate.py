@@ -53,14 +53,9 @@ from pathlib import Path
 import pandas as pd
 
 from protege.core.config import notebook_config
-from protege.stages.evaluate import (
-    EvalConfig,
-    conditions_table,
-    load_metrics,
-    resolve_conditions,
-    resolved_pivot,
-    run_evaluation,
-)
+from protege.stages.compare import load_metrics, resolved_pivot
+from protege.stages.evaluate import run_evaluation
+from protege.stages.evaluate_config import EvalConfig, conditions_table, resolve_conditions
 
 config = notebook_config(EvalConfig, preset, overrides, conditions=conditions, seeds=seeds)
 out = Path(run_dir) / "05_eval"

@@ -52,7 +52,7 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import display
 
-from protege.stages import figures
+from protege.stages import figures, figures_sweep
 
 run_id = run_id or Path(run_dir).name
 figures_dir = figures_dir or str(Path(run_dir) / "figures")
@@ -77,9 +77,9 @@ display(*figures.images(made))
 # both.
 
 # %%
-sweep_table = figures.sweep_table(sweep_dir) if sweep_dir else pd.DataFrame()
+sweep_table = figures_sweep.sweep_table(sweep_dir) if sweep_dir else pd.DataFrame()
 sweep_table
 
 # %%
-sweep_made = figures.figures_for_sweep(sweep_dir, figures_dir, Path(sweep_dir).name) if sweep_dir else []
+sweep_made = figures_sweep.figures_for_sweep(sweep_dir, figures_dir, Path(sweep_dir).name) if sweep_dir else []
 display(*figures.images(sweep_made))

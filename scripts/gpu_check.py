@@ -36,11 +36,12 @@ def _peak_gib(device: str) -> float:
 def rollouts(model_dir: str, out: Path, serve: str, device: str, episodes: int) -> dict:
     from functools import partial
 
-    from protege.agent.loop import AgentConfig, run_episodes
+    from protege.agent.config import AgentConfig
+    from protege.agent.loop import run_episodes
     from protege.core.trajectory import TrajectoryWriter
     from protege.env.base import EnvConfig
     from protege.env.factory import make_environment
-    from protege.models.experts import ReferenceExpert
+    from protege.models.reference_expert import ReferenceExpert
     from protege.models.serving import ServedModel
     from protege.tasks.bundled import load_bundled
 
@@ -62,13 +63,14 @@ def rollouts(model_dir: str, out: Path, serve: str, device: str, episodes: int) 
 
 
 def sft_step(model: str, out: Path, device: str, steps: int) -> dict:
-    from protege.agent.loop import AgentConfig
+    from protege.agent.config import AgentConfig
     from protege.core.trajectory import read_jsonl
     from protege.models.demonstrator import ReferenceDemonstrator
-    from protege.models.experts import ReferenceExpert
+    from protege.models.reference_expert import ReferenceExpert
     from protege.stages.collect import collect
     from protege.stages.dataset import row_from_trajectory, save_dataset
-    from protege.stages.sft import SFTRunConfig, train
+    from protege.stages.sft import train
+    from protege.stages.sft_config import SFTRunConfig
     from protege.tasks.bundled import load_bundled
 
     tasks = load_bundled("train")[:16]
@@ -88,7 +90,8 @@ def sft_step(model: str, out: Path, device: str, steps: int) -> dict:
 def grpo_step(model: str, out: Path, device: str) -> dict:
     import importlib.util
 
-    from protege.stages.rl import RLRunConfig, train
+    from protege.stages.rl import train
+    from protege.stages.rl_config import RLRunConfig
 
     use_vllm = device == "cuda" and importlib.util.find_spec("vllm") is not None
     config = RLRunConfig.preset("small", model=model, max_steps=1, device=device, task_sample=2,

@@ -11,15 +11,16 @@ import time
 from dataclasses import dataclass, field
 from functools import partial
 
+from protege.agent.config import AgentConfig
 from protege.agent.invocation import EveryN, OnLoop, Random
-from protege.agent.loop import AgentConfig, context_view, run_episodes
+from protege.agent.loop import context_view, run_episodes
 from protege.agent.tools import format_tool_call
 from protege.core.loop_detection import has_long_run
 from protege.core.protocols import ExpertReply, ExpertRequest, Generation
 from protege.core.trajectory import TrajectoryWriter, read_jsonl
 from protege.env.factory import make_environment
 from protege.env.grading import grade
-from protege.models.experts import ReferenceExpert
+from protege.models.reference_expert import ReferenceExpert
 from protege.models.scripted import ScriptedPolicy
 from protege.tasks.schema import save_tasks
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from protege.stages.collect import CollectConfig
-from protege.stages.evaluate import EvalConfig
-from protege.stages.insert_calls import DataConfig
-from protege.stages.rl import RLRunConfig
-from protege.stages.sft import SFTRunConfig
+from protege.stages.evaluate_config import EvalConfig
+from protege.stages.insert_datasets import DataConfig
+from protege.stages.rl_config import RLRunConfig
+from protege.stages.sft_config import SFTRunConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "protege"

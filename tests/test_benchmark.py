@@ -4,7 +4,8 @@ from collections import Counter
 import pytest
 
 from protege.bugbench import mutate
-from protege.bugbench.build import BuildConfig, build, validate
+from protege.bugbench.build import BuildConfig, build
+from protege.bugbench.validate import validate
 from protege.env.bundled_repos import package_names
 from protege.tasks.bundled import INSTANCES_FILE, load_bundled
 
@@ -79,7 +80,7 @@ def test_validation_sample_one_per_package():
 
 
 def test_pinpointed_tier_names_the_line_but_not_the_fix():
-    from protege.models.experts import parse_patch
+    from protege.models.patch_reading import parse_patch
 
     tasks = load_bundled()
     for split in ("train", "test"):

@@ -17,16 +17,18 @@ from pathlib import Path
 
 import pytest
 
-from protege.agent.loop import AgentConfig, run_episodes
+from protege.agent.config import AgentConfig
+from protege.agent.loop import run_episodes
 from protege.agent.tools import execute, format_tool_call
 from protege.core.actions import Action
 from protege.core.protocols import Generation
 from protege.core.trajectory import TrajectoryWriter, load_trajectory, read_jsonl
-from protege.env import sandbox
+from protege.env import processes, sandbox
 from protege.env.base import EnvConfig, PatchTooLarge
 from protege.env.factory import make_environment
-from protege.env.grading import grade, grade_predictions
+from protege.env.grading import grade
 from protege.env.local import LocalEnvironment, sweep_stale_workspaces
+from protege.env.reports import grade_predictions
 from protege.env.sandbox import SandboxConfig, SandboxUnavailable, bwrap_path, run_command
 
 needs_bwrap = pytest.mark.skipif(bwrap_path() is None, reason="bubblewrap is not installed (apt-get install bubblewrap)")
@@ -310,7 +312,7 @@ def test_disk_quota_stops_a_command(tiny_task, env_config):
     with LocalEnvironment(tiny_task, cfg) as env:
         res = env.run("for i in $(seq 20); do head -c 60000000 /dev/zero > f$i.bin; done; echo done", timeout_s=120)
         assert res.disk_killed and "disk quota" in res.observation()
-        assert sandbox.disk_usage_mb([env.box]) < 100 + 250  # one poll's overshoot at most
+        assert processes.disk_usage_mb([env.box]) < 100 + 250  # one poll's overshoot at most
         assert env.run("rm -f f*.bin && echo freed").output.strip() == "freed"  # shrinking is allowed
 
 

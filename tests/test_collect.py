@@ -6,13 +6,15 @@ import json
 
 import pytest
 
-from protege.agent.loop import AgentConfig, run_episodes
+from protege.agent.config import AgentConfig
+from protege.agent.loop import run_episodes
 from protege.bugbench.build import BuildConfig
 from protege.core.trajectory import read_jsonl
 from protege.env.factory import make_environment
 from protege.env.grading import grade
-from protege.models.demonstrator import ReferenceDemonstrator, build_plan, change_thought, compact_plan, quoted_line
-from protege.models.experts import ReferenceExpert
+from protege.models.demonstrator import ReferenceDemonstrator
+from protege.models.plans import build_plan, change_thought, compact_plan, quoted_line
+from protege.models.reference_expert import ReferenceExpert
 from protege.stages.collect import collect
 from protege.tasks.bundled import load_bundled
 
@@ -146,10 +148,10 @@ def test_a_served_model_demonstrator_collects_behind_a_launched_server(tmp_path)
 
 
 def test_stage_experts_come_from_the_one_factory_and_bad_specs_name_the_field():
-    from protege.models.experts import NoisyExpert, ReferenceExpert
+    from protege.models.reference_expert import NoisyExpert, ReferenceExpert
     from protege.stages.collect import CollectConfig, _make_expert
-    from protege.stages.insert_calls import DataConfig
-    from protege.stages.insert_calls import _make_expert as insertion_expert
+    from protege.stages.insert_datasets import DataConfig
+    from protege.stages.insert_datasets import _make_expert as insertion_expert
 
     mixed = _make_expert(CollectConfig.preset("small"), seed=0)
     assert isinstance(mixed, ReferenceExpert) and mixed.hint_level == "description+description+exact_edit"

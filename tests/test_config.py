@@ -7,11 +7,11 @@ import typer
 from protege.app import presets
 from protege.app.cli_agent import make_expert as cli_expert
 from protege.core import config
-from protege.core.config import notebook_config, parse_assignments
-from protege.models.experts import NoisyExpert
-from protege.stages import rl
-from protege.stages.evaluate import EvalConfig
-from protege.stages.sft import SFTRunConfig, apply_overrides
+from protege.core.config import apply, notebook_config, parse_assignments
+from protege.models.reference_expert import NoisyExpert
+from protege.stages import rl_config
+from protege.stages.evaluate_config import EvalConfig
+from protege.stages.sft_config import SFTRunConfig
 
 
 @pytest.mark.parametrize("raw", ["False", "false", "0"])
@@ -19,8 +19,8 @@ def test_a_false_override_is_false(raw):
     """`protege evaluate --set grade=False` once kept grading on ('False' is a truthy string)."""
     config = EvalConfig.preset("smoke", **parse_assignments([f"grade={raw}"]))
     assert not config.grade
-    assert rl.RLRunConfig.preset("smoke", **parse_assignments([f"use_lora={raw}"])).use_lora in (False, 0)
-    assert apply_overrides(SFTRunConfig(), [f"bf16={raw.lower() if raw != '0' else '0'}"]).bf16 is False
+    assert rl_config.RLRunConfig.preset("smoke", **parse_assignments([f"use_lora={raw}"])).use_lora in (False, 0)
+    assert apply(SFTRunConfig(), [f"bf16={raw.lower() if raw != '0' else '0'}"]).bf16 is False
 
 
 def test_the_agent_cli_accepts_every_expert_spec_evaluation_accepts():
@@ -32,15 +32,15 @@ def test_the_agent_cli_accepts_every_expert_spec_evaluation_accepts():
         cli_expert("bogus", "")
 
 
-@pytest.mark.parametrize("preset", sorted(rl.PRESETS))
+@pytest.mark.parametrize("preset", sorted(rl_config.PRESETS))
 def test_notebook_04_and_the_rl_cli_train_with_the_same_reward(preset):
     """Notebook 04's defaults once gave lambda_collab 0.1 where `protege rl --preset P` gave 0.05; now
     both read the reward preset's table, the one place a lambda default is defined."""
-    from protege.stages.rewards import REWARD_PRESETS
+    from protege.stages.reward_config import REWARD_PRESETS
 
-    notebook = notebook_config(rl.RLRunConfig, preset, {}, model=None, reward_preset="simple", lambda_loop=None,
+    notebook = notebook_config(rl_config.RLRunConfig, preset, {}, model=None, reward_preset="simple", lambda_loop=None,
                                lambda_collab=None)  # the notebook's parameters left at their defaults
-    cli = rl.RLRunConfig.preset(preset)
+    cli = rl_config.RLRunConfig.preset(preset)
     assert notebook.reward_config().to_dict() == cli.reward_config().to_dict()
     assert cli.reward_config().lambda_collab == REWARD_PRESETS["simple"]["lambda_collab"]
 
@@ -48,8 +48,8 @@ def test_notebook_04_and_the_rl_cli_train_with_the_same_reward(preset):
 def test_a_field_given_as_a_parameter_and_in_overrides_is_a_clear_error():
     """Setting lambda_collab both as notebook 04's parameter and in `overrides` raised a TypeError."""
     with pytest.raises(ValueError, match="'lambda_collab' is set both as a notebook parameter"):
-        notebook_config(rl.RLRunConfig, "smoke", {"lambda_collab": 0.3}, lambda_collab=0.2)
-    same = notebook_config(rl.RLRunConfig, "smoke", {"lambda_collab": 0.2}, lambda_collab=0.2)
+        notebook_config(rl_config.RLRunConfig, "smoke", {"lambda_collab": 0.3}, lambda_collab=0.2)
+    same = notebook_config(rl_config.RLRunConfig, "smoke", {"lambda_collab": 0.2}, lambda_collab=0.2)
     assert same.reward_config().lambda_collab == 0.2
 
 
@@ -60,8 +60,8 @@ def test_the_presets_table_reads_every_stage_through_its_own_config_class():
 
     from protege.app.cli import app
     from protege.app.presets import SCALE_KNOBS, presets_table, stage_config
-    from protege.stages.evaluate import EvalConfig
-    from protege.stages.rl import RLRunConfig
+    from protege.stages.evaluate_config import EvalConfig
+    from protege.stages.rl_config import RLRunConfig
 
     rows = presets_table()
     assert {r["stage"] for r in rows} == set(SCALE_KNOBS) and len(rows) == sum(map(len, SCALE_KNOBS.values()))
@@ -105,7 +105,7 @@ def test_every_stage_config_resolves_through_the_one_mechanism(stage):
 
 
 def test_dotted_keys_set_one_entry_of_a_nested_config():
-    c = rl.RLRunConfig.preset("small", **{"reward_overrides.w_sim": "0.5", "agent_overrides.step_limit": 4})
+    c = rl_config.RLRunConfig.preset("small", **{"reward_overrides.w_sim": "0.5", "agent_overrides.step_limit": 4})
     assert c.reward_overrides == {"charge_every_call": True, "w_sim": 0.5}  # the preset's entry is kept
     assert c.agent_overrides == {"step_limit": 4}
     sft = config.apply(presets.stage_config("03 sft", "small"), ["epochs=2", "bf16=false"])
@@ -122,7 +122,8 @@ def test_one_factory_builds_every_policy_the_cli_and_stages_name(tiny_tasks):
     from protege.app.cli_agent import make_policy as cli_policy
     from protege.models.demonstrator import ReferenceDemonstrator
     from protege.models.factory import make_policy
-    from protege.models.policies import OpenAIPolicy, TransformersPolicy
+    from protege.models.policies import TransformersPolicy
+    from protege.models.remote_policies import OpenAIPolicy
     from protege.models.scripted import ScriptedPolicy
     from protege.stages.collect import CollectConfig, _make_demonstrator
     from protege.stages.evaluate import make_policy as eval_policy

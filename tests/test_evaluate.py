@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from protege.models.factory import make_expert
-from protege.stages import evaluate
-from protege.stages.evaluate import METRICS_COLUMNS, PER_INSTANCE_COLUMNS, EvalConfig, run_evaluation
+from protege.models.factory import is_oracle, make_expert
+from protege.stages import compare as compare_mod
+from protege.stages import evaluate, evaluate_config
+from protege.stages.evaluate import METRICS_COLUMNS, PER_INSTANCE_COLUMNS, run_evaluation
+from protege.stages.evaluate_config import EvalConfig
 
 
 def cli_app(argv):
@@ -35,7 +37,7 @@ def _config(**overrides) -> EvalConfig:
                                          "max_new_tokens": 16, "harness": "dry_run", **overrides})
 
 
-def _read(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+def read_table(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     with path.open(newline="") as fh:
         reader = csv.DictReader(fh)
         return list(reader.fieldnames or []), list(reader)
@@ -51,31 +53,31 @@ def evaluated(tmp_path_factory):
 
 def test_csvs_have_exactly_the_columns(evaluated):
     _, out, _ = evaluated
-    header, rows = _read(out / "per_instance.csv")
+    header, rows = read_table(out / "per_instance.csv")
     assert header == list(PER_INSTANCE_COLUMNS)
     assert len(rows) == 3 * 2  # 3 runnable conditions x 1 seed x 2 tasks
-    header, rows = _read(out / "metrics.csv")
+    header, rows = read_table(out / "metrics.csv")
     assert header == list(METRICS_COLUMNS)
     assert [r["condition"] for r in rows] == [c["name"] for c in CONDITIONS]
     config = json.loads((out / "config.json").read_text())
     assert config["eval"]["limit"] == 2 and len(config["instance_ids"]) == 2
     assert [c["name"] for c in config["conditions"]] == [c["name"] for c in CONDITIONS]
-    header, rows = _read(out / "paired.csv")  # no pair of KEY_PAIRS among these conditions
+    header, rows = read_table(out / "paired.csv")  # no pair of KEY_PAIRS among these conditions
     assert header == list(evaluate.PAIRED_COLUMNS) and rows == []
 
 
 def test_paired_comparisons_of_a_real_evaluation(evaluated):
     _, out, _ = evaluated
-    rows = evaluate.paired_comparisons(out, [("tiny+expert", "oracle-agent", "q"), ("tiny+expert", "absent", "x")])
+    rows = compare_mod.paired_comparisons(out, [("tiny+expert", "oracle-agent", "q"), ("tiny+expert", "absent", "x")])
     assert [(r["question"], r["metric"], r["n"]) for r in rows] == [("q", "pass1", 2), ("q", "expert_calls", 2)]
     assert rows[0]["diff"] == rows[0]["b"] - rows[0]["a"] and rows[0]["b"] == 1.0  # the ORACLE agent resolves both
 
 
 def test_scripted_oracle_resolves_and_is_labelled(evaluated):
     _, out, _ = evaluated
-    rows = [r for r in _read(out / "per_instance.csv")[1] if r["condition"] == "oracle-agent"]
+    rows = [r for r in read_table(out / "per_instance.csv")[1] if r["condition"] == "oracle-agent"]
     assert [(r["resolved"], r["oracle"], r["exit_status"]) for r in rows] == [("1", "1", "submitted")] * 2
-    metrics = {r["condition"]: r for r in _read(out / "metrics.csv")[1]}
+    metrics = {r["condition"]: r for r in read_table(out / "metrics.csv")[1]}
     m = metrics["oracle-agent"]
     assert (float(m["pass1_mean"]), float(m["pass1_lo"]), float(m["pass1_hi"])) == (1.0, 1.0, 1.0)
     assert (m["oracle"], m["n_tasks"], m["n_seeds"], m["skipped"]) == ("1", "2", "1", "")
@@ -88,7 +90,7 @@ def test_scripted_oracle_resolves_and_is_labelled(evaluated):
 
 def test_missing_model_is_skipped_with_reason(evaluated):
     run_dir, out, _ = evaluated
-    m = {r["condition"]: r for r in _read(out / "metrics.csv")[1]}["sft+expert"]
+    m = {r["condition"]: r for r in read_table(out / "metrics.csv")[1]}["sft+expert"]
     # The CSV names the run folder `{run_dir}` (two runs of a preset compare byte for byte) ...
     assert m["skipped"] == "model folder {run_dir}/03_sft/merged does not exist"
     assert m["policy"] == "transformers:{run_dir}/03_sft/merged"
@@ -97,15 +99,15 @@ def test_missing_model_is_skipped_with_reason(evaluated):
     assert str(run_dir / "03_sft" / "merged") in conds["sft+expert"]["skipped"]
     assert (m["n_tasks"], m["pass1_mean"]) == ("0", "")
     assert not (out / "sft+expert").exists()
-    assert "sft+expert" not in {r["condition"] for r in _read(out / "per_instance.csv")[1]}
+    assert "sft+expert" not in {r["condition"] for r in read_table(out / "per_instance.csv")[1]}
 
 
 def test_fixed_interval_baseline_forces_expert_calls(evaluated):
     _, out, _ = evaluated
-    rows = [r for r in _read(out / "per_instance.csv")[1] if r["condition"] == "forced"]
+    rows = [r for r in read_table(out / "per_instance.csv")[1] if r["condition"] == "forced"]
     assert len(rows) == 2 and all(int(r["expert_calls"]) > 0 for r in rows)
     assert all(int(r["expert_input_tokens"]) > 0 and float(r["expert_token_share"]) > 0 for r in rows)
-    m = {r["condition"]: r for r in _read(out / "metrics.csv")[1]}["forced"]
+    m = {r["condition"]: r for r in read_table(out / "metrics.csv")[1]}["forced"]
     assert float(m["expert_calls_per_task"]) > 0 and m["invocation"] == "every:2"
 
 
@@ -126,7 +128,7 @@ def test_resume_skips_finished_instances(evaluated, tmp_path):
         ids = [json.loads(line)["instance_id"] for line in (folder / name).read_text().splitlines()]
         assert sorted(ids) == ["protege-bench__gridlib-0001", "protege-bench__gridlib-0002"]
     assert len(json.loads((folder / "report.json").read_text())["instances"]) == 2
-    rows = _read(copy / "per_instance.csv")[1]
+    rows = read_table(copy / "per_instance.csv")[1]
     keys = [(r["condition"], r["seed"], r["instance_id"]) for r in rows]
     assert len(keys) == len(set(keys)) == 4
     # other settings in the same folder are refused, not mixed in
@@ -138,7 +140,7 @@ def test_resolution_best_model_and_shared_runs(tmp_path):
     config = EvalConfig.preset("smoke")
     (tmp_path / "04_rl" / "final").mkdir(parents=True)
     (tmp_path / "04_rl" / "final" / "config.json").write_text("{}")
-    conds = {c.name: c for c in evaluate.resolve_conditions(config, tmp_path)}
+    conds = {c.name: c for c in evaluate_config.resolve_conditions(config, tmp_path)}
     best = f"transformers:{tmp_path}/04_rl/final"
     assert conds["sft+rl+expert"].policy == best and not conds["sft+rl+expert"].skipped
     assert "does not exist" in conds["sft+expert"].skipped
@@ -146,7 +148,7 @@ def test_resolution_best_model_and_shared_runs(tmp_path):
     assert conds["ablate-learned"].run_as == "sft+rl+expert"  # identical settings: run once
     assert conds["noisy-expert"].expert == "noisy:0.3:reference" and conds["noisy-expert"].policy == best
     assert conds["expert-as-agent"].policy == "scripted" and "ORACLE" in conds["expert-as-agent"].notes
-    empty = {c.name: c for c in evaluate.resolve_conditions(config, tmp_path / "none")}
+    empty = {c.name: c for c in evaluate_config.resolve_conditions(config, tmp_path / "none")}
     assert "no trained model" in empty["ablate-never"].skipped and empty["ablate-never"].policy == "{best}"
 
 
@@ -163,9 +165,9 @@ def test_expert_specs_levels_and_a_local_model_as_expert():
 
     assert make_expert("reference:exact_edit").hint_level == "exact_edit"
     assert make_expert("reference").hint_level == "description"
-    assert evaluate.is_oracle("transformers:tiny", "reference:location")
+    assert is_oracle("transformers:tiny", "reference:location")
     own = make_expert("policy:tiny")
-    assert not own.oracle and not evaluate.is_oracle("transformers:tiny", "policy:tiny")
+    assert not own.oracle and not is_oracle("transformers:tiny", "policy:tiny")
     reply = own.advise(ExpertRequest("Where is the bug?", [{"role": "user", "content": "x"}], "t-1", "issue text",
                                      gold_patch="diff --git a/x b/x"))  # a non-oracle never gets the patch
     assert not reply.failed and reply.text and reply.output_tokens > 0 and not reply.oracle
@@ -173,13 +175,13 @@ def test_expert_specs_levels_and_a_local_model_as_expert():
 
 def test_by_tier_and_by_mutation_tables(evaluated):
     _, out, result = evaluated
-    header, rows = _read(out / "metrics_by_tier.csv")
+    header, rows = read_table(out / "metrics_by_tier.csv")
     assert header == list(evaluate.GROUP_COLUMNS)
     per = {r["instance_id"]: r["tier"] for r in result.per_instance}
     assert set(per.values()) <= {"pinpointed", "easy", "medium", "hard"}
     oracle = [r for r in rows if r["condition"] == "oracle-agent"]
     assert sum(int(r["n_tasks"]) for r in oracle) == 2 and all(float(r["pass1_mean"]) == 1.0 for r in oracle)
-    _, by_kind = _read(out / "metrics_by_mutation.csv")
+    _, by_kind = read_table(out / "metrics_by_mutation.csv")
     kinds = {r["mutation"] for r in result.per_instance}
     assert {r["group"] for r in by_kind} == kinds and "-" not in kinds
 
@@ -231,7 +233,7 @@ def _per_instance(path: Path, condition: str, resolved: list[int], calls: list[i
 def test_compare_pairs_tasks_and_names_bad_input(tmp_path):
     a = _per_instance(tmp_path / "a" / "per_instance.csv", "x", [0, 0, 0, 1, 1, 0], [1, 1, 1, 1, 1, 1])
     b = _per_instance(tmp_path / "b" / "per_instance.csv", "y", [1, 1, 1, 1, 1, 0], [0, 0, 1, 1, 1, 1])
-    table = {(r["group"], r["metric"]): r for r in evaluate.compare(tmp_path / "a", b)}
+    table = {(r["group"], r["metric"]): r for r in compare_mod.compare(tmp_path / "a", b)}
     assert list(table) == [("all", "pass1"), ("all", "expert_calls"), ("easy", "pass1"), ("easy", "expert_calls"),
                            ("hard", "pass1"), ("hard", "expert_calls")]
     overall = table["all", "pass1"]
@@ -239,18 +241,18 @@ def test_compare_pairs_tasks_and_names_bad_input(tmp_path):
     assert overall["diff"] == pytest.approx(0.5) and (overall["b_better"], overall["a_better"]) == (3, 0)
     assert overall["lo"] > 0  # paired: B never loses a task, so even the interval's low end is a gain
     assert table["easy", "expert_calls"]["diff"] == pytest.approx(-0.5) and table["hard", "pass1"]["diff"] == 0
-    markdown = evaluate.comparison_markdown(list(table.values()))
+    markdown = compare_mod.comparison_markdown(list(table.values()))
     assert "| all | pass1 | 6 | 33.3% | 83.3% | 50.0% [" in markdown and "A = x, B = y" in markdown
     both = tmp_path / "both.csv"
     both.write_text(a.read_text() + "".join(b.read_text().splitlines(keepends=True)[1:]))
     with pytest.raises(ValueError, match=r"both.csv: field 'condition' is ambiguous; conditions there: x, y"):
-        evaluate.compare(both, b)
+        compare_mod.compare(both, b)
     with pytest.raises(ValueError, match=r"has no 'z'"):
-        evaluate.compare(both, both, "x", "z")
-    assert evaluate.compare(both, both, "x", "y", by=None)[0]["diff"] == pytest.approx(0.5)
+        compare_mod.compare(both, both, "x", "z")
+    assert compare_mod.compare(both, both, "x", "y", by=None)[0]["diff"] == pytest.approx(0.5)
     (tmp_path / "other.csv").write_text("instance_id,resolved\nt0,1\n")
     with pytest.raises(ValueError, match=r"other.csv: missing field\(s\) condition, expert_calls"):
-        evaluate.compare(tmp_path / "other.csv", b)
+        compare_mod.compare(tmp_path / "other.csv", b)
 
     from typer.testing import CliRunner
 

@@ -9,7 +9,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from protege.core.protocols import Expert, ExpertRequest
-from protege.models.experts import NoisyExpert, OpenAIExpert, ReferenceExpert, guidance_edits, parse_patch
+from protege.models.experts import OpenAIExpert
+from protege.models.patch_reading import guidance_edits, parse_patch
+from protege.models.reference_expert import NoisyExpert, ReferenceExpert
 
 PATCH = """\
 diff --git a/src/pkg/core.py b/src/pkg/core.py

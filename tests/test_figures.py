@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from protege.stages import figures
+from protege.stages import figures, figures_eval, figures_sweep, plots
 
 CONDITIONS = [  # name, policy, expert, invocation, oracle, skipped
     ("base", "transformers:tiny", "none", "learned", 0, ""),
@@ -34,7 +34,7 @@ def write_results(run: Path, seed: int = 0, quality: float = 0.5) -> Path:
         (run / stage).mkdir(parents=True, exist_ok=True)
         (run / stage / "config.json").write_text(json.dumps({"stage": stage, "seed": seed, "data": {"max_length": 64}}))
     pd.DataFrame([{"dataset": d, "n_expert_calls": rng.randint(0, 2), "length": rng.randint(20, 120),
-                   **{f"tokens_{r}": rng.randint(5, 50) for r in figures.ROLE_COLORS}}
+                   **{f"tokens_{r}": rng.randint(5, 50) for r in plots.ROLE_COLORS}}
                   for d in ("live", "inserted-stall", "mixed") for _ in range(6)]).to_csv(run / "02_insert" / "stats.csv",
                                                                                           index=False)
     log = [{"step": s, "loss": 2.0 / s, "epoch": s / 10} for s in range(1, 11)]
@@ -97,16 +97,16 @@ def test_metrics_without_ablations_or_known_conditions(tmp_path):
     run = write_results(tmp_path / "run")
     m = pd.read_csv(run / "05_eval" / "metrics.csv")
     m = m[~m["condition"].str.startswith("ablate-")].assign(condition=lambda d: "c-" + d["condition"])
-    assert figures.ablation_rows(m).empty
-    assert len(figures.before_after_rows(m)) == len(figures.ran(m))  # fallback: every run condition
-    assert figures.loop_rate_before_after(m, tmp_path / "loop.png", "r", "h").exists()
+    assert figures_eval.ablation_rows(m).empty
+    assert len(figures_eval.before_after_rows(m)) == len(plots.ran(m))  # fallback: every run condition
+    assert figures_eval.loop_rate_before_after(m, tmp_path / "loop.png", "r", "h").exists()
 
 
 def test_pass1_marks_oracle_and_handles_missing_interval(tmp_path):
     m = pd.DataFrame({"condition": ["a", "b"], "pass1_mean": [0.0, 0.5], "pass1_lo": [float("nan"), 0.25],
                       "pass1_hi": [float("nan"), 0.75], "oracle": [0, 1], "skipped": ["", ""]})
-    assert figures._label("b", 1) == "b  ORACLE" and figures._label("a", 0) == "a"
-    assert figures.pass1_table(m, tmp_path / "p.png", "r", "h").stat().st_size > 1000
+    assert plots.condition_label("b", 1) == "b  ORACLE" and plots.condition_label("a", 0) == "a"
+    assert figures_eval.pass1_table(m, tmp_path / "p.png", "r", "h").stat().st_size > 1000
 
 
 def write_sweep(sweep: Path) -> None:
@@ -132,29 +132,29 @@ def write_sweep(sweep: Path) -> None:
 
 def test_sweep_table_and_figures(tmp_path):
     write_sweep(tmp_path / "sw")
-    table = figures.sweep_table(tmp_path / "sw")
+    table = figures_sweep.sweep_table(tmp_path / "sw")
     assert len(table) == 4 and set(table["condition"]) == {"sft+rl+expert"}
     assert table.set_index("point").loc["lambda_loop=0.2,lambda_collab=0", "pass1_mean"] == pytest.approx(0.5)
-    made = figures.figures_for_sweep(tmp_path / "sw", tmp_path / "f", "sw")
+    made = figures_sweep.figures_for_sweep(tmp_path / "sw", tmp_path / "f", "sw")
     assert [p.name for p in made] == ["sw_sweep_heatmap.png", "sw_sweep_pareto.png", "sw_sweep_rl_curves.png"]
-    steps = figures.sweep_steps(tmp_path / "sw", "sw: ")
+    steps = figures_sweep.sweep_steps(tmp_path / "sw", "sw: ")
     assert list(steps) == ["sw: lambda_loop=0,lambda_collab=0.2", "sw: lambda_loop=0.2,lambda_collab=0.2"]
     assert steps["sw: lambda_loop=0,lambda_collab=0.2"]["expert_calls"].tolist() == pytest.approx([1.0, 0.8])
-    again = figures.figures_for_sweep(tmp_path / "sw", tmp_path / "g", "sw")
+    again = figures_sweep.figures_for_sweep(tmp_path / "sw", tmp_path / "g", "sw")
     assert [p.read_bytes() for p in made] == [p.read_bytes() for p in again]
-    assert figures.sweep_table(tmp_path / "sw", "base")["pass1_mean"].tolist() == [0.1] * 4
-    assert figures.figures_for_sweep(tmp_path / "none", tmp_path / "f", "x") == []
+    assert figures_sweep.sweep_table(tmp_path / "sw", "base")["pass1_mean"].tolist() == [0.1] * 4
+    assert figures_sweep.figures_for_sweep(tmp_path / "none", tmp_path / "f", "x") == []
     # a pending point's folder (e.g. a committed record a user's sweep has not replaced yet) is not read
     record = json.loads((tmp_path / "sw/sweep.json").read_text())
     record["points"][1]["status"] = "pending"
     (tmp_path / "sw/sweep.json").write_text(json.dumps(record))
-    assert "lambda_loop=0,lambda_collab=0.2" not in figures.sweep_table(tmp_path / "sw")["point"].tolist()
-    assert list(figures.sweep_steps(tmp_path / "sw")) == ["lambda_loop=0.2,lambda_collab=0.2"]
+    assert "lambda_loop=0,lambda_collab=0.2" not in figures_sweep.sweep_table(tmp_path / "sw")["point"].tolist()
+    assert list(figures_sweep.sweep_steps(tmp_path / "sw")) == ["lambda_loop=0.2,lambda_collab=0.2"]
 
 
 def test_one_parameter_sweep_heatmap(tmp_path):
     table = pd.DataFrame({"point": ["a=0", "a=1"], "a": [0, 1], "pass1_mean": [0.2, 0.4], "condition": ["c", "c"]})
-    assert figures.sweep_heatmap(table, tmp_path / "h.png", "s", "h", "a").exists()
+    assert figures_sweep.sweep_heatmap(table, tmp_path / "h.png", "s", "h", "a").exists()
 
 
 def test_notebook_06_on_recorded_results(tmp_path):

@@ -7,24 +7,14 @@ import json
 import datasets
 import pytest
 
-from protege.agent.loop import GUIDANCE_OPEN, AgentConfig
+from protege.agent.config import AgentConfig
+from protege.agent.loop import GUIDANCE_OPEN
 from protege.agent.tools import parse_text
 from protege.core.trajectory import read_jsonl
 from protege.stages.collect import CollectConfig, collect, run_collection
 from protege.stages.dataset import agent_messages, load_split, row_from_trajectory, save_dataset, trl_messages
-from protege.stages.insert_calls import (
-    STRATEGIES,
-    DataConfig,
-    InsertConfig,
-    choose_points,
-    dataset_statistics,
-    held_out_packages,
-    insert_calls,
-    insert_file,
-    is_edit,
-    run_insertion,
-    stall_points,
-)
+from protege.stages.insert_calls import STRATEGIES, InsertConfig, choose_points, insert_calls, is_edit, stall_points
+from protege.stages.insert_datasets import DataConfig, dataset_statistics, held_out_packages, insert_file, run_insertion
 from protege.tasks.bundled import load_bundled
 
 

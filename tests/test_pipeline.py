@@ -10,9 +10,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from protege.app import pipeline
-from protege.app.pipeline import PipelineError
-from protege.stages import figures
+from protege.app import params, pipeline, pipeline_cli, sweep
+from protege.app.params import PipelineError
+from protege.stages import figures_sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -78,7 +78,7 @@ def test_parameters_are_checked_before_anything_runs(two_notebooks):
     with pytest.raises(PipelineError, match="no notebook 07"):
         pipeline.run_pipeline("smoke", "r0", notebooks=["07"], root=root, progress=False)
     assert not (root / "papermill_runs" / "r0" / "status.json").exists()
-    assert pipeline.declared_parameters(root / "notebooks" / "01_make.ipynb") == {
+    assert params.declared_parameters(root / "notebooks" / "01_make.ipynb") == {
         "preset": "smoke", "run_dir": "runs/x", "alpha": 1, "overrides": {}}
 
 
@@ -163,12 +163,12 @@ def sweep_root(tmp_path):
 def test_sweep_shares_upstream_and_aggregates(sweep_root, tmp_path_factory, monkeypatch):
     root = sweep_root
     with pytest.raises(PipelineError, match="--reuse-from base"):
-        pipeline.run_sweep("smoke", {"lambda_loop": [0.0]}, "sw", reuse_from="base", root=root, progress=False)
+        sweep.run_sweep("smoke", {"lambda_loop": [0.0]}, "sw", reuse_from="base", root=root, progress=False)
     pipeline.run_pipeline("smoke", "base", notebooks=["01"], root=root, progress=False)
     with pytest.raises(PipelineError, match="gamma"):
-        pipeline.run_sweep("smoke", {"gamma": [1, 2]}, "sw", reuse_from="base", root=root, progress=False)
+        sweep.run_sweep("smoke", {"gamma": [1, 2]}, "sw", reuse_from="base", root=root, progress=False)
     grid = {"lambda_loop": [0.0, 0.2], "lambda_collab": [0, 0.2]}
-    record = pipeline.run_sweep("smoke", grid, "sw", reuse_from="base", root=root, progress=False)
+    record = sweep.run_sweep("smoke", grid, "sw", reuse_from="base", root=root, progress=False)
     ids = [p["id"] for p in record["points"]]
     assert ids == ["lambda_loop=0,lambda_collab=0", "lambda_loop=0,lambda_collab=0.2",
                    "lambda_loop=0.2,lambda_collab=0", "lambda_loop=0.2,lambda_collab=0.2"]
@@ -192,14 +192,14 @@ def test_sweep_shares_upstream_and_aggregates(sweep_root, tmp_path_factory, monk
 
     statuses = [(sweep_pm / pid / "status.json").read_text() for pid in ids]
 
-    result = CliRunner().invoke(pipeline.app, ["sweep", "--preset", "smoke", "--grid", "lambda_loop=0.0,0.2", "--grid",
+    result = CliRunner().invoke(pipeline_cli.app, ["sweep", "--preset", "smoke", "--grid", "lambda_loop=0.0,0.2", "--grid",
                                                "lambda_collab=0,0.2", "--sweep-id", "sw", "--reuse-from", "base",
                                                "--root", str(root)])
     assert result.exit_code == 0 and "4/4 points done" in result.output, result.output
     assert [(sweep_pm / pid / "status.json").read_text() for pid in ids] == statuses  # nothing re-executed
     assert {p: (root / p).read_bytes() for p in record["figures"]} == first
     with pytest.raises(PipelineError, match="defines another sweep"):
-        pipeline.run_sweep("smoke", {"lambda_loop": [0.5]}, "sw", reuse_from="base", root=root, progress=False)
+        sweep.run_sweep("smoke", {"lambda_loop": [0.5]}, "sw", reuse_from="base", root=root, progress=False)
 
     # a reviewer's clone: papermill_runs/ only, no runs/
     clone = tmp_path_factory.mktemp("clone")
@@ -221,7 +221,7 @@ def test_sweep_shares_upstream_and_aggregates(sweep_root, tmp_path_factory, monk
     shutil.copytree(root / "papermill_runs", user / "papermill_runs")
     shutil.copytree(root / "notebooks", user / "notebooks")
     pipeline.run_pipeline("smoke", "base", notebooks=["01"], root=user, progress=False)
-    one_run, calls = pipeline._one_run, []
+    one_run, calls = pipeline.one_run, []
 
     def stopped_after_one(*args, **kwargs):
         calls.append(args[1])
@@ -229,24 +229,24 @@ def test_sweep_shares_upstream_and_aggregates(sweep_root, tmp_path_factory, monk
             raise KeyboardInterrupt
         return one_run(*args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "_one_run", stopped_after_one)
+    monkeypatch.setattr(sweep, "one_run", stopped_after_one)
     with pytest.raises(KeyboardInterrupt):
-        pipeline.run_sweep("smoke", grid, "sw", reuse_from="base", root=user, progress=False)
+        sweep.run_sweep("smoke", grid, "sw", reuse_from="base", root=user, progress=False)
     monkeypatch.undo()
     user_pm = user / "papermill_runs" / "sw"
     assert [p["status"] for p in json.loads((user_pm / "sweep.json").read_text())["points"]] == ["done"] + ["pending"] * 3
     assert (user_pm / ids[1] / "results/05_eval/metrics.csv").exists()  # the committed record, not yet replaced
     assert (user_pm / "sweep_metrics.csv").read_text().splitlines()[1].startswith(f'"{ids[0]}"')
     assert len((user_pm / "sweep_metrics.csv").read_text().splitlines()) == 2
-    assert figures.sweep_table(user_pm)["point"].tolist() == [ids[0]]
-    resumed = pipeline.run_sweep("smoke", grid, "sw", reuse_from="base", root=user, progress=False)
+    assert figures_sweep.sweep_table(user_pm)["point"].tolist() == [ids[0]]
+    resumed = sweep.run_sweep("smoke", grid, "sw", reuse_from="base", root=user, progress=False)
     assert all(p["status"] == "done" for p in resumed["points"])
     assert len((user_pm / "sweep_metrics.csv").read_text().splitlines()) == 5
 
     # a user's fresh clone of the committed sweep (papermill_runs/ only) runs another grid under its id
     shutil.copytree(root / "notebooks", clone / "notebooks")
     pipeline.run_pipeline("smoke", "base", notebooks=["01"], root=clone, progress=False)
-    other = pipeline.run_sweep("smoke", {"lambda_loop": [0.5]}, "sw", reuse_from="base", root=clone, progress=False)
+    other = sweep.run_sweep("smoke", {"lambda_loop": [0.5]}, "sw", reuse_from="base", root=clone, progress=False)
     assert [p["id"] for p in other["points"]] == ["lambda_loop=0.5"] and other["points"][0]["status"] == "done"
     assert json.loads((clone / "papermill_runs/sw/sweep.json").read_text())["grid"] == {"lambda_loop": [0.5]}
 
@@ -256,15 +256,15 @@ def test_cli_run_and_figures(two_notebooks, monkeypatch):
 
     root = two_notebooks
     runner = CliRunner()
-    result = runner.invoke(pipeline.app, ["run", "--preset", "smoke", "--run-id", "c1", "-p", "alpha=2",
+    result = runner.invoke(pipeline_cli.app, ["run", "--preset", "smoke", "--run-id", "c1", "-p", "alpha=2",
                                           "--notebooks", "01", "--root", str(root)])
     assert result.exit_code == 0, result.output
     assert "run c1: done" in result.output
     assert json.loads((root / "runs/c1/01_make/config.json").read_text())["alpha"] == 2
-    bad = runner.invoke(pipeline.app, ["run", "--run-id", "c1", "-p", "nope=1", "--root", str(root)])
+    bad = runner.invoke(pipeline_cli.app, ["run", "--run-id", "c1", "-p", "nope=1", "--root", str(root)])
     assert bad.exit_code == 1 and "nope" in bad.output
     monkeypatch.chdir(root)
-    result = runner.invoke(pipeline.app, ["figures"])
+    result = runner.invoke(pipeline_cli.app, ["figures"])
     assert result.exit_code == 0 and "0 figures in figures" in result.output
 
 

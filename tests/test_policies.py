@@ -10,8 +10,9 @@ import torch
 from protege.core.protocols import ExpertRequest, Policy
 from protege.models.engine import GQA_SDPA
 from protege.models.experts import OpenAIExpert
-from protege.models.policies import TOOL_CALL_END, OpenAIPolicy, TransformersPolicy
+from protege.models.policies import TOOL_CALL_END, TransformersPolicy
 from protege.models.registry import tiny_dir
+from protege.models.remote_policies import OpenAIPolicy
 from protege.models.serving import ServedModel, free_port
 
 TOOLS = [{"type": "function", "function": {

@@ -8,15 +8,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from protege.agent.loop import AgentConfig, run_episodes
+from protege.agent.config import AgentConfig
+from protege.agent.loop import run_episodes
 from protege.env.factory import make_environment
 from protege.env.grading import grade
 from protege.models import judges
-from protege.models.experts import ReferenceExpert
 from protege.models.factory import make_judge
 from protege.models.judges import CallView, JudgeScore
+from protege.models.reference_expert import ReferenceExpert
+from protege.stages import reward_config
+from protege.stages import reward_terms_paper as paper_terms
 from protege.stages import rewards as R
-from protege.stages.rewards import EpisodeFacts, RewardConfig, reward_terms
+from protege.stages.reward_config import RewardConfig
+from protege.stages.rewards import EpisodeFacts, reward_terms
 
 SIMPLE = RewardConfig.preset("simple")
 PAPER = RewardConfig.preset("paper")
@@ -104,7 +108,7 @@ def test_paper_curriculum_stages():
     no_call = reward_terms(EpisodeFacts(["ls", "cat a"], True), PAPER, stage=2)
     assert no_call["reward_no_call"] == -10.0 and no_call["reward_total"] == pytest.approx(1.0 - 10.0)
     off = RewardConfig.preset("paper", curriculum=False)
-    assert R.curriculum_stage(1, 160, off) == 2 and R.curriculum_stage(1, 160, PAPER) == 1
+    assert paper_terms.curriculum_stage(1, 160, off) == 2 and paper_terms.curriculum_stage(1, 160, PAPER) == 1
 
 
 def test_paper_expert_terms_phi_and_back_to_back():
@@ -114,7 +118,7 @@ def test_paper_expert_terms_phi_and_back_to_back():
     assert t["n_b2b"] == 1 and t["r_b2b"] == -0.5
     assert t["r_expert"] == pytest.approx((0.9 + PAPER.p_low) / 2 - 0.5)
     assert t["r_other"] == pytest.approx(1.0 + 0.3 * t["r_expert"])
-    assert R.back_to_back_reward(10) == -1.0  # floor
+    assert paper_terms.back_to_back_reward(10) == -1.0  # floor
 
 
 @pytest.mark.parametrize("preset", ["simple", "paper"])
@@ -125,10 +129,10 @@ def test_components_sum_to_total_and_trl_functions_read_them(preset):
              EpisodeFacts([], False)]
     terms = [reward_terms(f, cfg, stage=2) for f in facts]
     for t in terms:
-        assert t["reward_total"] == pytest.approx(sum(t[f"reward_{c}"] for c in R.components(preset)))
+        assert t["reward_total"] == pytest.approx(sum(t[f"reward_{c}"] for c in reward_config.components(preset)))
     columns = {k: [t[k] for t in terms] for k in terms[0]}
     funcs = R.trl_reward_functions(cfg)
-    assert [f.__name__ for f in funcs] == list(R.components(preset))
+    assert [f.__name__ for f in funcs] == list(reward_config.components(preset))
     totals = [sum(vals) for vals in zip(*(f(completions=["", "", ""], **columns) for f in funcs))]
     assert totals == pytest.approx(columns["reward_total"])
     assert R.total_reward(["", "", ""], **columns) == pytest.approx(columns["reward_total"])

@@ -8,13 +8,14 @@ from functools import partial
 import pytest
 import torch
 
-from protege.agent.loop import AgentConfig, run_episodes
+from protege.agent.config import AgentConfig
+from protege.agent.loop import run_episodes
 from protege.core.config import notebook_config
 from protege.env.factory import make_environment
-from protege.models.experts import ReferenceExpert
+from protege.models.reference_expert import ReferenceExpert
 from protege.models.registry import tiny_dir
 from protege.models.scripted import ScriptedPolicy
-from protege.stages import rl, rl_sequences
+from protege.stages import rl, rl_config, rl_rollout, rl_sequences
 from protege.stages.rewards import component_reward
 
 
@@ -216,7 +217,7 @@ def test_smoke_rl_run_logs_terms_changes_weights_and_resumes(tmp_path, capsys):
     from protege.models.policies import TransformersPolicy
 
     out = tmp_path / "04_rl"
-    config = rl.RLRunConfig.preset("smoke", **{**SMOKE, "max_steps": 1})
+    config = rl_config.RLRunConfig.preset("smoke", **{**SMOKE, "max_steps": 1})
     first = rl.train(config, out, extra_reward_funcs=[varied])
     assert first.steps == 1 and (out / "checkpoints" / "checkpoint-1").is_dir()
     printed = capsys.readouterr().out
@@ -245,7 +246,7 @@ def test_smoke_rl_run_logs_terms_changes_weights_and_resumes(tmp_path, capsys):
     assert all(r["sequence"]["trained_tokens"] > 0 and "reward_total" in r["terms"] for r in rollouts)
     assert len(list((out / "trajectories").glob("step-*/*.json"))) == 4
     saved = json.loads((out / "config.json").read_text())
-    assert saved["rl"]["max_steps"] == 2 and saved["reward"]["preset"] == "simple"
+    assert saved["rl"]["max_steps"] == 2 and saved["reward"]["preset_name"] == "simple"
     assert (out / "curves.png").stat().st_size > 10_000
 
     # Trainable weights moved; the final folder is a merged model the policy loads.
@@ -257,7 +258,7 @@ def test_smoke_rl_run_logs_terms_changes_weights_and_resumes(tmp_path, capsys):
     assert len(policy.generate([[{"role": "user", "content": "hi"}]], [])) == 1
 
     # Done: a third call returns at once; before/after evaluation on one held-out task.
-    assert rl.train(rl.RLRunConfig.preset("smoke", **{**SMOKE, "max_steps": 2}), out).steps == 2
+    assert rl.train(rl_config.RLRunConfig.preset("smoke", **{**SMOKE, "max_steps": 2}), out).steps == 2
     table = rl.evaluate_before_after(config, out)
     assert table["label"].tolist() == ["before", "after"] and set(table["resolve_rate"]) <= {0.0, 1.0}
     assert {"loop_rate", "repeat_rate", "expert_calls", "steps"} <= set(table.columns)
@@ -265,21 +266,21 @@ def test_smoke_rl_run_logs_terms_changes_weights_and_resumes(tmp_path, capsys):
 
 
 def test_config_presets_validate_and_reject_bad_settings():
-    for name in rl.PRESETS:
-        config = rl.RLRunConfig.preset(name)
+    for name in rl_config.PRESETS:
+        config = rl_config.RLRunConfig.preset(name)
         config.validate()
         assert (config.epsilon, config.epsilon_high) == (0.20, 0.28)
         assert config.agent_config().max_context_tokens == -1
-    assert rl.RLRunConfig.preset("full").beta > 0 and not rl.RLRunConfig.preset("full").use_lora
+    assert rl_config.RLRunConfig.preset("full").beta > 0 and not rl_config.RLRunConfig.preset("full").use_lora
     with pytest.raises(ValueError, match="RLRunConfig: unknown field"):
-        rl.RLRunConfig.preset("smoke", lamda_loop=0.1)
+        rl_config.RLRunConfig.preset("smoke", lamda_loop=0.1)
     with pytest.raises(ValueError, match="num_generations"):
-        rl.RLRunConfig.preset("smoke", num_generations=1).validate()
+        rl_config.RLRunConfig.preset("smoke", num_generations=1).validate()
     with pytest.raises(ValueError, match="micro_batch_size"):
-        rl.RLRunConfig.preset("smoke", micro_batch_size=3).validate()
+        rl_config.RLRunConfig.preset("smoke", micro_batch_size=3).validate()
     with pytest.raises(ValueError, match="RewardConfig: unknown field"):
-        rl.RLRunConfig.preset("smoke", **{"reward_overrides.nope": 1}).validate()
-    nb = notebook_config(rl.RLRunConfig, "smoke", {"max_steps": 5}, model=rl.sft_model("/nonexistent"),
+        rl_config.RLRunConfig.preset("smoke", **{"reward_overrides.nope": 1}).validate()
+    nb = notebook_config(rl_config.RLRunConfig, "smoke", {"max_steps": 5}, model=rl_config.sft_model("/nonexistent"),
                          reward_preset="paper", lambda_loop=0.3, lambda_collab=0.2)
     assert (nb.model, nb.reward_config().preset_name, nb.reward_config().lambda_loop, nb.max_steps) == (
         "tiny", "paper", 0.3, 5)
@@ -293,11 +294,11 @@ def test_rollout_scoring_paper_preset_grades_judges_and_returns_columns(scripted
     from protege.models.judges import HeuristicJudge
 
     repo, task = tiny_repo
-    config = rl.RLRunConfig.preset("smoke", reward_preset="paper", max_steps=2)
-    rollout = rl.AgentRollout(config, [task], tokenizer, str(tiny_dir()), tmp_path, ReferenceExpert(),
+    config = rl_config.RLRunConfig.preset("smoke", reward_preset="paper", max_steps=2)
+    rollout = rl_rollout.AgentRollout(config, [task], tokenizer, str(tiny_dir()), tmp_path, ReferenceExpert(),
                               HeuristicJudge(), EnvConfig(repos=RepoSource(mirror_template=str(repo))))
-    assert rollout.task_of(rl.task_prompt(task)) is task
-    timed = rl._TimedPolicy(CanonicalPolicy([task], tokenizer))
+    assert rollout.task_of(rl_rollout.task_prompt(task)) is task
+    timed = rl_rollout._TimedPolicy(CanonicalPolicy([task], tokenizer))
     out = rollout.score([task, task], [scripted_episode, scripted_episode], step=2, max_steps=2, rollout_s=2.0,
                         timed=timed)
     assert {"prompt_ids", "completion_ids", "logprobs", "env_mask"} <= set(out)
@@ -351,7 +352,7 @@ def test_rollouts_generate_with_trls_colocated_vllm_engine(tiny_repo, tokenizer,
     from types import SimpleNamespace
 
     from protege.env.base import EnvConfig, RepoSource
-    from protege.models.policies import VLLMEnginePolicy
+    from protege.models.remote_policies import VLLMEnginePolicy
 
     repo, task = tiny_repo
     engine = EngineOnTinyModel()
@@ -367,17 +368,15 @@ def test_rollouts_generate_with_trls_colocated_vllm_engine(tiny_repo, tokenizer,
         1, torch.tensor(gen.completion_ids)[:, None]).squeeze(1)
     assert torch.allclose(torch.tensor(gen.logprobs), expected, atol=1e-4)
 
-    config = rl.RLRunConfig.preset("smoke", max_steps=1, use_vllm=True, max_new_tokens=6, step_limit=2)
+    config = rl_config.RLRunConfig.preset("smoke", max_steps=1, use_vllm=True, max_new_tokens=6, step_limit=2)
     config.validate()
-    rollout = rl.AgentRollout(config, [task], tokenizer, str(tiny_dir()), tmp_path, ReferenceExpert(), None,
+    rollout = rl_rollout.AgentRollout(config, [task], tokenizer, str(tiny_dir()), tmp_path, ReferenceExpert(), None,
                               EnvConfig(repos=RepoSource(mirror_template=str(repo))), verbose=False)
     trainer = SimpleNamespace(use_vllm=True, vllm_generation=SimpleNamespace(llm=engine),
                               state=SimpleNamespace(global_step=0, max_steps=1))
-    import protege.models.policies as policies
-
-    # vllm is not installed here: plain dicts stand in for vllm.SamplingParams
-    monkeypatch.setattr(policies, "VLLMEnginePolicy", partial(VLLMEnginePolicy, params_factory=dict))
-    out = rollout([rl.task_prompt(task)] * 2, trainer)
+    # vllm is not installed here: plain dicts stand in for vllm.SamplingParams (in the policy the rollout builds)
+    monkeypatch.setattr(rl_rollout, "VLLMEnginePolicy", partial(VLLMEnginePolicy, params_factory=dict))
+    out = rollout([rl_rollout.task_prompt(task)] * 2, trainer)
     assert {"prompt_ids", "completion_ids", "logprobs", "env_mask"} <= set(out) and len(out["prompt_ids"]) == 2
     assert engine.calls >= 1
     for ids, logprobs, mask in zip(out["completion_ids"], out["logprobs"], out["env_mask"]):
@@ -390,6 +389,6 @@ def test_rollouts_generate_with_trls_colocated_vllm_engine(tiny_repo, tokenizer,
 
 def test_vllm_server_mode_is_refused_and_grpo_config_gets_the_vllm_settings():
     with pytest.raises(ValueError, match="colocate"):
-        rl.RLRunConfig.preset("smoke", use_vllm=True, vllm_mode="server").validate()
-    full = rl.RLRunConfig.preset("full")
+        rl_config.RLRunConfig.preset("smoke", use_vllm=True, vllm_mode="server").validate()
+    full = rl_config.RLRunConfig.preset("full")
     assert full.use_vllm and full.vllm_mode == "colocate"

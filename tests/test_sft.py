@@ -11,20 +11,14 @@ import pytest
 from protege.agent.loop import context_view
 from protege.agent.tools import tool_schemas
 from protege.app.cli import app
+from protege.core.config import apply
 from protege.models.engine import GQA_SDPA
 from protege.models.registry import tiny_dir
 from protege.stages.dataset import agent_messages, row_from_trajectory, save_dataset
-from protege.stages.sft import (
-    ACCELERATE_CONFIGS,
-    SFTRunConfig,
-    apply_overrides,
-    build_trainer,
-    dry_run,
-    load_tokenizer,
-    mask_preview,
-    train,
-)
+from protege.stages.sft import dry_run, mask_preview, train
+from protege.stages.sft_config import ACCELERATE_CONFIGS, SFTRunConfig
 from protege.stages.sft_data import render, tokenize_conversation, tokenize_rows, tokenize_view, window_view
+from protege.stages.sft_trainer import build_trainer, load_tokenizer
 
 END = "<|im_end|>"  # the tiny model's end-of-turn token
 
@@ -324,7 +318,7 @@ def test_sft_config_names_activation_checkpointing_without_a_deprecation_warning
 
     from trl import SFTConfig
 
-    from protege.stages.sft import sft_kwargs
+    from protege.stages.sft_trainer import sft_kwargs
 
     for preset, on in (("small", False), ("full", True)):
         kwargs = sft_kwargs(SFTRunConfig.preset(preset), "OUT", "cpu")
@@ -360,8 +354,8 @@ def test_cli_and_overrides(capsys, data_dir):
     assert preview["loss"].any() and not preview["loss"].all() and not preview["loss"].iloc[0]
     assert preview[preview["loss"]]["text"].str.endswith(END).all()
     with pytest.raises(ValueError, match="SFTRunConfig: unknown field .no_such_field."):
-        apply_overrides(SFTRunConfig(), ["no_such_field=1"])
+        apply(SFTRunConfig(), ["no_such_field=1"])
     with pytest.raises(ValueError, match="expected key=value"):
-        apply_overrides(SFTRunConfig(), ["max_steps"])
+        apply(SFTRunConfig(), ["max_steps"])
     with pytest.raises(ValueError, match="mode"):
         SFTRunConfig.preset("small", mode="adapter")

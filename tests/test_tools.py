@@ -2,15 +2,8 @@
 
 import pytest
 
-from protege.agent.tools import (
-    EditorOptions,
-    editor,
-    execute,
-    parse_generation,
-    parse_text,
-    tool_schemas,
-    trim_observation,
-)
+from protege.agent.editor import EditorOptions, editor
+from protege.agent.tools import execute, parse_generation, parse_text, tool_schemas, trim_observation
 from protege.core.actions import Action, FormatError
 from protege.core.protocols import Generation
 from protege.env.local import LocalEnvironment

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from protege.agent.loop import AgentConfig, run_episodes
+from protege.agent.config import AgentConfig
+from protege.agent.loop import run_episodes
 from protege.app.viewer import episode_record, find_trajectories, write_report
 from protege.core.protocols import ExpertReply, ExpertRequest
 from protege.core.trajectory import TrajectoryWriter

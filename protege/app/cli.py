@@ -11,14 +11,17 @@ import typer
 
 from protege.app import viewer
 from protege.app.cli_agent import app as agent_app
-from protege.app.pipeline import app as pipeline_app
+from protege.app.pipeline_cli import app as pipeline_app
 from protege.app.presets import presets_markdown
 from protege.bugbench import build as bugbench
+from protege.bugbench import validate as validation
 from protege.core.config import parse_assignments
-from protege.env import grading, harness, swebench_local
+from protege.env import grading, harness, reports, swebench_local
 from protege.env.base import EnvConfig, RepoSource
-from protege.stages import rl, sft
-from protege.stages.evaluate import EvalConfig, compare, comparison_markdown, resolve_conditions, run_evaluation
+from protege.stages import rl, rl_config, sft, sft_config
+from protege.stages.compare import compare, comparison_markdown
+from protege.stages.evaluate import run_evaluation
+from protege.stages.evaluate_config import EvalConfig, resolve_conditions
 from protege.tasks.bundled import load_bundled
 from protege.tasks.schema import TaskError, load_tasks
 
@@ -55,7 +58,8 @@ def sft_cmd(preset: Preset = "smoke",
             resume: Annotated[bool, typer.Option(help="continue from the last checkpoint in OUT")] = True) -> int:
     """Stage 03: supervised fine-tuning of the protégé (TRL SFTTrainer)."""
 
-    config = sft.apply_overrides(sft.SFTRunConfig.preset(preset), overrides or [])
+    config = sft_config.SFTRunConfig.preset(preset, **parse_assignments(overrides))
+    config.validate()
     if dry_run:
         typer.echo(json.dumps(sft.dry_run(config, data), indent=2, default=str))
         return 0
@@ -72,7 +76,7 @@ def rl_cmd(out: Annotated[Path, typer.Option(help="run folder (resumed when it h
            evaluate: Annotated[bool, typer.Option(help="then compare before/after on held-out tasks")] = False):
     """Stage 04: penalised RL (GRPO-style PPO) of the protégé; reward.X / agent.X set reward / agent fields."""
 
-    config = rl.RLRunConfig.preset(preset, **parse_assignments(overrides))
+    config = rl_config.RLRunConfig.preset(preset, **parse_assignments(overrides))
     result = rl.train(config, out, resume=resume)
     if evaluate:
         typer.echo(rl.evaluate_before_after(config, out).to_string(index=False))
@@ -171,8 +175,8 @@ def bench_validate(split: str | None = typer.Option(None, help="train or test"),
 
     start = time.monotonic()
     tasks = [t for t in load_bundled(split) if package is None or t.extra["package"] == package][:limit]
-    rows = bugbench.validate(tasks, _env_config(backend, None, None), workers=workers)
-    table = bugbench.validation_table(rows)
+    rows = validation.validate(tasks, _env_config(backend, None, None), workers=workers)
+    table = validation.validation_table(rows)
     typer.echo(table.to_string(index=False))
     ok = sum(r["ok"] for r in rows)
     gold = sum(r["gold_resolved"] for r in rows)
@@ -238,9 +242,9 @@ def grade_cmd(predictions: Path = typer.Argument(..., help="SWE-bench prediction
 
     if runner not in RUNNERS:
         raise typer.BadParameter(f"unknown runner {runner!r}; use one of: {', '.join(RUNNERS)}", param_hint="--runner")
-    preds = grading.load_predictions(predictions)
+    preds = reports.load_predictions(predictions)
     by_id = {t.instance_id: t for t in _load(instances)}
-    entries = grading.read_report(out)
+    entries = reports.read_report(out)
     log_dir = log_dir or out.with_suffix("").parent / (out.stem + "_logs")
     env_config = _env_config(backend, mirror_template, workspace_root)
 
@@ -253,11 +257,11 @@ def grade_cmd(predictions: Path = typer.Argument(..., help="SWE-bench prediction
         return grading.grade(task, patch, env_config, log_dir=log_dir, model_name=model_name).to_dict()
 
     def save(view: dict) -> None:
-        grading.write_report(out, entries, view, str(predictions))
+        reports.write_report(out, entries, view, str(predictions))
 
-    report = grading.grade_predictions(preds, by_id, entries, one, save, workers=workers, progress=True)
+    report = reports.grade_predictions(preds, by_id, entries, one, save, workers=workers, progress=True)
     save(report)
-    counts = grading.summary(report)
+    counts = reports.summary(report)
     typer.echo(f"resolved {counts['resolved']}/{counts['total']}; errors {counts['errors']}; "
                f"test infrastructure reverted in {counts['reverted_test_infra']}; report {out}")
     for iid, rep in report.items():
@@ -292,7 +296,7 @@ def harness_cmd(predictions: Path = typer.Argument(..., help="SWE-bench predicti
                 dry_run: bool = typer.Option(False, help="write and check the inputs, do not run")):
     """Full scale: grade predictions with the official swebench harness in Docker."""
 
-    run = harness.evaluate(_load(instances), grading.load_predictions(predictions), workdir, run_id, max_workers=max_workers,
+    run = harness.evaluate(_load(instances), reports.load_predictions(predictions), workdir, run_id, max_workers=max_workers,
                    timeout_s=timeout_s, namespace=namespace, dry_run=dry_run)
     for problem in run.problems:
         typer.echo(f"problem: {problem}")

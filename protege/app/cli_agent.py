@@ -13,13 +13,14 @@ from pathlib import Path
 
 import typer
 
+from protege.agent.config import AgentConfig
 from protege.agent.invocation import parse_invocation
-from protege.agent.loop import AgentConfig, run_episodes
+from protege.agent.loop import run_episodes
 from protege.core.config import parse_assignments
 from protege.core.trajectory import TrajectoryWriter, atomic_write
 from protege.env.base import EnvConfig, RepoSource
 from protege.env.factory import make_environment
-from protege.env.grading import summary
+from protege.env.reports import summary
 from protege.models import factory
 from protege.stages.evaluate import grade_run
 from protege.tasks.bundled import load_source

@@ -7,12 +7,12 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from protege.agent.loop import AgentConfig
+from protege.agent.config import AgentConfig
 from protege.stages.collect import CollectConfig
-from protege.stages.evaluate import EvalConfig
-from protege.stages.insert_calls import DataConfig
-from protege.stages.rl import RLRunConfig
-from protege.stages.sft import SFTRunConfig
+from protege.stages.evaluate_config import EvalConfig
+from protege.stages.insert_datasets import DataConfig
+from protege.stages.rl_config import RLRunConfig
+from protege.stages.sft_config import SFTRunConfig
 
 # The scale knobs of every stage, one row each: what `smoke` / `small` / `full` change (the presets
 # differ only in these sizes, never in logic). Each stage keeps its own PRESETS dict beside its

@@ -127,7 +127,7 @@ def resolve(cls: type, presets: Mapping[str, Mapping[str, Any]], name: str,
     every stage: an override of None or [] keeps the preset's value (a notebook parameter left
     at its default, `seeds=[]`); to clear a list, pass the value that means "none" for it.
 
-    >>> from protege.agent.loop import PRESETS, AgentConfig
+    >>> from protege.agent.config import PRESETS, AgentConfig
     >>> resolve(AgentConfig, PRESETS, "small", {"step_limit": "5"}).step_limit
     5
     >>> resolve(AgentConfig, PRESETS, "medium")
@@ -150,7 +150,7 @@ def notebook_config(cls: type, preset: str, overrides: Mapping[str, Any] | None 
     ``cls.preset(preset)`` with the notebook's named parameters (None or [] = the preset's) and
     `overrides` (any other field, dotted keys too). A field set both ways must agree.
 
-    >>> from protege.agent.loop import AgentConfig
+    >>> from protege.agent.config import AgentConfig
     >>> notebook_config(AgentConfig, "small", {"max_parallel": 4}, step_limit=None).max_parallel
     4
     >>> notebook_config(AgentConfig, "small", {"step_limit": 4}, step_limit=5)
@@ -173,7 +173,7 @@ def config_hash(config: Any) -> str:
     """8 hex digits of a config's canonical JSON (a config dataclass, a dict, or a config.json
     path): the same settings, the same hash. The one stamp of runs, checkpoints and figures.
 
-    >>> from protege.agent.loop import AgentConfig
+    >>> from protege.agent.config import AgentConfig
     >>> config_hash(AgentConfig.preset("small")) == config_hash(AgentConfig.preset("small")), len(config_hash(AgentConfig()))
     (True, 8)
     >>> config_hash({"b": 1, "a": [1, 2]}) == config_hash({"a": [1, 2], "b": 1})

@@ -27,7 +27,8 @@ from pathlib import Path
 
 from protege.env.base import EnvConfig, EnvironmentError_
 from protege.env.checkout import checkout
-from protege.env.sandbox import CommandResult, _Collector
+from protege.env.processes import OutputCollector
+from protege.env.sandbox import CommandResult
 from protege.tasks.schema import Task
 
 LABEL = "protege"
@@ -116,7 +117,7 @@ def _track(env: DockerEnvironment) -> None:
 
 
 class _Chunks:
-    """File-like view of the exec output stream, for `sandbox._Collector`."""
+    """File-like view of the exec output stream, for `sandbox.OutputCollector`."""
 
     def __init__(self, chunks):
         self.chunks = chunks
@@ -273,7 +274,7 @@ class DockerEnvironment:
             return CommandResult(command, "", None, 0.0, error=f"cannot start command: {exc}")
         # On overflow the reader keeps draining while another thread kills: a reader blocked
         # in the kill would stall the stream the kill needs to end.
-        collector = _Collector(_Chunks(stream), max(sb.output_limit_chars, 0) * 4, sb.output_kill_bytes,
+        collector = OutputCollector(_Chunks(stream), max(sb.output_limit_chars, 0) * 4, sb.output_kill_bytes,
                                lambda: threading.Thread(target=self._reap, daemon=True).start())
         # Host-side deadline: an exec whose stream never ends is cut off by killing everything.
         collector.thread.join(timeout + 15 if timeout > 0 else None)

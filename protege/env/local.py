@@ -30,17 +30,16 @@ from pathlib import Path
 
 from protege.env.base import DEBRIS, GIT_IDENTITY, EnvConfig, EnvironmentError_, PatchTooLarge, git
 from protege.env.checkout import checkout
+from protege.env.processes import kill_uid, workspace_usage
 from protege.env.sandbox import (
     CommandResult,
     SandboxConfig,
     UidLease,
     command_uid,
     hand_over,
-    kill_uid,
     run_command,
     uid_lock,
     use_bwrap,
-    workspace_usage,
 )
 from protege.env.workspace_io import UnsafePath, fs_user, is_same_dir, open_file
 from protege.tasks.schema import Task

@@ -28,13 +28,13 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import warnings
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+
+from protege.env.processes import OutputCollector, Watchdog, kill_members, kill_uid
 
 _BG_MARK = "__PROTEGE_BACKGROUND__="
 _BG_RE = re.compile(r"\n?" + _BG_MARK + r"(-?\d+)\n?")
@@ -200,117 +200,6 @@ def hand_over(root: Path, cfg: SandboxConfig, uid: int | None = None, keep_root_
     Path(root).chmod(0o755)
 
 
-def _processes() -> list[tuple[int, str]]:
-    """(pid, stat text) of every live process (zombies included)."""
-    found = []
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                with open(f"/proc/{entry.name}/stat") as fh:
-                    found.append((int(entry.name), fh.read()))
-            except OSError:
-                continue
-    return found
-
-
-def _members(sid: int | None = None, uid: int | None = None) -> list[int]:
-    """Live (non-zombie) PIDs of session `sid`, or owned by `uid`: a command's processes."""
-    pids = []
-    for pid, stat in _processes():
-        # fields after the parenthesised comm: state ppid pgrp session ...
-        parts = stat.rsplit(")", 1)[-1].split()
-        if len(parts) < 4 or parts[0] in ("Z", "X"):  # zombies are dead
-            continue
-        if sid is not None and int(parts[3]) == sid:
-            pids.append(pid)
-        elif uid is not None:
-            try:
-                if os.stat(f"/proc/{pid}").st_uid == uid:
-                    pids.append(pid)
-            except OSError:
-                continue
-    return pids
-
-
-def _kill_members(sid: int | None = None, uid: int | None = None) -> int:
-    """Kill a session's (or a uid's) processes until none is left; returns how many were killed."""
-    killed = 0
-    for _ in range(50):  # a fork bomb refills the group; keep killing until it is empty
-        members = _members(sid, uid)
-        if not members:
-            break
-        for pid in members:
-            try:
-                os.kill(pid, signal.SIGKILL)
-                killed += 1
-            except (ProcessLookupError, PermissionError):
-                pass
-        time.sleep(0.02)
-    return killed
-
-
-def kill_uid(uid: int) -> int:
-    """Kill every process of `uid` (an episode's leftovers). Refuses root and the caller's uid."""
-    if uid in (0, os.geteuid()):
-        raise ValueError(f"refusing to kill every process of uid {uid}")
-    return _kill_members(uid=uid)
-
-
-def _rss_mb(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/statm") as fh:
-                total += int(fh.read().split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-    return total * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-@dataclass(frozen=True)
-class Usage:
-    """What a workspace holds: MiB of allocated blocks, entries counted, and whether the count
-    stopped at the cap (then `mb` covers only the entries seen)."""
-
-    mb: float
-    entries: int
-    capped: bool
-
-
-def workspace_usage(roots: list[Path], max_entries: int = -1) -> Usage:
-    """Disk used by the files under `roots` (allocated blocks; hard links counted once) and how
-    many entries they hold. The walk stops after `max_entries` + 1 entries (-1: no cap), so a
-    workspace of a million empty files costs one bounded walk, not a long one per command."""
-    seen: set[tuple[int, int]] = set()
-    total = entries = 0
-    stack = [str(r) for r in roots]
-    while stack:
-        try:
-            with os.scandir(stack.pop()) as it:
-                listed = list(it)
-        except OSError:
-            continue
-        for entry in listed:
-            entries += 1
-            if 0 <= max_entries < entries:
-                return Usage(total / 2**20, entries, True)
-            try:
-                st = entry.stat(follow_symlinks=False)
-            except OSError:
-                continue
-            if entry.is_dir(follow_symlinks=False):
-                stack.append(entry.path)
-            if (st.st_dev, st.st_ino) not in seen:
-                seen.add((st.st_dev, st.st_ino))
-                total += st.st_blocks * 512
-    return Usage(total / 2**20, entries, False)
-
-
-def disk_usage_mb(roots: list[Path]) -> float:
-    """Disk used by the files under `roots`, MiB (see `workspace_usage`)."""
-    return workspace_usage(roots).mb
-
-
 UID_LOCK_DIR = os.path.join(tempfile.gettempdir(), "protege-uid-locks")  # one lock file per leased uid
 
 
@@ -367,100 +256,78 @@ class UidLease:
         self.uid = self._fd = None
 
 
-class _Watchdog:
-    """Polls a running command's totals (resident memory of its processes, disk used by its
-    writable folders) and kills it when one grows past its limit."""
-
-    def __init__(self, cfg: SandboxConfig, sid: int, uid: int | None, disk_roots: list[Path], kill):
-        self.cfg, self.sid, self.uid, self.disk_roots, self.kill = cfg, sid, uid, disk_roots, kill
-        self.memory_killed = self.disk_killed = False
-        self.watch_disk = (cfg.disk_mb >= 0 or cfg.max_files >= 0) and bool(disk_roots)
-        # Entries are counted exactly up to twice the cap, so growth past it is seen.
-        self._walk_cap = 2 * cfg.max_files if cfg.max_files >= 0 else -1
-        self.start = workspace_usage(disk_roots, self._walk_cap) if self.watch_disk else Usage(0.0, 0, False)
-        self.disk_now = self.start.mb
-        self._stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _over_disk(self) -> bool:
-        now = workspace_usage(self.disk_roots, self._walk_cap)
-        self.disk_now = now.mb
-        # A workspace already over quota may still shrink (rm); only growth past it is killed.
-        over_mb = 0 <= self.cfg.disk_mb < now.mb and now.mb > self.start.mb
-        over_files = 0 <= self.cfg.max_files < now.entries and (
-            now.entries > self.start.entries or (now.capped and not self.start.capped))
-        return over_mb or over_files
-
-    def _run(self) -> None:
-        interval = max(0.02, self.cfg.watch_interval_s)
-        while not self._stop.wait(interval):
-            if self.cfg.memory_mb >= 0:
-                pids = _members(uid=self.uid) if self.uid is not None else _members(sid=self.sid)
-                if _rss_mb(pids) > self.cfg.memory_mb:
-                    self.memory_killed = True
-                    self.kill()
-                    return
-            if self.watch_disk:
-                t0 = time.monotonic()
-                if self._over_disk():
-                    self.disk_killed = True
-                    self.kill()
-                    return
-                interval = max(interval, 10 * (time.monotonic() - t0))  # a big tree is scanned less often
-
-    def stop(self) -> float | None:
-        """Stop polling; one last disk check (a short command ends between polls)."""
-        self._stop.set()
-        self.thread.join()
-        if not self.watch_disk:
-            return None
-        if not self.disk_killed and self._over_disk():
-            self.disk_killed = True
-        return self.disk_now
+def _wait(proc: subprocess.Popen, timeout: float, kill_all, own_uid: int | None) -> tuple[bool, int]:
+    """Wait for the command (killing it at `timeout`), then kill what it left running: (timed
+    out, processes killed after it returned)."""
+    timed_out = False
+    try:
+        proc.wait(timeout=timeout if timeout > 0 else None)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        kill_all()
+        proc.wait()
+    except BaseException:  # Ctrl-C in the caller: never leave the command running
+        kill_all()
+        kill_members(sid=proc.pid)
+        raise
+    leftovers = kill_members(sid=proc.pid)
+    if own_uid is not None:  # what escaped the session (setsid) still runs as the episode's uid
+        leftovers += kill_uid(own_uid)
+    return timed_out, leftovers
 
 
-class _Collector:
-    """Reads a pipe to EOF keeping the head and tail, so a gigabyte never sits in memory."""
+def _background_count(output: str, killed: int) -> tuple[str, int]:
+    """The output without the wrapper's count of processes the command left behind, and that
+    count (at least `killed`); output printed after the count line (dying processes) is kept.
 
-    def __init__(self, stream, keep: int, kill_at: int, on_overflow):
-        self.stream, self.keep, self.kill_at, self.on_overflow = stream, keep, kill_at, on_overflow
-        self.head = bytearray()
-        self.tail: deque[bytes] = deque()
-        self.tail_len = 0
-        self.total = 0
-        self.overflowed = False
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
+    >>> _background_count("hi\\n__PROTEGE_BACKGROUND__=2\\n", 0)
+    ('hi', 2)
+    """
+    marks = list(_BG_RE.finditer(output))
+    if not marks:
+        return output, killed
+    last = marks[-1]
+    return output[:last.start()] + output[last.end():], max(killed, int(last.group(1)))
 
-    def _run(self) -> None:
-        half = self.keep // 2
-        while chunk := self.stream.read1(65536) if hasattr(self.stream, "read1") else self.stream.read(65536):
-            self.total += len(chunk)
-            room = half - len(self.head)
-            if room > 0:
-                self.head += chunk[:room]
-                chunk = chunk[room:]
-            if chunk:
-                self.tail.append(chunk)
-                self.tail_len += len(chunk)
-                while self.tail and self.tail_len - len(self.tail[0]) >= half:
-                    self.tail_len -= len(self.tail.popleft())
-            if self.kill_at >= 0 and self.total > self.kill_at and not self.overflowed:
-                self.overflowed = True
-                self.on_overflow()
 
-    def text(self, limit_chars: int) -> tuple[str, int]:
-        head = self.head.decode("utf-8", "replace")
-        tail = b"".join(self.tail).decode("utf-8", "replace")
-        if self.total <= len(self.head) + self.tail_len:
-            full = head + tail
-            if len(full) <= limit_chars:
-                return full, 0
-        half = limit_chars // 2
-        tail = tail[-half:] if half else ""
-        cut = max(0, self.total - len(head[:half].encode()) - len(tail.encode()))
-        return f"{head[:half]}\n... [{cut:,} characters cut] ...\n{tail}", cut
+def _python_binds(hiding: list[Path]) -> list[str]:
+    """bwrap arguments that put the Python installation back, read-only, where a hidden folder
+    (the caller's HOME, the private /tmp) covers it (a venv under /tmp, pyenv under /root)."""
+    binds: list[str] = []
+    for prefix in sorted({Path(p).resolve() for p in (sys.prefix, sys.base_prefix)}):
+        covers = [h for h in hiding if prefix.is_relative_to(h)]
+        if not covers:
+            continue
+        for parent in reversed(prefix.parents):
+            if any(parent.is_relative_to(h) and parent != h for h in covers):
+                binds += ["--perms", "0755", "--dir", str(parent)]
+        binds += ["--ro-bind", str(prefix), str(prefix)]
+    return binds
+
+
+def _bwrap_argv(cfg: SandboxConfig, cwd: Path, writable: list[Path], tmp_dir: Path | None,
+                shm_dir: Path | None) -> list[str]:
+    """The bwrap command line up to ``--``: read-only root, the caller's HOME hidden, only
+    `writable` writable, the episode's own /tmp and /dev/shm, private PID/IPC (and network)."""
+    binds: list[str] = []
+    # The caller's HOME (keys, tokens, shell history) is hidden behind an empty tmpfs.
+    home_dir = Path.home().resolve()
+    if home_dir != Path("/"):
+        binds += ["--perms", "0755", "--tmpfs", str(home_dir)]
+    binds += _python_binds([h for h in (home_dir, Path("/tmp")) if h != Path("/")])
+    for path in writable:
+        for parent in reversed(Path(path).parents):  # bwrap would create them 0700
+            if parent != Path("/"):
+                binds += ["--perms", "0755", "--dir", str(parent)]
+        binds += ["--bind", str(path), str(path)]
+    # The episode's /tmp is a folder of its workspace (on disk, inside the quota, outside the
+    # repository): temp files never enter a patch, and nested test runs work as in SWE-bench's images.
+    tmp = ["--bind", str(tmp_dir), "/tmp"] if tmp_dir is not None else ["--perms", "1777", "--tmpfs", "/tmp"]
+    shm = (["--bind", str(shm_dir), "/dev/shm"] if shm_dir is not None else
+           ["--perms", "1777", "--size", str(64 * 2**20), "--tmpfs", "/dev/shm"])
+    return [bwrap_path(), "--ro-bind", "/", "/", *tmp, "--dev", "/dev", *shm, "--proc", "/proc", *binds,
+            "--unshare-pid", "--unshare-ipc", *([] if cfg.network else ["--unshare-net"]), "--die-with-parent",
+            "--chdir", str(cwd)]
 
 
 def run_command(command: str, cwd: Path, home: Path, cfg: SandboxConfig,
@@ -474,61 +341,29 @@ def run_command(command: str, cwd: Path, home: Path, cfg: SandboxConfig,
     POSIX semaphores and shared memory (multiprocessing) need a writable one. `uid`: the
     episode's leased uid (see `UidLease`); when root and None, the shared `sandbox_uid`."""
     timeout = cfg.timeout_s if timeout_s is None else timeout_s
-    if not isinstance(command, str):
-        return CommandResult(str(command), "", None, 0.0, error="the command is not a string")
-    if "\0" in command:
-        return CommandResult(command, "", None, 0.0, error="the command contains a NUL byte")
+    problem = ("the command is not a string" if not isinstance(command, str) else
+               "the command contains a NUL byte" if "\0" in command else None)
+    if problem:
+        return CommandResult(str(command), "", None, 0.0, error=problem)
     try:
         bwrapped = use_bwrap(cfg)
     except (SandboxUnavailable, ValueError) as exc:
         return CommandResult(command, "", None, 0.0, error=str(exc))
     writable = list(writable or [cwd])
     env = scrubbed_env(home, cfg, "/tmp" if bwrapped or tmp_dir is None else str(tmp_dir))
-    env.update(__PROTEGE_CMD=command, __PROTEGE_MARK=_BG_MARK, __PROTEGE_NS="0")
+    env.update(__PROTEGE_CMD=command, __PROTEGE_MARK=_BG_MARK, __PROTEGE_NS="1" if bwrapped else "0")
     argv = ["bash", "-c", _WRAPPER]
-    if bwrapped:
-        env["__PROTEGE_NS"] = "1"
-        binds: list[str] = []
-        # The caller's HOME (keys, tokens, shell history) is hidden behind an empty tmpfs;
-        # only the Python installation is put back, read-only, when it lives there.
-        home_dir = Path.home().resolve()
-        if home_dir != Path("/"):
-            binds += ["--perms", "0755", "--tmpfs", str(home_dir)]
-        # The Python installation goes back in, read-only, where the hidden HOME or the private
-        # /tmp covers it (a checkout with its venv under /tmp, pyenv under /root).
-        hiding = [h for h in (home_dir, Path("/tmp")) if h != Path("/")]
-        for prefix in sorted({Path(p).resolve() for p in (sys.prefix, sys.base_prefix)}):
-            covers = [h for h in hiding if prefix.is_relative_to(h)]
-            if not covers:
-                continue
-            for parent in reversed(prefix.parents):
-                if any(parent.is_relative_to(h) and parent != h for h in covers):
-                    binds += ["--perms", "0755", "--dir", str(parent)]
-            binds += ["--ro-bind", str(prefix), str(prefix)]
-        for path in writable:
-            for parent in reversed(Path(path).parents):  # bwrap would create them 0700
-                if parent != Path("/"):
-                    binds += ["--perms", "0755", "--dir", str(parent)]
-            binds += ["--bind", str(path), str(path)]
-        # The episode's /tmp is a folder of its workspace (on disk, inside the quota, outside
-        # the repository): temp files never enter a patch, and nested test runs work as in
-        # SWE-bench's images.
-        tmp = ["--bind", str(tmp_dir), "/tmp"] if tmp_dir is not None else ["--perms", "1777", "--tmpfs", "/tmp"]
-        shm = (["--bind", str(shm_dir), "/dev/shm"] if shm_dir is not None else
-               ["--perms", "1777", "--size", str(64 * 2**20), "--tmpfs", "/dev/shm"])
-        argv = [bwrap_path(), "--ro-bind", "/", "/", *tmp, "--dev", "/dev",
-                *shm, "--proc", "/proc", *binds, "--unshare-pid", "--unshare-ipc",
-                *([] if cfg.network else ["--unshare-net"]), "--die-with-parent",
-                "--chdir", str(cwd), "--", *argv]
     run_uid = command_uid(cfg, uid)
     switch_in_popen = run_uid is not None
-    if bwrapped and run_uid is not None:
-        # bwrap runs as root so it can bind the root-only Python installation; the command
-        # itself drops to the episode's uid inside, where process-count limits bind.
-        i = argv.index("--") + 1
-        argv[i:i] = [shutil.which("setpriv") or "setpriv", f"--reuid={run_uid}", f"--regid={run_uid}",
-                     "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"]
-        switch_in_popen = False
+    if bwrapped:
+        argv = [*_bwrap_argv(cfg, cwd, writable, tmp_dir, shm_dir), "--", *argv]
+        if run_uid is not None:
+            # bwrap runs as root so it can bind the root-only Python installation; the command
+            # itself drops to the episode's uid inside, where process-count limits bind.
+            i = argv.index("--") + 1
+            argv[i:i] = [shutil.which("setpriv") or "setpriv", f"--reuid={run_uid}", f"--regid={run_uid}",
+                         "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"]
+            switch_in_popen = False
     start = time.monotonic()
     try:
         proc = subprocess.Popen(
@@ -548,32 +383,14 @@ def run_command(command: str, cwd: Path, home: Path, cfg: SandboxConfig,
         if own_uid is not None:
             kill_uid(own_uid)
 
-    collector = _Collector(proc.stdout, max(cfg.output_limit_chars, 0) * 4, cfg.output_kill_bytes, kill_all)
-    watchdog = _Watchdog(cfg, sid, own_uid, [Path(w) for w in writable], kill_all)
-    timed_out = False
-    try:
-        proc.wait(timeout=timeout if timeout > 0 else None)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        kill_all()
-        proc.wait()
-    except BaseException:  # Ctrl-C in the caller: never leave the command running
-        kill_all()
-        _kill_members(sid=sid)
-        raise
-    leftovers = _kill_members(sid=sid)
-    if own_uid is not None:  # what escaped the session (setsid) still runs as the episode's uid
-        leftovers += kill_uid(own_uid)
+    collector = OutputCollector(proc.stdout, max(cfg.output_limit_chars, 0) * 4, cfg.output_kill_bytes, kill_all)
+    watchdog = Watchdog(cfg, sid, own_uid, [Path(w) for w in writable], kill_all)
+    timed_out, leftovers = _wait(proc, timeout, kill_all, own_uid)
     disk_used = watchdog.stop()
     collector.thread.join(timeout=5)
     proc.stdout.close()
     output, cut = collector.text(cfg.output_limit_chars)
-    background = leftovers if not bwrapped else 0
-    marks = list(_BG_RE.finditer(output))
-    if marks:  # the wrapper's count line; output printed after it (dying processes) is kept
-        last = marks[-1]
-        background = max(background, int(last.group(1)))
-        output = output[:last.start()] + output[last.end():]
+    output, background = _background_count(output, leftovers if not bwrapped else 0)
     exit_code = proc.returncode
     if timed_out or collector.overflowed or watchdog.memory_killed:
         exit_code = None

@@ -19,10 +19,12 @@ from typing import Any
 
 from protege.core.protocols import Expert
 from protege.models.demonstrator import ReferenceDemonstrator
-from protege.models.experts import NoisyExpert, OpenAIExpert, PolicyExpert, ReferenceExpert
+from protege.models.experts import OpenAIExpert, PolicyExpert
 from protege.models.judges import HeuristicJudge, Judge, OpenAIJudge
-from protege.models.policies import OpenAIPolicy, TransformersPolicy
+from protege.models.policies import TransformersPolicy
+from protege.models.reference_expert import NoisyExpert, ReferenceExpert
 from protege.models.registry import resolve_model
+from protege.models.remote_policies import OpenAIPolicy
 from protege.models.scripted import ScriptedPolicy
 from protege.models.serving import ServedModel
 

@@ -3,14 +3,13 @@ OpenAI-compatible chat endpoint. Both implement `protege.core.protocols.Policy`.
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from protege.core.protocols import Generation, Message
 from protege.models.engine import dtype_policy, use_native_gqa
+from protege.models.turn_cache import TurnCache, common_prefix, gather_rows
 
 TOOL_CALL_END = "</tool_call>"
 
@@ -59,7 +58,7 @@ class _StopAfterText:
         return done
 
 
-def _encode_fitting(tokenizer: Any, conversations: list[list[Message]], tools: list[dict[str, Any]],
+def encode_fitting(tokenizer: Any, conversations: list[list[Message]], tools: list[dict[str, Any]],
                     max_new_tokens: int, context_len: int) -> tuple[list[list[int]], list[Generation | None], list[int]]:
     """Each conversation's prompt ids (the chat template with the generation prompt); a
     context_length Generation for each prompt that leaves no room for `max_new_tokens`; the
@@ -97,7 +96,7 @@ class TransformersPolicy:
     return_logprobs: bool = False
     dtype: str = "auto"  # "auto": protege.models.engine.dtype_policy (float32 for CPU rollouts, bfloat16 on GPU)
     # Keep each conversation's KV cache between calls and compute only the tokens added since
-    # (see _TurnCache); False re-prefills the whole conversation every turn.
+    # (see TurnCache); False re-prefills the whole conversation every turn.
     cache_turns: bool = True
     max_cache_mb: int = 4096  # memory the kept caches may use; least recently used dropped first
     # "static": transformers' StaticCache sized to the batch (prompt + max_new_tokens), written in
@@ -147,16 +146,16 @@ class TransformersPolicy:
         self.eos_ids = sorted({tok.convert_tokens_to_ids(t) for t in ends} | {tok.eos_token_id} - {None})
         self.context_len = getattr(self.model.config, "max_position_embeddings", None) or 10**9
         self._calls = 0
-        self.turn_cache = _TurnCache(self.max_cache_mb)
+        self.turn_cache = TurnCache(self.max_cache_mb)
         self.stats = {"prompt_tokens": 0, "prefill_tokens": 0, "full_prefills": 0, "generated_tokens": 0,
                       "shared_prefix_tokens": 0, "regroups": 0}
 
     def clear_cache(self) -> None:
         """Forget every cached conversation (after the weights changed)."""
-        self.turn_cache = _TurnCache(self.max_cache_mb)
+        self.turn_cache = TurnCache(self.max_cache_mb)
 
     def generate(self, conversations: list[list[Message]], tools: list[dict[str, Any]]) -> list[Generation]:
-        encoded, results, fits = _encode_fitting(self.tokenizer, conversations, tools, self.max_new_tokens,
+        encoded, results, fits = encode_fitting(self.tokenizer, conversations, tools, self.max_new_tokens,
                                                  self.context_len)
         # Similar lengths share a batch, so little compute goes to padding.
         fits.sort(key=lambda i: len(encoded[i]))
@@ -265,7 +264,7 @@ class TransformersPolicy:
                 # which was sampled and never fed back.
                 cols = attention[row].nonzero().flatten().tolist() + [
                     width + k for k in range(min(end, completions.shape[1] - 1))]
-                row_layers = _gather(kept, row, cols)
+                row_layers = gather_rows(kept, row, cols)
                 if reason:
                     self.turn_cache.put(list(ids) + new[:len(cols) - len(ids)], row_layers)
                 else:
@@ -284,8 +283,8 @@ class TransformersPolicy:
 
         def grow(rows: list[int], start: int, layers: Any) -> None:
             cap = min(len(arrays[r]) for r in rows) - 1  # at least one token left to compute
-            end = min(_common_prefix(arrays[rows[0]][:cap], arrays[r][:cap]) for r in rows[1:])
-            if end > start and (len(rows) - 1) * (end - start) >= _TurnCache.MIN_REUSE:  # worth a forward call
+            end = min(common_prefix(arrays[rows[0]][:cap], arrays[r][:cap]) for r in rows[1:])
+            if end > start and (len(rows) - 1) * (end - start) >= TurnCache.MIN_REUSE:  # worth a forward call
                 layers = self._prefill(batch[rows[0]][start:end], layers)
                 self.stats["prefill_tokens"] += end - start
                 self.stats["shared_prefix_tokens"] += (len(rows) - 1) * (end - start)
@@ -383,189 +382,3 @@ class TransformersPolicy:
         return torch.stack(steps, dim=1).tolist()
 
 
-class _TurnCache:
-    """KV caches of conversations from earlier calls, found again by their token ids.
-
-    An agent conversation only grows: next turn's prompt starts with this turn's prompt and
-    completion (up to how the chat template re-renders the completion). `take(ids)` returns
-    the entry sharing the longest prefix with `ids` and that length (at least one token is left
-    to compute); a conversation whose prefix changed (context truncation) shares only what is
-    really common, down to nothing: a full prefill. Entries are never modified (a batch copies
-    what it needs), so episodes that share a prefix (the system prompt, G rollouts of one task)
-    can all start from one entry; an entry is dropped when a longer one extends it, or when
-    the entries hold more than `max_mb` (least recently used first). transformers' own
-    `generate(cache=...)` does the continuation; this class only keeps one batch-1 cache per
-    conversation between calls and batches them (why not `generate_batch`: its paged cache
-    does not persist across calls)."""
-
-    MIN_REUSE = 16  # a shorter common prefix is not worth a cache lookup
-
-    def __init__(self, max_mb: int):
-        self.max_bytes = max_mb * 2**20
-        self.entries: list[tuple[Any, list[tuple[Any, Any]]]] = []  # (token ids as a numpy array, layers)
-
-    def take(self, ids: list[int]) -> tuple[int, list[tuple[Any, Any]] | None]:
-        import numpy as np
-
-        query = np.asarray(ids)
-        best, best_n = None, 0
-        for i, (cached, _) in enumerate(self.entries):
-            n = _common_prefix(cached, query)
-            if n > best_n:
-                best, best_n = i, n
-        best_n = min(best_n, len(ids) - 1)
-        if best is None or best_n < self.MIN_REUSE:
-            return 0, None
-        entry = self.entries.pop(best)
-        self.entries.append(entry)  # most recently used last
-        return best_n, entry[1]
-
-    def put(self, ids: list[int], layers: list[tuple[Any, Any]]) -> None:
-        import numpy as np
-
-        new = np.asarray(ids[:layers[0][0].shape[2]])
-        self.entries = [(c, lay) for c, lay in self.entries if not (len(c) <= len(new) and _common_prefix(c, new) == len(c))]
-        self.entries.append((new, layers))
-        sizes = [sum(k.nbytes + v.nbytes for k, v in lay) for _, lay in self.entries]
-        while len(self.entries) > 1 and sum(sizes) > self.max_bytes:
-            self.entries.pop(0)
-            sizes.pop(0)
-
-
-def _gather(cache: Any, row: int, cols: list[int]) -> list[tuple[Any, Any]]:
-    """One row's keys/values at `cols` of a batched cache, per layer, as batch-1 copies
-    (index_select allocates them: no clone needed)."""
-    import torch
-
-    index = torch.tensor(cols, dtype=torch.long)
-    return [(layer.keys[row:row + 1].index_select(2, index.to(layer.keys.device)),
-             layer.values[row:row + 1].index_select(2, index.to(layer.values.device)))
-            for layer in cache.layers]
-
-
-def _common_prefix(a, b) -> int:
-    """Length of the common prefix of two 1-d integer arrays.
-
-    >>> import numpy as np
-    >>> _common_prefix(np.array([1, 2, 3]), np.array([1, 2, 4, 5])), _common_prefix(np.array([1]), np.array([1, 2]))
-    (2, 1)
-    """
-    n = min(len(a), len(b))
-    diff = (a[:n] != b[:n]).nonzero()[0]
-    return int(diff[0]) if len(diff) else n
-
-
-def _api_key(env_name: str) -> str:
-    # Local OpenAI-compatible servers accept any key; the client refuses an empty one.
-    return os.environ.get(env_name) or "EMPTY"
-
-
-@dataclass
-class OpenAIPolicy:
-    """A protégé served behind an OpenAI-compatible chat endpoint (vLLM, transformers serve,
-    a hosted API). Conversations are sent concurrently; a failed call becomes
-    Generation(error=...) for the loop to record."""
-
-    base_url: str
-    model: str
-    api_key_env: str = "OPENAI_API_KEY"  # the key is read from this variable, never from files
-    timeout: float = 120.0  # seconds per request
-    max_retries: int = 2  # the openai client's own retries
-    temperature: float = 0.0
-    max_tokens: int = 1024
-    concurrency: int = 8  # requests in flight at once
-    name: str = ""
-
-    def __post_init__(self) -> None:
-        import openai
-
-        self.name = self.name or f"openai:{self.model}"
-        self.client = openai.OpenAI(
-            base_url=self.base_url, api_key=_api_key(self.api_key_env), timeout=self.timeout, max_retries=self.max_retries
-        )
-
-    def generate(self, conversations: list[list[Message]], tools: list[dict[str, Any]]) -> list[Generation]:
-        with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(conversations)))) as pool:
-            return list(pool.map(lambda c: self._one(c, tools), conversations))
-
-    def _one(self, messages: list[Message], tools: list[dict[str, Any]]) -> Generation:
-        import openai
-
-        kwargs: dict[str, Any] = {
-            "model": self.model, "messages": messages, "temperature": self.temperature, "max_tokens": self.max_tokens
-        }
-        if tools:
-            kwargs["tools"] = tools
-        try:
-            response = self.client.chat.completions.create(**kwargs)
-        except openai.OpenAIError as exc:
-            return Generation(text="", error=f"{type(exc).__name__}: {exc}")
-        if not response.choices:
-            return Generation(text="", error="endpoint returned no choices")
-        choice = response.choices[0]
-        calls = [
-            {"id": c.id, "type": "function", "function": {"name": c.function.name, "arguments": c.function.arguments}}
-            for c in (choice.message.tool_calls or [])
-            if getattr(c, "function", None) is not None
-        ]
-        usage = response.usage
-        return Generation(
-            text=choice.message.content or "",
-            prompt_tokens=usage.prompt_tokens if usage else 0,
-            completion_tokens=usage.completion_tokens if usage else 0,
-            tool_calls=calls or None,
-            finish_reason=choice.finish_reason or "",
-        )
-
-
-@dataclass
-class VLLMEnginePolicy:
-    """A protégé generating with an in-process vLLM engine (`vllm.LLM`), e.g. the one TRL's
-    GRPOTrainer colocates with training (`use_vllm`, vllm_mode "colocate"), whose weights TRL
-    syncs before every rollout. Prompts are the chat template rendered over each conversation,
-    passed as token ids; each Generation carries prompt/completion ids and the sampled tokens'
-    log-probs, which vLLM computes after temperature scaling when the engine was built with
-    logprobs_mode="processed_logprobs" (as TRL builds it): the importance-sampling correction
-    TRL applies compares them with its own recomputation."""
-
-    llm: Any  # vllm.LLM (or anything with its generate(prompts, sampling_params, use_tqdm) contract)
-    tokenizer: Any
-    max_new_tokens: int = 256
-    temperature: float = 0.7
-    top_p: float = 1.0
-    seed: int = 0
-    context_len: int = 32_768  # the engine's max_model_len
-    name: str = "vllm"
-    params_factory: Any = None  # builds the sampling parameters; None = vllm.SamplingParams
-
-    def __post_init__(self) -> None:
-        self._calls = 0
-
-    def sampling_params(self) -> Any:
-        factory = self.params_factory
-        if factory is None:
-            from vllm import SamplingParams as factory
-        self._calls += 1
-        return factory(n=1, temperature=self.temperature, top_p=self.top_p, max_tokens=self.max_new_tokens,
-                              logprobs=0, stop=[TOOL_CALL_END], include_stop_str_in_output=True,
-                              seed=self.seed * 1_000_003 + self._calls)
-
-    def generate(self, conversations: list[list[Message]], tools: list[dict[str, Any]]) -> list[Generation]:
-        ids, results, fits = _encode_fitting(self.tokenizer, conversations, tools, self.max_new_tokens,
-                                             self.context_len)
-        if fits:
-            outputs = self.llm.generate([{"prompt_token_ids": ids[i]} for i in fits], self.sampling_params(),
-                                        use_tqdm=False)
-            for i, out in zip(fits, outputs):
-                sample = out.outputs[0]
-                tokens = list(sample.token_ids)
-                logprobs = [float(step[token].logprob) for token, step in zip(tokens, sample.logprobs or [])]
-                if len(logprobs) != len(tokens):
-                    results[i] = Generation(text="", prompt_tokens=len(ids[i]),
-                                            error="vLLM returned no log-probs: build the engine with logprobs enabled")
-                    continue
-                results[i] = Generation(
-                    text=self.tokenizer.decode(tokens, skip_special_tokens=True), prompt_tokens=len(ids[i]),
-                    completion_tokens=len(tokens), prompt_ids=list(ids[i]), completion_ids=tokens, logprobs=logprobs,
-                    finish_reason="length" if sample.finish_reason == "length" else "stop")
-        return results  # type: ignore[return-value]

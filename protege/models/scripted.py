@@ -79,7 +79,7 @@ def split_patch(patch: str) -> list[FilePatch]:
     return files
 
 
-def _git_apply(fp: FilePatch) -> str:
+def git_apply(fp: FilePatch) -> str:
     return f"git checkout -q -- {shlex.quote(fp.path)} 2>/dev/null; git apply - <<'PROTEGE_PATCH'\n{fp.text}PROTEGE_PATCH"
 
 
@@ -110,7 +110,7 @@ def plan(task: Task, ask_expert: bool = True) -> list[tuple[str, str, dict[str, 
                 steps.append((f"Edit {fp.path} (change {n} of {len(fp.hunks)}).", "str_replace_editor",
                               {"command": "str_replace", "path": fp.path, "old_str": old, "new_str": new}, fp.path))
         else:
-            steps.append((f"Apply the change to {fp.path} with git.", "bash", {"command": _git_apply(fp)}, fp.path))
+            steps.append((f"Apply the change to {fp.path} with git.", "bash", {"command": git_apply(fp)}, fp.path))
     steps += [("Re-run the failing and the passing tests.", "bash",
                {"command": test_cmd(task.FAIL_TO_PASS[:10] + task.PASS_TO_PASS[:10])}, None),
               ("The tests pass: submit.", "submit", {}, None)]
@@ -181,7 +181,7 @@ class ScriptedPolicy(StatelessOraclePolicy):
                     fp = next(f for f in split_patch(task.patch) if f.path == edited)
                     last = max(j for j, s in enumerate(steps) if s[3] == edited)
                     return self._emit(last, f"That edit failed; apply the change to {edited} with git.",
-                                      "bash", {"command": _git_apply(fp)}, prompt_tokens)
+                                      "bash", {"command": git_apply(fp)}, prompt_tokens)
                 break
         if k >= len(steps):
             k = len(steps) - 1  # already past the plan: submit

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from protege.models.policies import OpenAIPolicy
+from protege.models.remote_policies import OpenAIPolicy
 
 BACKENDS = ("vllm", "transformers")
 

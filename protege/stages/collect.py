@@ -35,7 +35,8 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from protege.agent.loop import AgentConfig, run_episodes
+from protege.agent.config import AgentConfig
+from protege.agent.loop import run_episodes
 from protege.core.actions import Action
 from protege.core.config import resolve
 from protege.core.protocols import Expert, Policy
@@ -43,9 +44,10 @@ from protege.core.trajectory import atomic_write, read_jsonl
 from protege.env.base import EnvConfig
 from protege.env.factory import make_environment
 from protege.env.grading import grade
-from protege.models.demonstrator import ReferenceDemonstrator, task_package
-from protege.models.experts import ReferenceExpert
+from protege.models.demonstrator import ReferenceDemonstrator
 from protege.models.factory import make_expert, make_policy, require_explicit_oracle
+from protege.models.plans import task_package
+from protege.models.reference_expert import ReferenceExpert
 from protege.tasks.bundled import load_source
 from protege.tasks.schema import Task
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from protege.core.metrics import paired_difference
-from protege.stages.figures import finished_points
+from protege.stages.figures_sweep import finished_points
 
 # per_instance.csv columns compared (0/1 or counts per task)
 CONTRAST_METRICS = ("resolved", "loop", "repeats", "expert_calls", "format_errors", "steps")
@@ -61,7 +61,7 @@ def _values(rows: list[dict[str, str]], condition: str, metric: str, unit: str =
     return out
 
 
-def _read(point_dir: Path) -> list[dict[str, str]]:
+def _read_per_instance(point_dir: Path) -> list[dict[str, str]]:
     import csv
 
     path = point_dir / "results" / "05_eval" / "per_instance.csv"
@@ -78,7 +78,7 @@ def sweep_contrasts(sweep_dir: str | Path, n_boot: int = 2000) -> list[dict[str,
     sweep_dir = Path(sweep_dir)
     grid = json.loads((sweep_dir / "sweep.json").read_text(encoding="utf-8"))["grid"]
     points = finished_points(sweep_dir)
-    rows = {p["id"]: _read(sweep_dir / p["id"]) for p in points}
+    rows = {p["id"]: _read_per_instance(sweep_dir / p["id"]) for p in points}
     out: list[dict[str, Any]] = []
     for key, values in grid.items():
         ref = reference_value(values)

@@ -37,9 +37,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from protege.agent.loop import GUIDANCE_OPEN, SHORT_FORMAT_HELP
+from protege.agent.loop import GUIDANCE_OPEN
 from protege.agent.tools import format_tool_call, parse_text, template_schemas
-from protege.core.actions import FormatError
+from protege.core.actions import SHORT_FORMAT_HELP, FormatError
 from protege.core.protocols import Message
 from protege.core.trajectory import atomic_write, read_jsonl
 

@@ -38,91 +38,29 @@ apart from these pure terms: `HeuristicJudge` offline, `OpenAIJudge` at full sca
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
-from protege.core.config import resolve
-from protege.core.loop_detection import loop_penalty_paper, repeats_in_window, run_lengths
+from protege.core.loop_detection import repeats_in_window, run_lengths
 from protege.models.judges import (
     ASK,
     Judge,
     JudgeScore,
     call_views,
 )
-
-# The two reward variants and the values that differ between them (every other field is shared).
-REWARD_PRESETS: dict[str, dict[str, Any]] = {
-    "simple": {"lambda_loop": 0.1, "lambda_collab": 0.05},  # per repeated action; per expert call (the blog's)
-    "paper": {"lambda_loop": 0.5, "lambda_collab": 0.05},  # per excess run step (METHOD.md); simple's collab
-}
-
-
-@dataclass
-class RewardConfig:
-    """Reward weights. Build with `RewardConfig.preset(name, **overrides)`; a field set to
-    None takes the preset's value."""
-
-    preset_name: str = "simple"  # "simple" (popular variant) | "paper" (METHOD.md composite)
-    # --- both presets
-    lambda_loop: float = 0.1  # simple: per repeated action (0.1); paper: per excess run step (0.5)
-    # --- simple preset
-    r_resolved: float = 1.0  # R_task when the tests pass
-    r_unresolved: float = -0.1  # R_task otherwise
-    loop_window: int = 5  # C_loop: an action repeating one of this many before it
-    lambda_collab: float = 0.05  # per expert call
-    charge_every_call: bool = False  # False: C_collab counts calls on failed tasks only
-    # --- paper preset: loops
-    loop_k1: int = 15  # allowance of the longest run of identical base commands
-    loop_k2: int = 8  # allowance of every other run
-    loop_floor: float = -10.0  # c_loop, the lowest R_loop
-    # --- paper preset: correctness and similarity
-    w_sim: float = 1.0  # chosen: weight of R_sim in R_other
-    sim_threshold: float = 0.5  # R_sim = -1 below this patch/gold similarity (unresolved only)
-    # --- paper preset: expert calls (judge scores u = warranted, f = followed through)
-    tau: float = 0.5  # chosen: phi(u) = u if u >= tau else p_low
-    p_low: float = -0.5  # chosen: phi of an unwarranted call (<= 0)
-    lambda_b2b: float = 0.5  # chosen: per back-to-back call (an ask right after an ask)
-    b2b_floor: float = -1.0  # R_b2b >= this
-    w_expert: float = 0.3  # stage II weight of R_expert
-    w_follow: float = 2.0  # stage II weight of R_follow
-    tau_follow: float = 0.5  # psi(f) = f if f >= tau_follow else p_follow_low
-    p_follow_low: float = -2.0
-    no_call_penalty: float = -10.0  # stage II: added when the policy made no expert call
-    stage1_w_expert: float = 0.0  # chosen: stage I weight of R_expert ("loop shaping only")
-    stage1_w_follow: float = 0.0  # chosen: stage I weight of R_follow
-    # --- paper preset: gates (chosen: the paper gives no thresholds)
-    gate_loop_zero: float = -5.0  # g_loop = 1 if R_loop == 0, 0.5 if R_loop > this, else 0
-    gate_follow_full: float = 0.5  # g_follow = 1 if mean f >= this (or no calls) ...
-    gate_follow_half: float = 0.25  # ... 0.5 if mean f >= this, else 0
-    # --- paper preset: curriculum
-    curriculum: bool = True  # False: stage II from the first step
-    stage2_start: float = 0.5  # stage II from this fraction of the training steps (paper: step 81 of 160)
-
-    @classmethod
-    def preset(cls, name: str, **overrides: Any) -> RewardConfig:
-        """The named reward preset (REWARD_PRESETS) with field overrides (protege.core.config.resolve).
-
-        >>> RewardConfig.preset("simple").lambda_loop, RewardConfig.preset("paper").lambda_loop
-        (0.1, 0.5)
-        >>> RewardConfig.preset("paper", lambda_loop=None, w_sim=0.5).w_sim
-        0.5
-        """
-        return resolve(cls, REWARD_PRESETS, name, overrides, preset_name=name)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def components(preset: str) -> tuple[str, ...]:
-    """The additive components of a preset's total reward (one TRL reward function each).
-
-    >>> components("simple"), components("paper")
-    (('task', 'loop', 'collab'), ('loop', 'follow', 'gated_other', 'no_call'))
-    """
-    return ("task", "loop", "collab") if preset == "simple" else ("loop", "follow", "gated_other", "no_call")
-
+from protege.stages.reward_config import RewardConfig, components
+from protege.stages.reward_terms_paper import (
+    back_to_back_count,
+    back_to_back_reward,
+    expert_reward,
+    follow_gate,
+    follow_reward,
+    loop_gate,
+    loop_reward,
+    patch_similarity,
+    similarity_reward,
+)
 
 # ------------------------------------------------------------------------- simple preset
 
@@ -166,151 +104,6 @@ def collab_count(n_calls: int, resolved: bool, charge_every_call: bool = False) 
 
 
 # -------------------------------------------------------------------------- paper preset
-
-
-def loop_reward(actions: list[str], k1: int = 15, k2: int = 8, lam: float = 0.5, floor: float = -10.0) -> float:
-    """R_loop of the paper: runs of identical base commands beyond k1 (longest) / k2 (others).
-
-    >>> loop_reward(["pytest -q"] * 16)
-    -1.0
-    >>> loop_reward(["ls", "cat a", "pytest"])
-    0.0
-    """
-    return loop_penalty_paper(run_lengths(actions), k1=k1, k2=k2, lam=lam, floor=floor)
-
-
-def changed_lines(patch: str) -> str:
-    """The added and removed lines of a unified diff (headers and context left out), so that
-    similarity compares what a patch changes, not its index hashes.
-
-    >>> changed_lines("diff --git a/m.py b/m.py\\nindex 1..2\\n--- a/m.py\\n+++ b/m.py\\n"
-    ...               "@@ -1 +1 @@\\n-x = 1\\n+x = 2\\n")
-    '-x = 1\\n+x = 2'
-    """
-    keep = [ln for ln in patch.splitlines()
-            if ln[:1] in "+-" and not ln.startswith(("+++ ", "--- ")) and ln not in ("+++", "---")]
-    return "\n".join(keep)
-
-
-def patch_similarity(patch: str, gold: str, max_chars: int = 20_000) -> float:
-    """Similarity in [0, 1] of the changed lines of two patches (difflib ratio); 0 when either
-    is empty.
-
-    >>> gold = "--- a/m.py\\n+++ b/m.py\\n@@ -1 +1 @@\\n-return a - b\\n+return a + b\\n"
-    >>> patch_similarity(gold, gold), patch_similarity("", gold)
-    (1.0, 0.0)
-    >>> round(patch_similarity(gold.replace("a + b", "b + a"), gold), 2)
-    0.93
-    """
-    a, b = changed_lines(patch)[:max_chars], changed_lines(gold)[:max_chars]
-    if not a or not b:
-        return 0.0
-    return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
-
-
-def similarity_reward(resolved: bool, similarity: float, threshold: float = 0.5) -> float:
-    """R_sim in {-1, 0}: -1 for an unresolved patch less than `threshold` similar to the gold.
-
-    >>> similarity_reward(False, 0.2), similarity_reward(False, 0.7), similarity_reward(True, 0.0)
-    (-1.0, 0.0, 0.0)
-    """
-    return -1.0 if (not resolved and similarity < threshold) else 0.0
-
-
-def phi(u: float, tau: float = 0.5, p_low: float = -0.5) -> float:
-    """Score of one call's warranted-ness: u if u >= tau else p_low.
-
-    >>> phi(0.8), phi(0.2)
-    (0.8, -0.5)
-    """
-    return float(u) if u >= tau else float(p_low)
-
-
-def psi(f: float, tau_follow: float = 0.5, p_follow_low: float = -2.0) -> float:
-    """Score of one call's follow-through: f if f >= tau_follow else p_follow_low.
-
-    >>> psi(1.0), psi(0.0)
-    (1.0, -2.0)
-    """
-    return float(f) if f >= tau_follow else float(p_follow_low)
-
-
-def back_to_back_count(actions: list[str]) -> int:
-    """Expert calls made right after another expert call.
-
-    >>> back_to_back_count(["ls", "ask_expert", "ask_expert", "ask_expert", "cat a", "ask_expert"])
-    2
-    """
-    return sum(a == ASK and i > 0 and actions[i - 1] == ASK for i, a in enumerate(actions))
-
-
-def back_to_back_reward(n_b2b: int, lam: float = 0.5, floor: float = -1.0) -> float:
-    """R_b2b = max(floor, -lam * n_b2b).
-
-    >>> back_to_back_reward(0), back_to_back_reward(1), back_to_back_reward(5)
-    (0.0, -0.5, -1.0)
-    """
-    return max(floor, -lam * n_b2b) if n_b2b else 0.0
-
-
-def expert_reward(warranted: list[float], n_b2b: int, config: RewardConfig) -> float:
-    """R_expert = mean phi(u_i) + R_b2b (0 without calls).
-
-    >>> expert_reward([1.0, 0.0], 1, RewardConfig.preset("paper"))
-    -0.25
-    >>> expert_reward([], 0, RewardConfig.preset("paper"))
-    0.0
-    """
-    mean_phi = sum(phi(u, config.tau, config.p_low) for u in warranted) / len(warranted) if warranted else 0.0
-    return mean_phi + back_to_back_reward(n_b2b, config.lambda_b2b, config.b2b_floor)
-
-
-def follow_reward(followed: list[float], tau_follow: float = 0.5, p_follow_low: float = -2.0) -> float:
-    """R_follow = mean psi(f_i) (0 without calls).
-
-    >>> follow_reward([1.0, 0.0]), follow_reward([])
-    (-0.5, 0.0)
-    """
-    if not followed:
-        return 0.0
-    return sum(psi(f, tau_follow, p_follow_low) for f in followed) / len(followed)
-
-
-def loop_gate(r_loop: float, zero_below: float = -5.0) -> float:
-    """g_loop in {0, 0.5, 1}: 1 without excess looping, 0.5 for mild, 0 for severe.
-
-    >>> loop_gate(0.0), loop_gate(-1.5), loop_gate(-5.0)
-    (1.0, 0.5, 0.0)
-    """
-    if r_loop >= 0:
-        return 1.0
-    return 0.5 if r_loop > zero_below else 0.0
-
-
-def follow_gate(followed: list[float], full_at: float = 0.5, half_at: float = 0.25) -> float:
-    """g_follow in {0, 0.5, 1} from the mean follow-through of the episode's calls (1 without calls).
-
-    >>> follow_gate([]), follow_gate([1.0, 0.5]), follow_gate([0.5, 0.0]), follow_gate([0.0])
-    (1.0, 1.0, 0.5, 0.0)
-    """
-    if not followed:
-        return 1.0
-    mean = sum(followed) / len(followed)
-    return 1.0 if mean >= full_at else 0.5 if mean >= half_at else 0.0
-
-
-def curriculum_stage(step: int, total_steps: int, config: RewardConfig) -> int:
-    """Stage 1 or 2 of the paper's curriculum for a 1-based training step.
-
-    >>> cfg = RewardConfig.preset("paper")
-    >>> curriculum_stage(80, 160, cfg), curriculum_stage(81, 160, cfg)
-    (1, 2)
-    >>> curriculum_stage(1, 160, RewardConfig.preset("paper", curriculum=False))
-    2
-    """
-    if config.preset_name != "paper" or not config.curriculum:
-        return 2
-    return 2 if step > config.stage2_start * total_steps else 1
 
 
 # ------------------------------------------------------------------------ all terms

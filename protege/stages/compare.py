@@ -1,0 +1,139 @@
+"""Reading evaluation results and comparing conditions task by task: B - A in Pass@1 and expert
+calls with paired bootstrap intervals and exact sign tests (`protege compare`, paired.csv)."""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from protege.core.metrics import paired_difference
+from protege.tasks.bundled import PINPOINTED, TIERS
+
+# paired.csv: one row per question of KEY_PAIRS and metric (metrics.paired_difference)
+PAIRED_COLUMNS = ("question", "a_condition", "b_condition", "metric", "n", "a", "b", "diff", "lo", "hi", "b_better",
+                  "a_better", "p_sign")
+
+
+def load_metrics(out_dir: str | Path):
+    """metrics.csv as a DataFrame indexed by condition."""
+    import pandas as pd
+
+    return pd.read_csv(Path(out_dir) / "metrics.csv", keep_default_na=False, na_values=[""]).set_index("condition")
+
+
+def resolved_pivot(out_dir: str | Path):
+    """Instances x conditions: the resolve rate over seeds (per_instance.csv)."""
+    import pandas as pd
+
+    rows = pd.read_csv(Path(out_dir) / "per_instance.csv")
+    order = list(dict.fromkeys(rows["condition"]))
+    return rows.pivot_table(index="instance_id", columns="condition", values="resolved", aggfunc="mean")[order]
+
+
+def _read_per_instance(source: str | Path) -> tuple[Path, list[dict[str, str]]]:
+    """The rows of a per_instance.csv (or of the one in an evaluation folder), and its path."""
+    path = Path(source)
+    path = path / "per_instance.csv" if path.is_dir() else path
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no per_instance.csv (an evaluation's output, e.g. runs/<run>/05_eval)")
+    with path.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        missing = [k for k in ("condition", "instance_id", "resolved", "expert_calls") if k not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{path}: missing field(s) {', '.join(missing)} (not an evaluation's per_instance.csv?)")
+        return path, list(reader)
+
+
+def _select(path: Path, rows: list[dict[str, str]], condition: str | None) -> tuple[str, list[dict[str, str]]]:
+    """One condition's rows (the only one when `condition` is None), or an error naming the file."""
+    names = list(dict.fromkeys(r["condition"] for r in rows))
+    if condition is None and len(names) == 1:
+        condition = names[0]
+    if condition not in names:
+        raise ValueError(f"{path}: field 'condition' " + (f"has no {condition!r}" if condition else "is ambiguous")
+                         + f"; conditions there: {', '.join(names) or 'none'}")
+    return condition, [r for r in rows if r["condition"] == condition]
+
+
+def compare(a: str | Path, b: str | Path, a_condition: str | None = None, b_condition: str | None = None,
+            by: str | None = "tier", n_boot: int = 2000) -> list[dict[str, Any]]:
+    """Condition B against condition A on the tasks both ran (two per_instance.csv or evaluation
+    folders, e.g. two sweep points; a file with one condition needs no name): Pass@1 and expert
+    calls per task, B - A with a paired bootstrap interval (metrics.paired_difference), over all
+    tasks and per value of `by` (tier, mutation). Separate intervals of two conditions on the same
+    tasks overlap even when one wins task after task; the paired interval is much narrower."""
+    a_path, a_rows = _read_per_instance(a)
+    b_path, b_rows = (a_path, a_rows) if Path(b) in (Path(a), a_path) else _read_per_instance(b)
+    return _compare_rows(_select(a_path, a_rows, a_condition), _select(b_path, b_rows, b_condition), by, n_boot)
+
+
+def _compare_rows(a: tuple[str, list[dict[str, str]]], b: tuple[str, list[dict[str, str]]], by: str | None,
+                  n_boot: int) -> list[dict[str, Any]]:
+
+    (a_name, a_rows), (b_name, b_rows) = a, b
+
+    def values(rows, column):
+        out: dict[str, list[float]] = {}
+        for r in rows:
+            if r.get(column, "") != "":
+                out.setdefault(r["instance_id"], []).append(float(r[column]))
+        return out
+
+    order = (PINPOINTED, *TIERS)  # the difficulty order, then any other value by name
+    found = {r.get(by, "-") for r in a_rows + b_rows} if by else set()
+    groups = ["all"] + sorted(found, key=lambda g: (order.index(g) if g in order else len(order), g))
+    table = []
+    for group in groups:
+        a_in, b_in = ([r for r in rows if group == "all" or r.get(by, "-") == group] for rows in (a_rows, b_rows))
+        for metric, column in (("pass1", "resolved"), ("expert_calls", "expert_calls")):
+            d = paired_difference(values(a_in, column), values(b_in, column), n_boot=n_boot)
+            table.append({"a_condition": a_name, "b_condition": b_name, "group": group, "metric": metric, **d})
+    return table
+
+
+# (A, B, what B - A measures): the study's questions, each a pair of conditions on the same tasks.
+KEY_PAIRS = (
+    ("base", "sft", "what SFT buys alone"),
+    ("sft", "sft+expert", "what asking the expert adds"),
+    ("sft+expert-location", "sft+expert", "descriptions vs locations from the expert"),
+    ("sft+expert", "sft+expert-exact_edit", "exact edits vs descriptions from the expert"),
+    ("sft+expert", "sft+rl+expert", "what RL changes"),
+    ("ablate-random0.2", "ablate-learned", "learned vs random asking"),
+    ("ablate-every5", "ablate-learned", "learned vs fixed-interval asking"),
+    ("self-expert", "ablate-learned", "a real expert vs the protégé as its own"),
+    ("noisy-expert", "ablate-learned", "a reliable vs a misleading expert"),
+    ("sft-inserted+expert", "ablate-learned", "live vs post-hoc inserted training data"),
+)
+
+
+def paired_comparisons(out_dir: str | Path, pairs: Sequence[tuple[str, str, str]] = KEY_PAIRS,
+                       n_boot: int = 2000) -> list[dict[str, Any]]:
+    """One row per metric and pair of `pairs` whose two conditions both ran in out_dir (an
+    evaluation folder): B - A in Pass@1 and in expert calls per task over all tasks, paired (`compare`)."""
+    path, rows = _read_per_instance(out_dir)
+    present = {r["condition"] for r in rows}
+    return [{"question": question, **r} for a, b, question in pairs if a in present and b in present
+            for r in _compare_rows(_select(path, rows, a), _select(path, rows, b), None, n_boot)]
+
+
+def comparison_markdown(table: Sequence[dict[str, Any]]) -> str:
+    """`compare`'s rows as a markdown table (percent for Pass@1, calls per task otherwise; p to 2 digits)."""
+    def fmt(metric: str, x: float) -> str:
+        if isinstance(x, float) and math.isnan(x):
+            return "-"
+        return {"pass1": f"{100 * x:.1f}%", "p": f"{x:.2g}"}.get(metric, f"{x:.2f}")
+
+    head = table[0] if table else {"a_condition": "A", "b_condition": "B"}
+    lines = [f"A = {head['a_condition']}, B = {head['b_condition']}; paired 95% bootstrap intervals over tasks,"
+             " exact sign test (McNemar for Pass@1) on the tasks where they differ", "",
+             "| group | metric | tasks | A | B | B - A [95% CI] | B higher | A higher | sign test p |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in table:
+        m = r["metric"]
+        lines.append(f"| {r['group']} | {m} | {r['n']} | {fmt(m, r['a'])} | {fmt(m, r['b'])} | "
+                     f"{fmt(m, r['diff'])} [{fmt(m, r['lo'])}, {fmt(m, r['hi'])}] | {r['b_better']} | {r['a_better']} | "
+                     f"{fmt('p', r['p_sign'])} |")
+    return "\n".join(lines)
