@@ -136,6 +136,16 @@ def test_format_errors_end_the_episode(tiny_task, env_config):
     assert "Format error" in traj.messages[-1]["content"] and traj.patch == ""
 
 
+def test_a_repeated_step_ends_the_episode_only_when_asked(tiny_task, env_config):
+    """RL rollouts cut an established loop (repeat_limit); evaluation (-1) measures it whole."""
+    same = FixedPolicy(format_tool_call("bash", {"command": "cat  tinycalc/ranges.py"}))
+    config = AgentConfig.preset("smoke", step_limit=8, repeat_limit=3)
+    [cut] = _run([tiny_task], same, None, env_config, config=config)
+    assert cut.exit_status == "repeat_limit" and cut.counts.steps == 3
+    [whole] = _run([tiny_task], same, None, env_config, config=AgentConfig.preset("smoke", step_limit=8))
+    assert whole.exit_status == "step_limit" and whole.counts.steps == 8
+
+
 def test_policy_errors_and_env_errors(tiny_task, env_config):
     [traj] = _run([tiny_task], FixedPolicy(error="connection refused"), None, env_config)
     assert traj.exit_status == "policy_error" and "connection refused" in traj.error

@@ -12,7 +12,7 @@ from protege.agent.tools import (
 from protege.core.actions import FORMAT_HELP, SHORT_FORMAT_HELP
 from protege.core.config import resolve
 
-EXIT_STATUSES = ("submitted", "step_limit", "cost_limit", "wall_time", "format_errors", "policy_error",
+EXIT_STATUSES = ("submitted", "step_limit", "cost_limit", "wall_time", "format_errors", "repeat_limit", "policy_error",
                  "env_error", "patch_too_large", "agent_error")
 
 
@@ -87,6 +87,10 @@ class AgentConfig:
     wall_time_s: float = 3600.0  # per episode, seconds
     command_timeout_s: float = -1  # per bash command, seconds; -1 = the environment's default
     max_consecutive_format_errors: int = 3  # malformed outputs in a row that end the episode
+    # The same step (action with its arguments, or the same malformed output) this many times in a row ends the
+    # episode as "repeat_limit"; -1 = never. RL rollouts only: a loop is established by then, and its later
+    # turns cost rollout time without teaching more (evaluation keeps -1, so loops are measured whole).
+    repeat_limit: int = -1
     max_consecutive_policy_errors: int = 3  # failed generate calls in a row that end the episode
     max_context_messages: int = -1  # messages sent to the policy (system, task and guidance always kept)
     max_context_tokens: int = 32_768  # estimated (chars / 4) tokens sent to the policy

@@ -259,6 +259,10 @@ def _limit_reached(episode: Episode, config: AgentConfig) -> str | None:
         return "wall_time"
     if 0 <= config.step_limit <= traj.counts.steps:
         return "step_limit"
+    if config.repeat_limit > 0:
+        last = traj.action_keys[-config.repeat_limit:]
+        if len(last) == config.repeat_limit and len(set(last)) == 1:
+            return "repeat_limit"
     return None
 
 

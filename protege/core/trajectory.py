@@ -97,7 +97,7 @@ class Trajectory:
     messages: list[Message] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
     expert_calls: list[ExpertCall] = field(default_factory=list)
-    exit_status: str | None = None  # None while running; see protege.agent.loop.EXIT_STATUSES
+    exit_status: str | None = None  # None while running; see protege.agent.config.EXIT_STATUSES
     error: str | None = None  # detail for env_error and policy_error exits
     patch: str = ""
     counts: Counts = field(default_factory=Counts)
