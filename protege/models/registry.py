@@ -205,6 +205,16 @@ def _generation_config(tok):
     return GenerationConfig(do_sample=True, temperature=0.7, top_p=0.95, eos_token_id=eos, pad_token_id=tok.pad_token_id)
 
 
+def _save(model, tok, dest: Path) -> Path:
+    """Model and tokenizer saved beside `dest`, then published there in one rename (`_publish`)."""
+    model.generation_config = _generation_config(tok)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=dest.name + ".", dir=dest.parent))
+    model.save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    return _publish(tmp, dest)
+
+
 def _publish(tmp: Path, dest: Path) -> Path:
     """Move a finished build into place, so a crashed build never looks like a cached one."""
     (tmp / "BUILD_COMPLETE").write_text("ok\n")
@@ -246,12 +256,7 @@ def build_tiny_model(dest: Path, seed: int = 0) -> Path:
     )
     torch.manual_seed(seed)
     model = Qwen2ForCausalLM(config)
-    model.generation_config = _generation_config(tok)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=dest.name + ".", dir=dest.parent))
-    model.save_pretrained(tmp)
-    tok.save_pretrained(tmp)
-    return _publish(tmp, dest)
+    return _save(model, tok, dest)
 
 
 def smollm2_gguf_path() -> Path:
@@ -286,12 +291,7 @@ def smollm2_dir() -> Path:
     tok.pad_token = "<|endoftext|>"  # not the EOS, so padding never reads as a finished turn
     # SmolLM2's own template ignores `tools` and assistant `tool_calls`.
     tok.chat_template = chat_template("You are a helpful AI assistant named SmolLM, trained by Hugging Face")
-    model.generation_config = _generation_config(tok)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=dest.name + ".", dir=dest.parent))
-    model.save_pretrained(tmp)
-    tok.save_pretrained(tmp)
-    return _publish(tmp, dest)
+    return _save(model, tok, dest)
 
 
 def tiny_dir(seed: int = 0) -> Path:
