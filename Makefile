@@ -66,14 +66,17 @@ ablations: install
 	echo "ablations ($(BASE_RUN)): $$(( $$(date +%s) - start )) s"
 
 # The RL half (issue 37): from run $(BASE_RUN)'s SFT protégé, RL with the loop penalty against a
-# lambda_loop = 0 control (same steps, same training seed), two training seeds; each RL model evaluated
-# on the 52 held-out tasks alone and with description hints at the 20-step horizon. Records in
-# papermill_runs/$(RL_STUDY_ID)/ (sweep_metrics.csv; contrasts.csv: penalised - control, paired per
-# seed and pooled); resumable point by point.
+# lambda_loop = 0 control (same steps, same training seed), two training seeds. Rollouts work alone
+# (expert off: with the expert, on its training tasks, the protégé does not loop; docs/RESULTS.md),
+# 2 tasks x G=4 per step, an established loop (5 identical steps) ends a rollout early. Each RL model is
+# evaluated on the 52 held-out tasks alone and with description hints at the 20-step horizon. Records
+# in papermill_runs/$(RL_STUDY_ID)/ (sweep_metrics.csv; contrasts.csv: penalised - control, paired
+# per seed and pooled); resumable point by point.
 RL_STUDY_ID ?= $(PRESET)-rl
 RL_STUDY_LAMBDA_LOOP ?= 0,0.1
 RL_STUDY_SEEDS ?= 0,1
-RL_STUDY_OVERRIDES ?= -p 04:overrides.max_steps=12
+RL_STUDY_OVERRIDES ?= -p 04:overrides.max_steps=10 -p 04:overrides.tasks_per_step=2 -p 04:overrides.expert=none \
+  -p 04:overrides.agent_overrides.repeat_limit=5
 RL_STUDY_CONDITIONS ?= ["sft+rl","sft+rl+expert"]
 rl-study: install
 	@start=$$(date +%s); \
