@@ -114,7 +114,7 @@ def sft_speed(config_overrides: dict, data_dir: Path, out: Path, steps: int,
     from protege.stages.sft_config import SFTRunConfig
     from protege.stages.sft_trainer import build_trainer
 
-    if trl_trainer:  # this process only (a fresh one): protege.stages.sft.load_model then keeps sdpa
+    if trl_trainer:  # this process only (a fresh one): protege.stages.sft_trainer.load_model then keeps sdpa
         protege.models.engine.use_native_gqa = lambda model: False
 
     config = SFTRunConfig.preset("small", max_steps=steps, save_steps=-1, eval_steps=-1, report_to="none",

@@ -176,7 +176,7 @@ def test_cleanup_after_sigkill(client, local_task, tmp_path):
     child = textwrap.dedent(f"""
         import time
         from protege.env.docker import DockerEnvironment
-        from protege.env.local import EnvConfig, RepoSource
+        from protege.env.base import EnvConfig, RepoSource
         from protege.tasks.schema import load_tasks
         task = load_tasks({str(tasks_file)!r})[0]
         cfg = EnvConfig(backend="docker", repos=RepoSource(mirror_template={config.repos.mirror_template!r}))
@@ -215,7 +215,7 @@ def test_container_removed_on_every_exit(client, local_task, tmp_path, ending):
                "keyboardinterrupt": "with DockerEnvironment(task, cfg):\n    raise KeyboardInterrupt"}
     child = textwrap.dedent(f"""
         from protege.env.docker import DockerEnvironment
-        from protege.env.local import EnvConfig, RepoSource
+        from protege.env.base import EnvConfig, RepoSource
         from protege.tasks.schema import load_tasks
         task = load_tasks({str(tasks_file)!r})[0]
         cfg = EnvConfig(backend="docker", repos=RepoSource(mirror_template={config.repos.mirror_template!r}))

@@ -271,23 +271,7 @@ def grade(task: Task, model_patch: str | None, env_config: EnvConfig | None = No
         if setup is not None:
             setup(env)
         apply_ok, apply_log = _apply_in(env, model_patch)
-        exit_code, output = None, ""
-        if apply_ok:
-            restore = [*test_files(task), *reverted]
-            if restore:
-                # Each path back as at base_commit, or removed where base_commit has none.
-                env.run("for f in " + " ".join(shlex.quote(f) for f in restore) + "; do "
-                        f"{SAFE_GIT} checkout -q {shlex.quote(task.base_commit)} -- \"$f\" 2>/dev/null || rm -rf -- \"$f\"; "
-                        "done; true", timeout_s=120)
-            if task.test_patch.strip():
-                ok, log = _apply_in(env, task.test_patch)
-                if not ok:
-                    raise RuntimeError(f"field 'test_patch' does not apply: {log[-300:]}")
-            canary = plant_canary(env, task)
-            result = env.run(test_command(task), timeout_s=test_timeout_s)
-            exit_code, output = result.exit_code, terminal_safe(result.output)
-            if result.timed_out:
-                output += "\n>>>>> Tests Timed Out"
+        exit_code, output, canary = _run_tests(env, task, reverted, test_timeout_s) if apply_ok else (None, "", None)
         log = _harness_log(apply_ok, apply_log, output, exit_code)
         report, tests = report_from_log(task, model_patch, log, log_path, model_name)
         status = get_resolution_status(tests) if tests else "RESOLVED_NO"
@@ -307,6 +291,26 @@ def grade(task: Task, model_patch: str | None, env_config: EnvConfig | None = No
     finally:
         if env is not None:
             env.close()
+
+
+def _run_tests(env: Environment, task: Task, reverted: list[str],
+               test_timeout_s: float) -> tuple[int | None, str, dict[str, str] | None]:
+    """After the model patch: test files and reverted infrastructure back as at base_commit, the
+    test patch, the canary, then the test command. Returns (exit code, output, canary)."""
+    restore = [*test_files(task), *reverted]
+    if restore:
+        # Each path back as at base_commit, or removed where base_commit has none.
+        env.run("for f in " + " ".join(shlex.quote(f) for f in restore) + "; do "
+                f"{SAFE_GIT} checkout -q {shlex.quote(task.base_commit)} -- \"$f\" 2>/dev/null || rm -rf -- \"$f\"; "
+                "done; true", timeout_s=120)
+    if task.test_patch.strip():
+        ok, log = _apply_in(env, task.test_patch)
+        if not ok:
+            raise RuntimeError(f"field 'test_patch' does not apply: {log[-300:]}")
+    canary = plant_canary(env, task)
+    result = env.run(test_command(task), timeout_s=test_timeout_s)
+    output = terminal_safe(result.output) + ("\n>>>>> Tests Timed Out" if result.timed_out else "")
+    return result.exit_code, output, canary
 
 
 def _apply_in(env: Environment, patch: str) -> tuple[bool, str]:

@@ -306,6 +306,18 @@ def run_evaluation(config: EvalConfig, run_dir: str | Path, out_dir: str | Path,
                 console.update(bar.n, f"{cond.name} seed {seed}: resolved "
                                f"{sum(bool(resolved.get(t.instance_id)) for t in trajs)}/{len(trajs)}")
     cache.clear()
+    per_instance, metrics = _tables(conds, results, tasks, config, run_dir)
+    write_csv(out_dir / "per_instance.csv", per_instance, PER_INSTANCE_COLUMNS)
+    write_csv(out_dir / "metrics.csv", metrics, METRICS_COLUMNS)
+    for key in ("tier", "mutation"):
+        write_csv(out_dir / f"metrics_by_{key}.csv", group_metrics(per_instance, key, config.n_boot), GROUP_COLUMNS)
+    write_csv(out_dir / "paired.csv", paired_comparisons(out_dir, n_boot=config.n_boot), PAIRED_COLUMNS)
+    return EvalResult(out_dir, conds, per_instance, metrics)
+
+
+def _tables(conds: list[Condition], results: dict[str, list[dict[str, Any]]], tasks: list, config: EvalConfig,
+            run_dir: str | Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """per_instance rows (with each task's tier and mutation kind) and one metrics row per condition."""
     per_instance, metrics = [], []
     for c in conds:
         rows = [] if c.skipped else [{**r, "condition": c.name} for r in results[c.run_as or c.name]]
@@ -322,12 +334,7 @@ def run_evaluation(config: EvalConfig, run_dir: str | Path, out_dir: str | Path,
         task = by_id.get(r["instance_id"])
         r["tier"] = (task.difficulty or "-") if task else "-"
         r["mutation"] = str(((task.extra.get("mutation") or {}).get("kind")) or "-") if task else "-"
-    write_csv(out_dir / "per_instance.csv", per_instance, PER_INSTANCE_COLUMNS)
-    write_csv(out_dir / "metrics.csv", metrics, METRICS_COLUMNS)
-    for key in ("tier", "mutation"):
-        write_csv(out_dir / f"metrics_by_{key}.csv", group_metrics(per_instance, key, config.n_boot), GROUP_COLUMNS)
-    write_csv(out_dir / "paired.csv", paired_comparisons(out_dir, n_boot=config.n_boot), PAIRED_COLUMNS)
-    return EvalResult(out_dir, conds, per_instance, metrics)
+    return per_instance, metrics
 
 
 def group_metrics(per_instance: Sequence[dict[str, Any]], key: str, n_boot: int = 2000) -> list[dict[str, Any]]:

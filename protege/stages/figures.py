@@ -143,19 +143,25 @@ def _stage_hash(stage_dir: Path) -> str:
 def figures_for_run(results_dir: str | Path, figures_dir: str | Path, run_id: str) -> list[Path]:
     """Every figure of one run whose input exists under results_dir (a run folder, or its copy
     papermill_runs/<run>/results), written as <figures_dir>/<run_id>_<figure>.png; others skipped."""
-    import pandas as pd
-
     res, fdir = Path(results_dir), Path(figures_dir)
-    made: list[Path] = []
 
     def out(name: str) -> Path:
         return fdir / f"{run_id}_{name}.png"
 
+    return [*_training_figures(res, out, run_id), *_evaluation_figures(res / "05_eval", out, run_id),
+            *_ablation_figures(res / "05_ablations", out, run_id)]
+
+
+def _training_figures(res: Path, out, run_id: str) -> list[Path]:
+    """Stages 02-04: the datasets, the SFT loss, the RL curves."""
+    import pandas as pd
+
+    made: list[Path] = []
     insert = res / "02_insert"
     if (insert / "stats.csv").exists():
         chash = _stage_hash(insert)
         stats = pd.read_csv(insert / "stats.csv")
-        stats = stats[stats["dataset"] != "mixed"]  # the union of the others (as insert_calls.dataset_figures)
+        stats = stats[stats["dataset"] != "mixed"]  # the union of the others (as insert_datasets.dataset_figures)
         cfg = json.loads((insert / "config.json").read_text()) if (insert / "config.json").exists() else {}
         max_length = int(cfg.get("data", {}).get("max_length", -1))
         if len(stats):
@@ -172,7 +178,15 @@ def figures_for_run(results_dir: str | Path, figures_dir: str | Path, run_id: st
         steps = pd.read_csv(rl / "steps.csv")
         if "step" in steps and len(steps):
             made.append(rl_curves(steps, out("04_rl_curves"), run_id, _stage_hash(rl)))
-    ev = res / "05_eval"
+    return made
+
+
+def _evaluation_figures(ev: Path, out, run_id: str) -> list[Path]:
+    """Stage 05: Pass@1, loops before/after RL, the invocation ablation, expert strength, selectivity,
+    tokens, cost, steps and calls."""
+    import pandas as pd
+
+    made: list[Path] = []
     chash = _stage_hash(ev)
     if (ev / "metrics.csv").exists():
         metrics = pd.read_csv(ev / "metrics.csv")
@@ -184,13 +198,6 @@ def figures_for_run(results_dir: str | Path, figures_dir: str | Path, run_id: st
             made.append(invocation_ablation(metrics, out("05_invocation_ablation"), run_id, chash))
         if len(strength_rows(metrics)):
             made.append(expert_strength(metrics, out("05_expert_strength"), run_id, chash))
-    abl = res / "05_ablations"  # `make ablations`: invocation, expert choice, noisy expert, inserted data
-    if (abl / "metrics.csv").exists():
-        ablations = pd.read_csv(abl / "metrics.csv")
-        if len(ran(ablations)):
-            made.append(pass1_table(ablations, out("05_ablations_pass1"), run_id, _stage_hash(abl)))
-        if len(ablation_rows(ablations)):
-            made.append(invocation_ablation(ablations, out("05_ablations_invocation"), run_id, _stage_hash(abl)))
     if (ev / "metrics_by_tier.csv").exists():
         by_tier = pd.read_csv(ev / "metrics_by_tier.csv")
         if len(by_tier):
@@ -201,6 +208,21 @@ def figures_for_run(results_dir: str | Path, figures_dir: str | Path, run_id: st
             made += [tokens_by_role(per, out("05_tokens_by_role"), run_id, chash),
                      cost_per_task(per, out("05_cost_per_task"), run_id, chash),
                      steps_and_calls(per, out("05_steps_and_calls"), run_id, chash)]
+    return made
+
+
+def _ablation_figures(abl: Path, out, run_id: str) -> list[Path]:
+    """`make ablations`: invocation, expert choice, noisy expert, inserted data."""
+    import pandas as pd
+
+    if not (abl / "metrics.csv").exists():
+        return []
+    ablations = pd.read_csv(abl / "metrics.csv")
+    made = []
+    if len(ran(ablations)):
+        made.append(pass1_table(ablations, out("05_ablations_pass1"), run_id, _stage_hash(abl)))
+    if len(ablation_rows(ablations)):
+        made.append(invocation_ablation(ablations, out("05_ablations_invocation"), run_id, _stage_hash(abl)))
     return made
 
 

@@ -25,7 +25,7 @@ TOKEN_ROLES = (("protege_prompt_tokens", "protégé prompt", "#66c2a5"),
                ("expert_output_tokens", "expert out", "#c51b7d"))
 
 
-# Conditions of protege.stages.evaluate.default_conditions, in training order, for the before/after figure.
+# Conditions of protege.stages.evaluate_config.default_conditions, in training order, for the before/after figure.
 BEFORE_AFTER = ("base", "base+expert", "sft+expert", "sft-inserted+expert", "sft+rl+expert")
 
 
@@ -226,7 +226,7 @@ def steps_and_calls(per_instance: Any, out: str | Path, run_id: str, chash: str)
     return save_figure(fig, out, run_id, chash)
 
 
-HINT_LEVELS = ("location", "description", "exact_edit")  # protege.models.experts.ReferenceExpert.LEVELS
+HINT_LEVELS = ("location", "description", "exact_edit")  # protege.models.reference_expert.ReferenceExpert.LEVELS
 
 
 def strength_rows(metrics: Any):

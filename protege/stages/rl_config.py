@@ -71,7 +71,7 @@ class RLRunConfig:
     cpu_train_dtype: str = "auto"
     # --- reward
     reward_preset: str = "simple"  # simple (popular variant) | paper (METHOD.md composite)
-    lambda_loop: float | None = None  # None = the reward preset's (protege.stages.rewards.REWARD_PRESETS)
+    lambda_loop: float | None = None  # None = the reward preset's (protege.stages.reward_config.REWARD_PRESETS)
     lambda_collab: float | None = None  # None = the reward preset's
     reward_overrides: dict[str, Any] = field(default_factory=dict)  # other RewardConfig fields
     agent_overrides: dict[str, Any] = field(default_factory=dict)  # AgentConfig fields
