@@ -189,6 +189,49 @@ def _save_final(trainer: Any, tokenizer: Any, final: Path, steps: int) -> None:
     tmp.rename(final)
 
 
+def _grpo_args(config: RLRunConfig, ckpt_dir: Path, device: str) -> Any:
+    """TRL's GRPOConfig for the run: one optimizer step per round of tasks_per_step x G episodes."""
+    from trl import GRPOConfig
+
+    return GRPOConfig(
+        output_dir=str(ckpt_dir), max_steps=config.max_steps, learning_rate=config.learning_rate,
+        lr_scheduler_type=config.lr_scheduler_type, per_device_train_batch_size=config.micro_batch_size,
+        gradient_accumulation_steps=config.episodes_per_step // config.micro_batch_size,
+        num_generations=config.num_generations, temperature=config.temperature, top_p=1.0,
+        epsilon=config.epsilon, epsilon_high=config.epsilon_high, beta=config.beta, loss_type=config.loss_type,
+        scale_rewards=config.scale_rewards, max_completion_length=config.max_seq_tokens,
+        activation_checkpointing=config.gradient_checkpointing, use_cpu=device == "cpu",
+        bf16=device != "cpu" or (config.cpu_train_dtype if config.cpu_train_dtype != "auto"
+                                 else dtype_policy("cpu")["train"]) == "bfloat16",
+        logging_steps=1, save_strategy="steps", save_steps=config.save_steps,
+        save_total_limit=config.save_total_limit,
+        report_to=[t.strip() for t in config.report_to.split(",") if t.strip() and t.strip() != "none"],
+        seed=config.seed, disable_dropout=True,
+        **({"use_vllm": True, "vllm_mode": config.vllm_mode, "vllm_max_model_length": config.max_seq_tokens,
+            "vllm_gpu_memory_utilization": config.vllm_gpu_memory_utilization} if config.use_vllm else {}),
+        dataloader_num_workers=0, disable_tqdm=True, log_completions=False, log_level="warning",
+    )
+
+
+def _peft_config(config: RLRunConfig) -> Any:
+    """LoRA on every linear layer, or None for full-parameter RL."""
+    if not config.use_lora:
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                      target_modules="all-linear", task_type="CAUSAL_LM")
+
+
+def _write_config(config: RLRunConfig, out: Path, model_dir: Any, device: str, tasks: list) -> None:
+    """config.json: the resolved RL, reward and agent configs with the model, device and training tasks."""
+    atomic_write(out / "config.json", json.dumps({
+        "rl": config.to_dict(), "reward": config.reward_config().to_dict(), "agent": config.agent_config().to_dict(),
+        "model_dir": str(model_dir), "device": device, "tasks": [t.instance_id for t in tasks],
+        "objective": "GRPO-style PPO: clipped surrogate, group-relative advantages (TRL GRPOTrainer)",
+    }, indent=2))
+
+
 def train(config: RLRunConfig, out_dir: str | Path, resume: bool = True,
           extra_reward_funcs: list[Callable[..., list[float]]] | None = None, verbose: bool = True) -> RLResult:
     """GRPO (PPO clipped objective, group-relative advantages) over our agent loop.
@@ -201,8 +244,7 @@ def train(config: RLRunConfig, out_dir: str | Path, resume: bool = True,
     from datasets import Dataset
     from transformers import AutoTokenizer
     from transformers.trainer_utils import get_last_checkpoint
-    from trl import GRPOConfig, GRPOTrainer
-
+    from trl import GRPOTrainer
 
     config.validate()
     out = Path(out_dir)
@@ -226,12 +268,8 @@ def train(config: RLRunConfig, out_dir: str | Path, resume: bool = True,
     tasks = select_tasks(config.tasks, config.task_sample, config.seed)
     if config.tasks_per_step > len(tasks):
         raise ValueError(f"tasks_per_step {config.tasks_per_step} > {len(tasks)} training tasks")
-    reward_cfg, agent_cfg = config.reward_config(), config.agent_config()
-    atomic_write(out / "config.json", json.dumps({
-        "rl": config.to_dict(), "reward": reward_cfg.to_dict(), "agent": agent_cfg.to_dict(),
-        "model_dir": str(model_dir), "device": device, "tasks": [t.instance_id for t in tasks],
-        "objective": "GRPO-style PPO: clipped surrogate, group-relative advantages (TRL GRPOTrainer)",
-    }, indent=2))
+    reward_cfg = config.reward_config()
+    _write_config(config, out, model_dir, device, tasks)
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     dtype = torch.float32 if device == "cpu" else torch.bfloat16
@@ -242,30 +280,7 @@ def train(config: RLRunConfig, out_dir: str | Path, resume: bool = True,
                            EnvConfig(backend=config.backend), verbose=verbose)
     dataset = Dataset.from_dict({"prompt": [task_prompt(t) for t in tasks],
                                  "instance_id": [t.instance_id for t in tasks]})
-    args = GRPOConfig(
-        output_dir=str(ckpt_dir), max_steps=config.max_steps, learning_rate=config.learning_rate,
-        lr_scheduler_type=config.lr_scheduler_type, per_device_train_batch_size=config.micro_batch_size,
-        gradient_accumulation_steps=config.episodes_per_step // config.micro_batch_size,
-        num_generations=config.num_generations, temperature=config.temperature, top_p=1.0,
-        epsilon=config.epsilon, epsilon_high=config.epsilon_high, beta=config.beta, loss_type=config.loss_type,
-        scale_rewards=config.scale_rewards, max_completion_length=config.max_seq_tokens,
-        activation_checkpointing=config.gradient_checkpointing, use_cpu=device == "cpu",
-        bf16=device != "cpu" or (config.cpu_train_dtype if config.cpu_train_dtype != "auto"
-                                 else dtype_policy("cpu")["train"]) == "bfloat16",
-        logging_steps=1, save_strategy="steps", save_steps=config.save_steps,
-        save_total_limit=config.save_total_limit,
-        report_to=[t.strip() for t in config.report_to.split(",") if t.strip() and t.strip() != "none"],
-        seed=config.seed, disable_dropout=True,
-        **({"use_vllm": True, "vllm_mode": config.vllm_mode, "vllm_max_model_length": config.max_seq_tokens,
-            "vllm_gpu_memory_utilization": config.vllm_gpu_memory_utilization} if config.use_vllm else {}),
-        dataloader_num_workers=0, disable_tqdm=True, log_completions=False, log_level="warning",
-    )
-    peft_config = None
-    if config.use_lora:
-        from peft import LoraConfig
-
-        peft_config = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-                                 target_modules="all-linear", task_type="CAUSAL_LM")
+    args, peft_config = _grpo_args(config, ckpt_dir, device), _peft_config(config)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*rollout_func.*experimental.*")
         funcs = trl_reward_functions(reward_cfg) + list(extra_reward_funcs or [])
@@ -284,7 +299,6 @@ def train(config: RLRunConfig, out_dir: str | Path, resume: bool = True,
     _save_final(trainer, tokenizer, final, int(trainer.state.global_step))
     steps = load_steps(out)
     if len(steps):
-
         rl_curves(steps, out / "curves.png", f"{out.parent.name}/{out.name}", config_hash(config))
     return RLResult(out, final, len(steps), steps.iloc[-1].to_dict() if len(steps) else {})
 

@@ -139,30 +139,54 @@ def train(config: SFTRunConfig, data_dir: str | Path, out_dir: str | Path, resum
     elif ckpt_dir.is_dir():
         shutil.rmtree(ckpt_dir)  # starting over: old checkpoints would mix with the new ones
     out_dir.mkdir(parents=True, exist_ok=True)
-    dataset_config = data_dir / "config.json"
     run_id = f"{out_dir.parent.name}/{out_dir.name}"
-    resolved = {"run_id": run_id, "config": config.to_dict(), "config_hash": config.hash(),
-                "data_dir": str(data_dir),
-                "dataset_config": json.loads(dataset_config.read_text()) if dataset_config.exists() else None}
     prep = build_trainer(config, data_dir, ckpt_dir)
-    trainer = prep.trainer
-
-    resolved.update(model_path=prep.model_path, device=prep.device,
-                    train_dtype=cpu_train_dtype(config) if prep.device == "cpu" else ("bfloat16" if config.bf16 else "float32"),
-                    dtype_policy=dtype_policy(prep.device),
-                    attention=getattr(prep.trainer.model.config, "_attn_implementation", None))
-    atomic_write(out_dir / "config.json", json.dumps(resolved, indent=2) + "\n")
-    data_stats = {"train": prep.train_stats.to_dict(), "validation": prep.eval_stats.to_dict()}
-    atomic_write(out_dir / "data_stats.json", json.dumps(data_stats, indent=2) + "\n")
+    data_stats = _write_run_config(config, prep, data_dir, out_dir, run_id)
     print(f"sft {run_id}: {prep.train_stats.windows} windows from {prep.train_stats.conversations} conversations "
           f"({prep.train_stats.split_conversations} split, {prep.train_stats.dropped_turns} turns dropped), "
           f"{prep.train_stats.tokens} tokens, {prep.train_stats.trained_tokens} trained; mode {config.mode} "
           f"on {prep.device}" + (f"; resuming from {last}" if last else ""))
 
-    last_state = _checkpoint_state(last)
-    tokens_before = int(last_state.get("num_input_tokens_seen", 0) or 0)
+    trainer = prep.trainer
+    tokens_before = int(_checkpoint_state(last).get("num_input_tokens_seen", 0) or 0)
     start = time.monotonic()
-    result = None
+    result = _fit(config, trainer, last, run_id)
+    wall = time.monotonic() - start
+    _save_model(config, trainer, prep.model_path, out_dir, prep.device)
+    history = trainer.state.log_history
+    _write_logs(history, out_dir)
+    import pandas as pd
+
+    sft_loss(pd.DataFrame(history), out_dir / "loss.png", run_id, config.hash())
+    metrics = _metrics(config, trainer, result, run_id, prep.device, last, wall, tokens_before, data_stats)
+    atomic_write(out_dir / "metrics.json", json.dumps(plain(metrics), indent=2) + "\n")
+    throughput = metrics["throughput_tokens_per_s"]
+    print(f"sft {run_id}: {metrics['tokens_seen']} tokens in {wall:.1f} s = "
+          f"{f'{throughput:.1f} tokens/s' if throughput else 'no training in this session'} "
+          f"(step {trainer.state.global_step}, final train loss {metrics['final_train_loss']}, "
+          f"eval loss {metrics['eval_loss']})")
+    return metrics
+
+
+def _write_run_config(config: SFTRunConfig, prep: Any, data_dir: Path, out_dir: Path, run_id: str) -> dict:
+    """config.json (the resolved config, its dataset's config, device and dtypes) and data_stats.json."""
+    dataset_config = data_dir / "config.json"
+    resolved = {"run_id": run_id, "config": config.to_dict(), "config_hash": config.hash(),
+                "data_dir": str(data_dir),
+                "dataset_config": json.loads(dataset_config.read_text()) if dataset_config.exists() else None,
+                "model_path": prep.model_path, "device": prep.device,
+                "train_dtype": cpu_train_dtype(config) if prep.device == "cpu" else ("bfloat16" if config.bf16 else "float32"),
+                "dtype_policy": dtype_policy(prep.device),
+                "attention": getattr(prep.trainer.model.config, "_attn_implementation", None)}
+    atomic_write(out_dir / "config.json", json.dumps(resolved, indent=2) + "\n")
+    data_stats = {"train": prep.train_stats.to_dict(), "validation": prep.eval_stats.to_dict()}
+    atomic_write(out_dir / "data_stats.json", json.dumps(data_stats, indent=2) + "\n")
+    return data_stats
+
+
+def _fit(config: SFTRunConfig, trainer: Any, last: str | None, run_id: str) -> Any:
+    """trainer.train(), resumed from `last`; None when `last` already reached max_steps."""
+    last_state = _checkpoint_state(last)
     if last and config.max_steps > 0 and int(last_state.get("global_step", 0)) >= config.max_steps:
         # transformers 5 resumed at max_steps trains on past it ("10/8"): load the finished
         # checkpoint instead of calling train().
@@ -171,14 +195,13 @@ def train(config: SFTRunConfig, data_dir: str | Path, out_dir: str | Path, resum
         trainer._load_from_checkpoint(last)
         trainer.state = TrainerState(**last_state)
         print(f"sft {run_id}: {last} already reached max_steps = {config.max_steps}; not training further")
-    else:
-        trainer.add_callback(console_progress("sft"))
-        result = trainer.train(resume_from_checkpoint=last)
-    wall = time.monotonic() - start
-    tokens_total = int(trainer.state.num_input_tokens_seen)
-    tokens_session = tokens_total - tokens_before
-    eval_loss = final_eval_loss(trainer)
+        return None
+    trainer.add_callback(console_progress("sft"))
+    return trainer.train(resume_from_checkpoint=last)
 
+
+def _save_model(config: SFTRunConfig, trainer: Any, model_path: str, out_dir: Path, device: str) -> None:
+    """merged/ (and adapter/ for LoRA): the model the next stages load."""
     tok = trainer.processing_class
     if config.mode == "full":
         trainer.save_model(str(out_dir / "merged"))
@@ -186,42 +209,36 @@ def train(config: SFTRunConfig, data_dir: str | Path, out_dir: str | Path, resum
     else:
         trainer.save_model(str(out_dir / "adapter"))
         tok.save_pretrained(out_dir / "adapter")
-        _merge(config, prep.model_path, out_dir / "adapter", out_dir / "merged", tok, prep.device)
+        _merge(config, model_path, out_dir / "adapter", out_dir / "merged", tok, device)
 
+
+def _metrics(config: SFTRunConfig, trainer: Any, result: Any, run_id: str, device: str, last: str | None,
+             wall: float, tokens_before: int, data_stats: dict) -> dict[str, Any]:
     history = trainer.state.log_history
-    _write_logs(history, out_dir)
-    import pandas as pd
-
-
-    sft_loss(pd.DataFrame(history), out_dir / "loss.png", run_id, config.hash())
     train_losses = [r["loss"] for r in history if "loss" in r]
     train_loss_mean = result.training_loss if result else (sum(train_losses) / len(train_losses) if train_losses else None)
-    throughput = tokens_session / wall if wall > 0 and tokens_session else None  # None: nothing trained now
-    metrics = {
+    tokens_total = int(trainer.state.num_input_tokens_seen)
+    tokens_session = tokens_total - tokens_before
+    return {
         "run_id": run_id,
         "config_hash": config.hash(),
         "mode": config.mode,
         "model": config.model,
-        "device": prep.device,
+        "device": device,
         "resumed_from": last,
         "global_step": trainer.state.global_step,
         "epoch": trainer.state.epoch,
         "train_loss_mean": train_loss_mean,
         "final_train_loss": train_losses[-1] if train_losses else None,
-        "eval_loss": eval_loss,
+        "eval_loss": final_eval_loss(trainer),
         "train_runtime_s": wall,
         "tokens_seen": tokens_session,
         "tokens_seen_total": tokens_total,
-        "throughput_tokens_per_s": throughput,
+        "throughput_tokens_per_s": tokens_session / wall if wall > 0 and tokens_session else None,  # None: nothing trained now
         # the process's peak resident memory so far: issue 13's <= 8 GB at `small`
         "peak_rss_gib": round(peak_rss_gib(), 2),
         "data": data_stats,
     }
-    atomic_write(out_dir / "metrics.json", json.dumps(plain(metrics), indent=2) + "\n")
-    print(f"sft {run_id}: {tokens_session} tokens in {wall:.1f} s = "
-          f"{f'{throughput:.1f} tokens/s' if throughput else 'no training in this session'} "
-          f"(step {trainer.state.global_step}, final train loss {metrics['final_train_loss']}, eval loss {eval_loss})")
-    return metrics
 
 
 def metrics_table(out_dir: str | Path):
