@@ -227,18 +227,24 @@ def _step(episode: Episode, gen: Generation | None, forced_question: str | None,
         observation = _ask(episode, parsed.arguments["question"], expert, config, forced_question is not None,
                            block_policy_asks and forced_question is None)
     else:
-        try:
-            observation = trim_observation(
-                execute(episode.env, parsed, config.command_timeout_s if config.command_timeout_s > 0 else None,
-                        EditorOptions(config.view_window, config.indent_tolerant, config.edit_context)), config.max_observation_chars)
-        except Exception as exc:  # the environment broke (container gone, disk full): end this episode
-            traj.exit_status, traj.error = "env_error", f"{type(exc).__name__}: {exc}"
-            observation = f"[environment error: {traj.error}]"
+        observation = _run_tool(episode, parsed, config)
     if parsed.ignored_calls:
         observation += "\n[Only the first tool call was run: make one tool call per turn.]"
     observation = terminal_safe(clean_text(observation))  # stored, shown, and cat-ed by people
     step.observation, step.execution_s = observation, time.monotonic() - start
     _observe(episode, observation, call_id)
+
+
+def _run_tool(episode: Episode, action: Action, config: AgentConfig) -> str:
+    """The tool's observation, trimmed; an environment failure ends the episode (env_error)."""
+    try:
+        return trim_observation(
+            execute(episode.env, action, config.command_timeout_s if config.command_timeout_s > 0 else None,
+                    EditorOptions(config.view_window, config.indent_tolerant, config.edit_context)),
+            config.max_observation_chars)
+    except Exception as exc:  # the environment broke (container gone, disk full): end this episode
+        episode.traj.exit_status, episode.traj.error = "env_error", f"{type(exc).__name__}: {exc}"
+        return f"[environment error: {episode.traj.error}]"
 
 
 def _update_cost(traj: Trajectory, config: AgentConfig) -> None:
@@ -307,29 +313,33 @@ def _generate(policy: Policy, episodes: dict[int, Episode], tools: list[dict[str
     return dict(zip(episodes, outputs)), time.monotonic() - start
 
 
+def _resumed(tasks: list[Task], writer: TrajectoryWriter | None) -> tuple[dict[int, Trajectory], deque]:
+    """The trajectories a writer's run folder already finished (by task index), and the rest to run."""
+    results: dict[int, Trajectory] = {}
+    done = completed_ids(writer.run_dir) if writer else set()
+    queue: deque = deque()
+    for i, task in enumerate(tasks):
+        if task.instance_id in done:
+            results[i] = load_trajectory(writer.path(task.instance_id))
+        else:
+            queue.append((i, task))
+    return results, queue
+
+
 def run_episodes(tasks: list[Task], policy: Policy, expert: Expert | None,
                  env_factory: Callable[[Task], Environment], config: AgentConfig | None = None,
                  invocation: Any = None, writer: TrajectoryWriter | None = None,
                  on_finish: Callable[[Trajectory], None] | None = None) -> list[Trajectory]:
     """Run one episode per task, `config.max_parallel` at a time, and return the trajectories
     in task order. With a `writer`, every step is saved, tasks already finished in its run
-    folder are loaded instead of re-run, and instance ids must be unique.
-
-    `invocation` is a baseline from protege.agent.invocation (None = the policy decides when to ask).
-    Expert and environment objects are called from worker threads.
-    """
+    folder are loaded instead of re-run, and instance ids must be unique. `invocation` is a
+    baseline from protege.agent.invocation (None = the policy decides when to ask).
+    Expert and environment objects are called from worker threads."""
     config = config or AgentConfig()
     ask_expert = expert is not None and config.enable_ask_expert
     tools = template_schemas(ask_expert, config.tool_text)
     block = bool(getattr(invocation, "block_policy_asks", False))
-    results: dict[int, Trajectory] = {}
-    done = completed_ids(writer.run_dir) if writer else set()
-    queue = deque()
-    for i, task in enumerate(tasks):
-        if task.instance_id in done:
-            results[i] = load_trajectory(writer.path(task.instance_id))
-        else:
-            queue.append((i, task))
+    results, queue = _resumed(tasks, writer)
     live: dict[int, Episode] = {}
     model, expert_name = getattr(policy, "name", type(policy).__name__), getattr(expert, "name", "none")
 

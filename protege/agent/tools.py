@@ -144,6 +144,11 @@ def _validate(name: Any, args: Any) -> Action | FormatError:
             return FormatError(f"tool {name!r} needs a non-empty string argument {key!r}")
     if name != "str_replace_editor":
         return Action(name, {k: args[k] for k in required})
+    return _validate_editor(args)
+
+
+def _validate_editor(args: dict[str, Any]) -> Action | FormatError:
+    """The editor's arguments: its command's required ones present, strings and integers as such."""
     # Only the editor's own arguments are kept: anything else the model sent is dropped.
     args = {k: args[k] for k in ("command", "path", "file_text", "old_str", "new_str", "insert_line", "view_range")
             if k in args}
@@ -173,7 +178,7 @@ def _validate(name: Any, args: Any) -> Action | FormatError:
         if len(vr) != 2:
             return FormatError("argument 'view_range' must be two integers [first, last]")
         args["view_range"] = vr
-    return Action(name, args)
+    return Action("str_replace_editor", args)
 
 
 _TOOL_CALL_RE = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.S)

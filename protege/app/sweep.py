@@ -71,6 +71,24 @@ def write_sweep_table(sweep_pm: Path) -> None:
     write_contrasts(sweep_pm)  # paired: each swept value against its reference (0), per pair and pooled
 
 
+def _start_record(root: Path, sweep_pm: Path, definition: dict, points: list, point_nbs: list[Path],
+                  force: bool) -> dict[str, Any]:
+    """The sweep record to (re)start from: the points' status from an earlier run of the same sweep."""
+    old = read_json(sweep_pm / "sweep.json", {})
+    # Like a run's record, a committed sweep record (no point of it run on this machine) is replaced, not obeyed.
+    if not any(made_here(root / p["run_dir"], [nb.name for nb in point_nbs]) for p in old.get("points", [])
+               if p.get("run_dir")):
+        old = {}
+    if old and any(old.get(k) != v for k, v in definition.items()) and not force:
+        raise PipelineError(f"{sweep_pm / 'sweep.json'} defines another sweep ({ {k: old.get(k) for k in definition} });"
+                            " use another sweep id, or force")
+    done, sweep_id = {p["id"]: p for p in old.get("points", [])}, definition["sweep_id"]
+    return {**definition, "notebooks": [nb.name for nb in point_nbs], "started": old.get("started") or utc_now(),
+              "finished": None, "points": [{"id": pid, "params": normal(p), "run_dir": f"runs/{sweep_id}/{pid}",
+                                            "status": done.get(pid, {}).get("status", "pending"),
+                                            "wall_s": done.get(pid, {}).get("wall_s")} for pid, p in points]}
+
+
 def run_sweep(preset: str, grid: dict[str, list[Any]], sweep_id: str, base_params: dict[str, Any] | None = None,
               notebooks: list[str] | None = None, reuse_from: str | None = None, root: str | Path = ".", *,
               reuse_stages: tuple[str, ...] = UPSTREAM_STAGES, keep_going: bool = False, force: bool = False,
@@ -84,7 +102,6 @@ def run_sweep(preset: str, grid: dict[str, list[Any]], sweep_id: str, base_param
     ``run_id = "<sweep-id>_<point-id>"`` (file-name safe); its run.json says "<sweep-id>/<point-id>".
     Returns the sweep record (sweep.json)."""
     from tqdm import tqdm
-
 
     if preset not in PRESETS:
         raise PipelineError(f"preset {preset!r}: one of {', '.join(PRESETS)}")
@@ -104,19 +121,7 @@ def run_sweep(preset: str, grid: dict[str, list[Any]], sweep_id: str, base_param
                                    "run_id": f"{sweep_id}_{pid}"}, {**base_params, **p}) for pid, p in points}
     definition = {"sweep_id": sweep_id, "preset": preset, "grid": normal(grid), "base_params": normal(base_params),
                   "reuse_from": reuse_from, "reuse_stages": list(reuse_stages) if reuse_from else []}
-    old = read_json(sweep_pm / "sweep.json", {})
-    # Like a run's record, a committed sweep record (no point of it run on this machine) is replaced, not obeyed.
-    if not any(made_here(root / p["run_dir"], [nb.name for nb in point_nbs]) for p in old.get("points", [])
-               if p.get("run_dir")):
-        old = {}
-    if old and any(old.get(k) != v for k, v in definition.items()) and not force:
-        raise PipelineError(f"{sweep_pm / 'sweep.json'} defines another sweep ({ {k: old.get(k) for k in definition} });"
-                            " use another sweep id, or force")
-    done = {p["id"]: p for p in old.get("points", [])}
-    record = {**definition, "notebooks": [nb.name for nb in point_nbs], "started": old.get("started") or utc_now(),
-              "finished": None, "points": [{"id": pid, "params": normal(p), "run_dir": f"runs/{sweep_id}/{pid}",
-                                            "status": done.get(pid, {}).get("status", "pending"),
-                                            "wall_s": done.get(pid, {}).get("wall_s")} for pid, p in points]}
+    record = _start_record(root, sweep_pm, definition, points, point_nbs, force)
     write_json(sweep_pm / "sweep.json", record)
     write_sweep_table(sweep_pm)  # a replaced committed record's table goes with it
     failed = []

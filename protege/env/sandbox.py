@@ -330,6 +330,18 @@ def _bwrap_argv(cfg: SandboxConfig, cwd: Path, writable: list[Path], tmp_dir: Pa
             "--chdir", str(cwd)]
 
 
+def _command_argv(cfg: SandboxConfig, cwd: Path, writable: list[Path], tmp_dir: Path | None, shm_dir: Path | None,
+                  run_uid: int | None) -> list[str]:
+    """bwrap around the wrapper script, with setpriv dropping to `run_uid` inside."""
+    argv = [*_bwrap_argv(cfg, cwd, writable, tmp_dir, shm_dir), "--"]
+    if run_uid is not None:
+        # bwrap runs as root so it can bind the root-only Python installation; the command
+        # itself drops to the episode's uid inside, where process-count limits bind.
+        argv += [shutil.which("setpriv") or "setpriv", f"--reuid={run_uid}", f"--regid={run_uid}",
+                 "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"]
+    return [*argv, "bash", "-c", _WRAPPER]
+
+
 def run_command(command: str, cwd: Path, home: Path, cfg: SandboxConfig,
                 writable: list[Path] | None = None, timeout_s: float | None = None,
                 tmp_dir: Path | None = None, uid: int | None = None, shm_dir: Path | None = None) -> CommandResult:
@@ -352,18 +364,9 @@ def run_command(command: str, cwd: Path, home: Path, cfg: SandboxConfig,
     writable = list(writable or [cwd])
     env = scrubbed_env(home, cfg, "/tmp" if bwrapped or tmp_dir is None else str(tmp_dir))
     env.update(__PROTEGE_CMD=command, __PROTEGE_MARK=_BG_MARK, __PROTEGE_NS="1" if bwrapped else "0")
-    argv = ["bash", "-c", _WRAPPER]
     run_uid = command_uid(cfg, uid)
-    switch_in_popen = run_uid is not None
-    if bwrapped:
-        argv = [*_bwrap_argv(cfg, cwd, writable, tmp_dir, shm_dir), "--", *argv]
-        if run_uid is not None:
-            # bwrap runs as root so it can bind the root-only Python installation; the command
-            # itself drops to the episode's uid inside, where process-count limits bind.
-            i = argv.index("--") + 1
-            argv[i:i] = [shutil.which("setpriv") or "setpriv", f"--reuid={run_uid}", f"--regid={run_uid}",
-                         "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"]
-            switch_in_popen = False
+    argv = _command_argv(cfg, cwd, writable, tmp_dir, shm_dir, run_uid) if bwrapped else ["bash", "-c", _WRAPPER]
+    switch_in_popen = run_uid is not None and not bwrapped  # inside bwrap, setpriv switches
     start = time.monotonic()
     try:
         proc = subprocess.Popen(

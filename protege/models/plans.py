@@ -121,18 +121,50 @@ def _trim(old: str, new: str, rng: random.Random) -> tuple[str, str]:
 
 
 def build_plan(task: Task, seed: int, ask_expert: bool = True, p_wrong: float = 0.5) -> list[PlanStep]:
-    """The seeded plan for one task; deterministic given (seed, instance_id)."""
+    """The seeded plan for one task; deterministic given (seed, instance_id): explore, perhaps a
+    wrong edit tested and reverted, ask the expert, fix (from the gold patch), test and submit."""
     rng = random.Random(f"demonstrator|{seed}|{task.instance_id}")
     files = split_patch(task.patch)
     gold = files[0].path if files else "."
-    pkg = task_package(task)
     called = _called_function(task)
-    gold_fn = _gold_function(task, files)
     f2p = task.FAIL_TO_PASS or []
     repro = rng.choice(f2p[:5]) if f2p else None
-    steps: list[PlanStep] = []
+    steps = _explore_steps(task, rng, gold, called, _gold_function(task, files), repro)
+    wrong = _wrong_edit(files[0], rng) if files and rng.random() < p_wrong else None
+    if wrong:
+        old, bad, line = wrong
+        steps.append(PlanStep(f"Maybe `{line}` is the culprit; try flipping it.", "str_replace_editor",
+                              {"command": "str_replace", "path": gold, "old_str": old, "new_str": bad}, "wrong"))
+        steps.append(PlanStep("Re-run the failing test.", "bash", {"command": _test_cmd([repro] if repro else [])},
+                              "wrong_test"))
+        steps.append(PlanStep("", "str_replace_editor",
+                              {"command": "str_replace", "path": gold, "old_str": bad, "new_str": old}, "revert"))
+    if ask_expert:  # stalled
+        tried = (f"I tried changing `{wrong[2]}` in {gold}, but the test still failed, so I reverted it."
+                 if wrong else f"I read {gold}{f' and the code of `{called}`' if called else ''} but cannot see the bug.")
+        question = rng.choice([
+            "The test {t} fails. {tried} Where exactly is the bug, and what is the smallest correct fix?",
+            "I am stuck on {t}, which fails. {tried} Which function is wrong and what should change?",
+            "{t} still fails. {tried} Can you point me to the faulty line?",
+        ]).format(t=repro or "the failing test", tried=tried)
+        steps.append(PlanStep("I am stuck; ask the expert.", "ask_expert", {"question": question}, "ask"))
+    steps += _fix_steps(files, gold, rng)
+    check = rng.choice([
+        ("Re-run the failing tests.", f2p[:10]),
+        ("Re-run the failing and some passing tests.", f2p[:8] + task.PASS_TO_PASS[:8]),
+        ("Run the whole test suite.", ["tests"]),
+    ])
+    steps.append(PlanStep(check[0], "bash", {"command": _test_cmd(check[1])}))
+    steps.append(PlanStep(rng.choice(["The tests pass: submit.", "All green; submit the fix.", "Fixed. Submitting."]),
+                          "submit", {}))
+    return steps
 
-    # Explore.
+
+def _explore_steps(task: Task, rng: random.Random, gold: str, called: str | None, gold_fn: str | None,
+                   repro: str | None) -> list[PlanStep]:
+    """Look around (layout, the called function, its helpers) and reproduce the failure, in a seeded order."""
+    pkg = task_package(task)
+    steps: list[PlanStep] = []
     layout = rng.choice([
         ("Look at the layout of the repository first.", "bash",
          {"command": "find . -name '*.py' -not -path './.git/*' | sort"}),
@@ -163,30 +195,12 @@ def build_plan(task: Task, seed: int, ask_expert: bool = True, p_wrong: float = 
     elif not called:
         steps.append(PlanStep("Read the module the failing behaviour comes from.", "str_replace_editor",
                               {"command": "view", "path": gold}))
+    return steps
 
-    # A plausible wrong first edit, tested and reverted.
-    wrong = _wrong_edit(files[0], rng) if files and rng.random() < p_wrong else None
-    if wrong:
-        old, bad, line = wrong
-        steps.append(PlanStep(f"Maybe `{line}` is the culprit; try flipping it.", "str_replace_editor",
-                              {"command": "str_replace", "path": gold, "old_str": old, "new_str": bad}, "wrong"))
-        steps.append(PlanStep("Re-run the failing test.", "bash", {"command": _test_cmd([repro] if repro else [])},
-                              "wrong_test"))
-        steps.append(PlanStep("", "str_replace_editor",
-                              {"command": "str_replace", "path": gold, "old_str": bad, "new_str": old}, "revert"))
 
-    # Ask the expert (stalled).
-    if ask_expert:
-        tried = (f"I tried changing `{wrong[2]}` in {gold}, but the test still failed, so I reverted it."
-                 if wrong else f"I read {gold}{f' and the code of `{called}`' if called else ''} but cannot see the bug.")
-        question = rng.choice([
-            "The test {t} fails. {tried} Where exactly is the bug, and what is the smallest correct fix?",
-            "I am stuck on {t}, which fails. {tried} Which function is wrong and what should change?",
-            "{t} still fails. {tried} Can you point me to the faulty line?",
-        ]).format(t=repro or "the failing test", tried=tried)
-        steps.append(PlanStep("I am stuck; ask the expert.", "ask_expert", {"question": question}, "ask"))
-
-    # Fix, from the gold patch.
+def _fix_steps(files: list, gold: str, rng: random.Random) -> list[PlanStep]:
+    """The gold patch as editor calls (hunks with seeded context trimming), git apply for other file kinds."""
+    steps: list[PlanStep] = []
     if rng.random() < 0.5:
         steps.append(PlanStep("", "str_replace_editor", {"command": "view", "path": gold}, "fix_intro"))
     first_edit = True
@@ -206,16 +220,6 @@ def build_plan(task: Task, seed: int, ask_expert: bool = True, p_wrong: float = 
             steps.append(PlanStep(f"Apply the change to {fp.path} with git.", "bash", {"command": git_apply(fp)},
                                   f"edit:{fp.path}"))
         first_edit = False
-
-    # Check and submit.
-    check = rng.choice([
-        ("Re-run the failing tests.", f2p[:10]),
-        ("Re-run the failing and some passing tests.", f2p[:8] + task.PASS_TO_PASS[:8]),
-        ("Run the whole test suite.", ["tests"]),
-    ])
-    steps.append(PlanStep(check[0], "bash", {"command": _test_cmd(check[1])}))
-    steps.append(PlanStep(rng.choice(["The tests pass: submit.", "All green; submit the fix.", "Fixed. Submitting."]),
-                          "submit", {}))
     return steps
 
 
@@ -270,23 +274,28 @@ def compact_plan(task: Task, seed: int, ask_expert: bool = True,
         files = []  # the expert's calls below replace the plan's own edits
         steps += [PlanStep("Make the edit the expert gives.", "str_replace_editor", dict(e), "edit:" + str(e["path"]))
                   for e in edits]
+    steps += _minimal_edits(files)
+    steps.append(PlanStep("Done.", "submit", {}))
+    return steps
+
+
+def _minimal_edits(files: list) -> list[PlanStep]:
+    """The patch's changes as the smallest editor calls (git apply for other file kinds), tagged by file."""
+    steps = []
     for fp in files:
         if fp.kind == "modify":
             for old, new in fp.hunks:
                 old, new = _minimal(old, new)
                 steps.append(PlanStep(change_thought(old, new) or "Fix it.", "str_replace_editor",
                                       {"command": "str_replace", "path": fp.path, "old_str": old, "new_str": new},
-                                      "edit:..."))
+                                      f"edit:{fp.path}"))
         elif fp.kind == "new":
             steps.append(PlanStep(f"Create {fp.path}.", "str_replace_editor",
-                                  {"command": "create", "path": fp.path, "file_text": fp.new_content}, "edit:..."))
+                                  {"command": "create", "path": fp.path, "file_text": fp.new_content},
+                                  f"edit:{fp.path}"))
         else:
             steps.append(PlanStep(f"Apply the change to {fp.path} with git.", "bash", {"command": git_apply(fp)},
-                                  "edit:..."))
-    steps.append(PlanStep("Done.", "submit", {}))
-    for st in steps:  # the tag names the file, as build_plan's edit tags do
-        if st.tag == "edit:...":
-            st.tag = "edit:" + str(st.args.get("path") or files[0].path)
+                                  f"edit:{fp.path}"))
     return steps
 
 

@@ -78,6 +78,20 @@ def encode_fitting(tokenizer: Any, conversations: list[list[Message]], tools: li
     return encoded, results, fits
 
 
+def left_padded(batch: list[list[int]], pad: int) -> tuple[Any, Any]:
+    """Token rows as one left-padded (input_ids, attention_mask) pair: every row ends at the last column,
+    where generation continues."""
+    import torch
+
+    width = max(len(ids) for ids in batch)
+    input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
+    attention = torch.zeros((len(batch), width), dtype=torch.long)
+    for row, ids in enumerate(batch):
+        input_ids[row, width - len(ids) :] = torch.tensor(ids)
+        attention[row, width - len(ids) :] = 1
+    return input_ids, attention
+
+
 @dataclass
 class TransformersPolicy:
     """A local causal LM generating for many conversations at once (left-padded batches).
@@ -197,33 +211,34 @@ class TransformersPolicy:
                 completion_ids=toks if self.return_logprobs else [], logprobs=lps, finish_reason=reason))
         return gens
 
-    def _segment(self, batch: list[list[int]], hits: list[tuple[int, Any]], budget: int, carried: int):
-        """One generate() call over `batch` (prompts that end with the `carried` tokens the rows
-        generated in earlier passes), continuing the cached prefixes in `hits`. Per row: the new
-        tokens, their log-probs, the finish reason ("" when the call was cut before the row
-        finished) and, for an unfinished row, its cache to continue from."""
-        import torch
-        from transformers import GenerationConfig, StoppingCriteriaList
+    def _generation_config(self, budget: int) -> Any:
+        """Sampling (temperature > 0, full vocabulary) or greedy, stopping at any EOS id."""
+        from transformers import GenerationConfig
 
-        pad = self.tokenizer.pad_token_id
-        width = max(len(ids) for ids in batch)
-        input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
-        attention = torch.zeros((len(batch), width), dtype=torch.long)
-        for row, ids in enumerate(batch):
-            input_ids[row, width - len(ids) :] = torch.tensor(ids)
-            attention[row, width - len(ids) :] = 1
         sample = self.temperature > 0
-        config = GenerationConfig(
+        return GenerationConfig(
             max_new_tokens=budget,
             do_sample=sample,
             temperature=self.temperature if sample else None,
             top_p=self.top_p if sample else None,
             top_k=0 if sample else None,
             eos_token_id=self.eos_ids,
-            pad_token_id=pad,
+            pad_token_id=self.tokenizer.pad_token_id,
             return_dict_in_generate=True,
             output_logits=self.return_logprobs,
         )
+
+    def _segment(self, batch: list[list[int]], hits: list[tuple[int, Any]], budget: int, carried: int):
+        """One generate() call over `batch` (prompts that end with the `carried` tokens the rows
+        generated in earlier passes), continuing the cached prefixes in `hits`. Per row: the new
+        tokens, their log-probs, the finish reason ("" when the call was cut before the row
+        finished) and, for an unfinished row, its cache to continue from."""
+        import torch
+        from transformers import StoppingCriteriaList
+
+        input_ids, attention = left_padded(batch, self.tokenizer.pad_token_id)
+        width = input_ids.shape[1]
+        config = self._generation_config(budget)
         layers = None
         if any(n for n, _ in hits):
             input_ids, attention, layers = self._with_cache(batch, hits)

@@ -26,6 +26,7 @@ import json
 import os
 import threading
 from collections import Counter, deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, replace
@@ -59,79 +60,22 @@ def _append(path: Path, row: dict[str, Any], lock: threading.Lock) -> None:
         os.fsync(fh.fileno())
 
 
-def collect(tasks: list[Task], run_dir: str | Path, seed: int = 0, config: AgentConfig | None = None,
-            expert: Expert | None = None, env_config: EnvConfig | None = None,
-            allow_test_split: bool = False, ask_expert: bool = True, policy: Policy | None = None,
-            progress: bool = False) -> dict[str, Any]:
-    """Run a demonstrator on `tasks`, grade each patch, keep only resolved trajectories in
-    run_dir/kept.jsonl and record the rest in run_dir/dropped.jsonl.
+def drop_reason(traj: Any, task: Task, env_config: EnvConfig, log_dir: Path, model_name: str) -> tuple[str | None, Any]:
+    """Why a demonstration is not kept (None: it is), with its grade report when it was graded:
+    only a submitted, non-empty patch that resolves the task is training data."""
+    if traj.exit_status != "submitted":
+        return f"exit:{traj.exit_status}", None
+    if not traj.patch.strip():
+        return "empty_patch", None
+    report = grade(task, traj.patch, env_config, log_dir=log_dir, model_name=model_name)
+    if report.error and not report.resolved:
+        return "grade_error", report
+    return (None if report.resolved else "unresolved"), report
 
-    policy: the demonstrator; default the ORACLE `ReferenceDemonstrator`. At full scale pass
-    any `Policy` (e.g. `OpenAIPolicy`), with an expert that sees the gold patch
-    (`OpenAIExpert(show_gold_patch=True)`, METHOD.md Phase I).
-    ask_expert: False collects expert-only trajectories (the tool is not offered), the input
-    of stage 02's post-hoc insertion.
 
-    Returns {"kept": n kept by this call, "dropped": {reason: n}, "skipped": n already done}.
-    Refuses bundled test-split tasks (held out from training data) unless allow_test_split."""
-    held_out = [t.instance_id for t in tasks if t.extra.get("split") == "test"]
-    if held_out and not allow_test_split:
-        raise ValueError(f"collect: {len(held_out)} test-split tasks given (e.g. {held_out[0]!r}): "
-                         "they are held out from training data")
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    kept_path, dropped_path = run_dir / "kept.jsonl", run_dir / "dropped.jsonl"
-    done = {r.get("instance_id") for r in read_jsonl(kept_path) + read_jsonl(dropped_path)}
-    seen: set[str] = set()
-    todo = []
-    for t in tasks:
-        if t.instance_id not in done and t.instance_id not in seen:
-            seen.add(t.instance_id)
-            todo.append(t)
-    counts: dict[str, Any] = {"kept": 0, "dropped": Counter(), "skipped": len(tasks) - len(todo)}
-    if not todo:
-        counts["dropped"] = {}
-        return counts
-    config = replace(config or AgentConfig.preset("small", max_parallel=4), enable_ask_expert=ask_expert)
-    expert = expert if expert is not None else ReferenceExpert(seed=seed)
-    env_config = env_config or EnvConfig()
-    policy = policy if policy is not None else ReferenceDemonstrator(todo, seed=seed)
-    oracle = bool(getattr(policy, "oracle", False))
-    bar = tqdm(total=len(todo), desc=f"collect ({'live' if ask_expert else 'expert-only'})", disable=not progress)
-    by_id = {t.instance_id: t for t in todo}
-    lock = threading.Lock()
-
-    def judge(traj) -> tuple[str | None, Any]:
-        reason, report = None, None
-        if traj.exit_status != "submitted":
-            reason = f"exit:{traj.exit_status}"
-        elif not traj.patch.strip():
-            reason = "empty_patch"
-        else:
-            report = grade(by_id[traj.instance_id], traj.patch, env_config, log_dir=run_dir / "grade_logs",
-                           model_name=policy.name)
-            if report.error and not report.resolved:
-                reason = "grade_error"
-            elif not report.resolved:
-                reason = "unresolved"
-        return reason, report
-
-    def record(traj, reason: str | None, report: Any) -> None:
-        task = by_id[traj.instance_id]
-        if reason is None:
-            row = {**traj.to_dict(), "oracle_demonstrator": oracle, "demonstrator_seed": seed,
-                   "package": task_package(task), "split": task.extra.get("split", ""), "ask_expert": ask_expert,
-                   "grade_status": report.status if report else None}
-            _append(kept_path, row, lock)
-            counts["kept"] += 1
-        else:
-            _append(dropped_path, {"instance_id": traj.instance_id, "reason": reason,
-                                   "exit_status": traj.exit_status, "oracle_demonstrator": oracle,
-                                   "demonstrator_seed": seed,
-                                   "grade": report.to_dict() if report else None}, lock)
-            counts["dropped"][reason] += 1
-        bar.update(1)
-
+def run_and_grade(tasks: list[Task], policy: Policy, expert: Expert, env_config: EnvConfig, config: AgentConfig,
+                  judge: Callable[[Any], tuple], record: Callable[..., None]) -> None:
+    """Episodes of `tasks`, each finished one judged (graded) on a worker thread and recorded."""
     # Grading (the repository's tests) is most of a scripted collection's time: grade finished
     # episodes on every core while the next ones run, but record them in the order they finished
     # (deterministic), so kept.jsonl, and the SFT data after it, is the same from run to run.
@@ -148,10 +92,68 @@ def collect(tasks: list[Task], run_dir: str | Path, seed: int = 0, config: Agent
             drain(block=False)
 
         try:
-            run_episodes(todo, policy, expert, partial(make_environment, config=env_config), config,
+            run_episodes(tasks, policy, expert, partial(make_environment, config=env_config), config,
                          on_finish=on_finish)
         finally:  # graded episodes are kept even when a later one fails
             drain(block=True)
+
+
+def collect(tasks: list[Task], run_dir: str | Path, seed: int = 0, config: AgentConfig | None = None,
+            expert: Expert | None = None, env_config: EnvConfig | None = None,
+            allow_test_split: bool = False, ask_expert: bool = True, policy: Policy | None = None,
+            progress: bool = False) -> dict[str, Any]:
+    """Run a demonstrator on `tasks`, grade each patch, keep only resolved trajectories in
+    run_dir/kept.jsonl and record the rest in run_dir/dropped.jsonl.
+
+    policy: the demonstrator; default the ORACLE `ReferenceDemonstrator` (full scale: any `Policy`
+    with an expert that sees the gold patch, `OpenAIExpert(show_gold_patch=True)`, METHOD.md Phase I).
+    ask_expert: False collects expert-only trajectories, the input of stage 02's post-hoc insertion.
+    Returns {"kept": n kept by this call, "dropped": {reason: n}, "skipped": n already done}.
+    Refuses bundled test-split tasks (held out from training data) unless allow_test_split."""
+    held_out = [t.instance_id for t in tasks if t.extra.get("split") == "test"]
+    if held_out and not allow_test_split:
+        raise ValueError(f"collect: {len(held_out)} test-split tasks given (e.g. {held_out[0]!r}): "
+                         "they are held out from training data")
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    kept_path, dropped_path = run_dir / "kept.jsonl", run_dir / "dropped.jsonl"
+    done = {r.get("instance_id") for r in read_jsonl(kept_path) + read_jsonl(dropped_path)}
+    first: dict[str, Task] = {}  # each task once, in the given order
+    for t in tasks:
+        if t.instance_id not in done:
+            first.setdefault(t.instance_id, t)
+    todo = list(first.values())
+    counts: dict[str, Any] = {"kept": 0, "dropped": Counter(), "skipped": len(tasks) - len(todo)}
+    if not todo:
+        counts["dropped"] = {}
+        return counts
+    config = replace(config or AgentConfig.preset("small", max_parallel=4), enable_ask_expert=ask_expert)
+    expert = expert if expert is not None else ReferenceExpert(seed=seed)
+    env_config = env_config or EnvConfig()
+    policy = policy if policy is not None else ReferenceDemonstrator(todo, seed=seed)
+    oracle = bool(getattr(policy, "oracle", False))
+    bar = tqdm(total=len(todo), desc=f"collect ({'live' if ask_expert else 'expert-only'})", disable=not progress)
+    by_id = {t.instance_id: t for t in todo}
+    lock = threading.Lock()
+
+    def judge(traj) -> tuple[str | None, Any]:
+        return drop_reason(traj, by_id[traj.instance_id], env_config, run_dir / "grade_logs", policy.name)
+
+    def record(traj, reason: str | None, report: Any) -> None:
+        row = {"oracle_demonstrator": oracle, "demonstrator_seed": seed}
+        if reason is None:
+            task = by_id[traj.instance_id]
+            _append(kept_path, {**traj.to_dict(), **row, "package": task_package(task),
+                                "split": task.extra.get("split", ""), "ask_expert": ask_expert,
+                                "grade_status": report.status if report else None}, lock)
+            counts["kept"] += 1
+        else:
+            _append(dropped_path, {"instance_id": traj.instance_id, "reason": reason, "exit_status": traj.exit_status,
+                                   **row, "grade": report.to_dict() if report else None}, lock)
+            counts["dropped"][reason] += 1
+        bar.update(1)
+
+    run_and_grade(todo, policy, expert, env_config, config, judge, record)
     bar.close()
     counts["dropped"] = dict(counts["dropped"])
     return counts

@@ -230,12 +230,7 @@ def insert_calls(traj: dict[str, Any], config: InsertConfig, expert: Expert | No
     if agent_config is None:
         agent_config = AgentConfig.from_dict(traj["config"]) if traj.get("config") else AgentConfig()
     iid = traj.get("instance_id")
-    steps = traj.get("steps") or []
-    ended = bool(steps) and (steps[-1].get("action") or {}).get("name") == "submit"
-    if not steps or any(s.get("error") == "policy" for s in steps) or \
-            len(traj.get("messages", [])) != 2 + 2 * len(steps) - ended:
-        raise ValueError(f"trajectory {iid!r}: fields 'steps' and 'messages' do not line up "
-                         "(one assistant message and one observation per step expected)")
+    _check_aligned(traj)
     points = set(choose_points(traj, config))
     rng = random.Random(f"question|{config.seed}|{iid}")
     messages: list[Message] = [{"role": "system", "content": system_message(agent_config, True)},
@@ -275,8 +270,24 @@ def insert_calls(traj: dict[str, Any], config: InsertConfig, expert: Expert | No
     out = copy.deepcopy({k: v for k, v in traj.items() if k not in ("messages", "steps", "expert_calls")})
     out.update(messages=messages, steps=steps_out, expert_calls=calls, inserted_strategy=config.strategy,
                n_inserted=len(calls), expert=getattr(expert, "name", ""), ask_expert=True)
+    return _recounted(out)
+
+
+def _check_aligned(traj: dict[str, Any]) -> None:
+    """One assistant message and one observation per step (none after a final submit), no policy errors."""
+    steps = traj.get("steps") or []
+    ended = bool(steps) and (steps[-1].get("action") or {}).get("name") == "submit"
+    if not steps or any(s.get("error") == "policy" for s in steps) or \
+            len(traj.get("messages", [])) != 2 + 2 * len(steps) - ended:
+        raise ValueError(f"trajectory {traj.get('instance_id')!r}: fields 'steps' and 'messages' do not line up "
+                         "(one assistant message and one observation per step expected)")
+
+
+def _recounted(out: dict[str, Any]) -> dict[str, Any]:
+    """Step, call and expert-token counts of a trajectory after insertion."""
+    calls = out["expert_calls"]
     counts = dict(out.get("counts") or {})
-    counts.update(steps=len(steps_out), expert_calls=len(calls))
+    counts.update(steps=len(out["steps"]), expert_calls=len(calls))
     tokens = dict(out.get("tokens") or {})
     tokens["expert_input"] = sum(c["input_tokens"] for c in calls)
     tokens["expert_output"] = sum(c["output_tokens"] for c in calls)
