@@ -1,5 +1,6 @@
-"""Reading evaluation results and comparing conditions task by task: B - A in Pass@1 and expert
-calls with paired bootstrap intervals and exact sign tests (`protege compare`, paired.csv)."""
+"""Reading evaluation results and comparing conditions task by task: B - A in Pass@1, expert
+calls, loops, repeats and format errors with paired bootstrap intervals and exact sign tests
+(`protege compare`, paired.csv)."""
 
 from __future__ import annotations
 
@@ -70,6 +71,12 @@ def compare(a: str | Path, b: str | Path, a_condition: str | None = None, b_cond
     return _compare_rows(_select(a_path, a_rows, a_condition), _select(b_path, b_rows, b_condition), by, n_boot)
 
 
+# (metric, per_instance.csv column): Pass@1 and expert calls always; the loop indicator (a run of
+# more than 10 identical base commands), exact repeats and format errors where the files have them
+COMPARED = (("pass1", "resolved"), ("expert_calls", "expert_calls"), ("loop", "loop"), ("repeats", "repeats"),
+            ("format_errors", "format_errors"))
+
+
 def _compare_rows(a: tuple[str, list[dict[str, str]]], b: tuple[str, list[dict[str, str]]], by: str | None,
                   n_boot: int) -> list[dict[str, Any]]:
 
@@ -88,7 +95,9 @@ def _compare_rows(a: tuple[str, list[dict[str, str]]], b: tuple[str, list[dict[s
     table = []
     for group in groups:
         a_in, b_in = ([r for r in rows if group == "all" or r.get(by, "-") == group] for rows in (a_rows, b_rows))
-        for metric, column in (("pass1", "resolved"), ("expert_calls", "expert_calls")):
+        for metric, column in COMPARED:
+            if metric not in ("pass1", "expert_calls") and not all(column in r for r in a_rows[:1] + b_rows[:1]):
+                continue  # an older per_instance.csv without the column
             d = paired_difference(values(a_in, column), values(b_in, column), n_boot=n_boot)
             table.append({"a_condition": a_name, "b_condition": b_name, "group": group, "metric": metric, **d})
     return table
@@ -120,11 +129,11 @@ def paired_comparisons(out_dir: str | Path, pairs: Sequence[tuple[str, str, str]
 
 
 def comparison_markdown(table: Sequence[dict[str, Any]]) -> str:
-    """`compare`'s rows as a markdown table (percent for Pass@1, calls per task otherwise; p to 2 digits)."""
+    """`compare`'s rows as a markdown table (percent for Pass@1 and loops, per task otherwise; p to 2 digits)."""
     def fmt(metric: str, x: float) -> str:
         if isinstance(x, float) and math.isnan(x):
             return "-"
-        return {"pass1": f"{100 * x:.1f}%", "p": f"{x:.2g}"}.get(metric, f"{x:.2f}")
+        return f"{100 * x:.1f}%" if metric in ("pass1", "loop") else f"{x:.2g}" if metric == "p" else f"{x:.2f}"
 
     head = table[0] if table else {"a_condition": "A", "b_condition": "B"}
     lines = [f"A = {head['a_condition']}, B = {head['b_condition']}; paired 95% bootstrap intervals over tasks,"
