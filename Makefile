@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # On machines without a GPU the constraints file pins the CPU build of torch.
 CONSTRAINTS ?= constraints-cpu.txt
 
-.PHONY: install small test test-slow test-docker test-browser validate-bench docker-engine docker-image lint clean pipeline figures sweep ablations rl-study
+.PHONY: rl-pilot install small test test-slow test-docker test-browser validate-bench docker-engine docker-image lint clean pipeline figures sweep ablations rl-study
 
 $(BIN)/protege: pyproject.toml $(CONSTRAINTS)
 	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null) || echo "note: install bubblewrap for filesystem/network isolation of model commands"; }
@@ -84,6 +84,13 @@ rl-study: install
 	  --grid lambda_loop=$(RL_STUDY_LAMBDA_LOOP) --grid 04:overrides.seed=$(RL_STUDY_SEEDS) $(RL_STUDY_OVERRIDES) \
 	  -p 'conditions=$(RL_STUDY_CONDITIONS)' && \
 	echo "rl-study ($(RL_STUDY_ID)): $$(( $$(date +%s) - start )) s"
+
+# The loop-penalty pilot (docs/RESULTS.md "The RL half"): the rl-study's RL runs driven by the CLI, the two
+# lambda_loop runs of a seed side by side (one thread each), 8 steps, each model evaluated alone at 20 steps on
+# the first 26 held-out tasks; ~50 min per seed on 2 cores. Records in papermill_runs/small-rl-pilot/.
+RL_PILOT_SEEDS ?= 0 1
+rl-pilot: install
+	bash scripts/rl_loop_pilot.sh runs/$(BASE_RUN) "$(RL_PILOT_SEEDS)"
 
 test: install
 	$(BIN)/python -m pytest -q

@@ -252,3 +252,21 @@ def test_judge_protocol_and_factory():
     assert isinstance(make_judge("openai:judge", "http://127.0.0.1:9/v1"), judges.OpenAIJudge)
     with pytest.raises(ValueError, match="unknown judge"):
         make_judge("oracle")
+
+
+def test_giving_up_on_format_errors_can_cost_more_than_a_loop():
+    """The pilot's penalised protégé traded loops for format-error exits (cheaper under the loop
+    penalty alone); r_gave_up prices that exit. episode_facts carries the exit status through."""
+    from types import SimpleNamespace
+
+    from protege.stages.rewards import episode_facts
+
+    gave_up = SimpleNamespace(actions=[], patch="", action_keys=["fmt", "fmt", "fmt"], exit_status="format_errors")
+    looped = SimpleNamespace(actions=["ls"] * 5, patch="", action_keys=["ls"] * 5, exit_status="repeat_limit")
+    plain = RewardConfig.preset("simple", lambda_loop=0.1)
+    priced = RewardConfig.preset("simple", lambda_loop=0.1, r_gave_up=-1.0)
+    total = {(name, cfg_name): reward_terms(episode_facts(t, False), cfg)["reward_total"]
+             for name, t in (("gave_up", gave_up), ("looped", looped)) for cfg_name, cfg in (("plain", plain), ("priced", priced))}
+    assert total["gave_up", "plain"] > total["looped", "plain"]  # quitting is the cheaper failure by default
+    assert total["gave_up", "priced"] < total["looped", "priced"]
+    assert total["looped", "priced"] == total["looped", "plain"]  # only the format-error exit is repriced

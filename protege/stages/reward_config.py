@@ -26,6 +26,10 @@ class RewardConfig:
     # --- simple preset
     r_resolved: float = 1.0  # R_task when the tests pass
     r_unresolved: float = -0.1  # R_task otherwise
+    # R_task of an unresolved episode that ended on consecutive format errors (None: r_unresolved). With the
+    # loop penalty alone, quitting that way costs less than a loop: the pilot's penalised protégé traded
+    # loops for format-error exits (docs/RESULTS.md "The RL half"); a lower value closes that way out.
+    r_gave_up: float | None = None
     loop_window: int = 5  # C_loop: an action repeating one of this many before it
     lambda_collab: float = 0.05  # per expert call
     charge_every_call: bool = False  # False: C_collab counts calls on failed tasks only

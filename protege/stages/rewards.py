@@ -120,13 +120,32 @@ class EpisodeFacts:
     judge: list[JudgeScore] = field(default_factory=list)  # one per answered expert call
     # What C_loop counts repeats of: every step with its arguments (Trajectory.action_keys); None = `actions`
     repeat_keys: list[str] | None = None
+    exit_status: str = ""  # how the episode ended (Trajectory.exit_status): "format_errors" = gave up
 
 
 def episode_facts(traj: Any, resolved: bool, gold_patch: str = "", judge: Judge | None = None,
                   problem_statement: str = "") -> EpisodeFacts:
     """Facts of a finished trajectory; the judge (if any) scores its answered expert calls."""
     scores = judge.score(call_views(traj), problem_statement) if judge is not None else []
-    return EpisodeFacts(traj.actions, bool(resolved), traj.patch or "", gold_patch or "", scores, traj.action_keys)
+    return EpisodeFacts(traj.actions, bool(resolved), traj.patch or "", gold_patch or "", scores, traj.action_keys,
+                        traj.exit_status or "")
+
+
+def unresolved_reward(facts: EpisodeFacts, config: RewardConfig) -> float:
+    """R_task of an unresolved episode in the simple preset: r_gave_up (when set) for one that
+    ended on consecutive format errors, r_unresolved otherwise.
+
+    >>> cfg = RewardConfig.preset("simple", r_gave_up=-0.5)
+    >>> unresolved_reward(EpisodeFacts([], False, exit_status="format_errors"), cfg)
+    -0.5
+    >>> unresolved_reward(EpisodeFacts([], False, exit_status="step_limit"), cfg)
+    -0.1
+    >>> unresolved_reward(EpisodeFacts([], False, exit_status="format_errors"), RewardConfig.preset("simple"))
+    -0.1
+    """
+    if facts.exit_status == "format_errors" and config.r_gave_up is not None:
+        return float(config.r_gave_up)
+    return float(config.r_unresolved)
 
 
 def reward_terms(facts: EpisodeFacts, config: RewardConfig, stage: int = 2) -> dict[str, float]:
@@ -156,7 +175,7 @@ def reward_terms(facts: EpisodeFacts, config: RewardConfig, stage: int = 2) -> d
     if config.preset_name == "simple":
         c_collab = collab_count(n_calls, facts.resolved, config.charge_every_call)
         terms.update(c_collab=float(c_collab),
-                     reward_task=task_reward(facts.resolved, config.r_resolved, config.r_unresolved),
+                     reward_task=task_reward(facts.resolved, config.r_resolved, unresolved_reward(facts, config)),
                      reward_loop=0.0 - config.lambda_loop * c_loop,
                      reward_collab=0.0 - config.lambda_collab * c_collab)
     else:
