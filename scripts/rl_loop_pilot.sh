@@ -64,3 +64,24 @@ if [ "$(echo $SEEDS | wc -w)" -gt 1 ]; then
   "$BIN/protege" compare "$REC/pooled-rl-l0.csv" "$REC/pooled-rl-l0.1.csv" --by none > "$REC/compare-pooled-penalty-vs-control.md"
   "$BIN/protege" compare "$OUT/eval-sft" "$REC/pooled-rl-l0.1.csv" --by none > "$REC/compare-pooled-penalty-vs-sft.md"
 fi
+
+# The figure: how each model's episodes ended, with its loop rate (figures/small-rl-pilot_endings.png).
+"$BIN/python" - "$REC" $SEEDS <<'PY'
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from protege.core.config import config_hash
+from protege.stages.figures_eval import episode_endings
+
+rec, seeds = Path(sys.argv[1]), sys.argv[2:]
+runs = {"SFT": pd.read_csv(rec / "eval-sft" / "per_instance.csv")}
+for lam, name in (("0", "RL, lambda_loop 0 (control)"), ("0.1", "RL, lambda_loop 0.1")):
+    for seed in seeds:
+        runs[f"{name}, seed {seed}"] = pd.read_csv(rec / f"eval-rl-l{lam}-s{seed}" / "per_instance.csv")
+out = episode_endings(runs, Path("figures") / "small-rl-pilot_endings.png", "small-rl-pilot",
+                      config_hash(rec / f"rl-l0.1-s{seeds[0]}" / "config.json"),  # the penalised run's settings
+                      title="Protégé alone (SFT on ORACLE demonstrations), 26 held-out tasks, 20 steps")
+print(out)
+PY

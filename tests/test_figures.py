@@ -176,3 +176,19 @@ def test_notebook_06_on_recorded_results(tmp_path):
     # the same figures as figures_for_run makes from the same records
     again = figures.figures_for_run(run, tmp_path / "g", "nb")
     assert all((tmp_path / "f" / p.name).read_bytes() == p.read_bytes() for p in again)
+
+
+def test_episode_endings_shares_and_figure(tmp_path):
+    import pandas as pd
+
+    runs = {"sft": pd.DataFrame({"resolved": [1, 0, 0, 0], "exit_status": ["submitted", "step_limit", "format_errors",
+                                                                           "submitted"], "loop": [0, 1, 0, 0]}),
+            "penalised": pd.DataFrame({"resolved": [1, 0, 0, 0], "exit_status": ["submitted", "format_errors",
+                                                                                 "format_errors", "repeat_limit"],
+                                       "loop": [0, 0, 0, 0]})}
+    table = figures_eval.endings_table(runs).set_index("model")
+    assert table.loc["sft", "step / repeat limit"] == 0.25 and table.loc["penalised", "format errors"] == 0.5
+    assert table.loc["sft", "loop_rate"] == 0.25 and table.loc["penalised", "loop_rate"] == 0.0
+    names = [name for name, _ in figures_eval.ENDINGS]
+    assert all(abs(sum(table.loc[m, names]) - 1) < 1e-9 for m in runs)
+    assert figures_eval.episode_endings(runs, tmp_path / "e.png", "r", "h").stat().st_size > 1000

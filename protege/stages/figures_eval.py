@@ -314,3 +314,56 @@ def selectivity_by_tier(by_tier: Any, out: str | Path, run_id: str, chash: str) 
     axes[1].set(xlabel="expert calls per task", title="Selectivity: expert calls by tier")
     axes[1].legend(title="tier", fontsize=8, loc="lower right")
     return save_figure(fig, out, run_id, chash)
+
+
+# How an episode ended, in the order the stacked bars show it (episode_endings).
+ENDINGS = (("resolved", "#55a868"), ("submitted, unresolved", "#ccb974"), ("step / repeat limit", "#c44e52"),
+           ("format errors", "#8172b3"), ("other", "#999999"))
+
+
+def ending(resolved: Any, exit_status: str) -> str:
+    """The ENDINGS category of one episode (per_instance.csv's resolved and exit_status).
+
+    >>> ending(1, "submitted"), ending(0, "submitted"), ending(0, "repeat_limit"), ending(0, "format_errors")
+    ('resolved', 'submitted, unresolved', 'step / repeat limit', 'format errors')
+    """
+    if str(resolved) in ("1", "1.0", "True"):
+        return "resolved"
+    return {"submitted": "submitted, unresolved", "step_limit": "step / repeat limit",
+            "repeat_limit": "step / repeat limit", "format_errors": "format errors"}.get(exit_status, "other")
+
+
+def endings_table(runs: dict[str, Any]):
+    """Share of each ENDINGS category and the loop rate per model: `runs` maps a label to that
+    model's per_instance rows (a DataFrame; several seeds are pooled)."""
+    import pandas as pd
+
+    rows = []
+    for label, df in runs.items():
+        kinds = [ending(r, e) for r, e in zip(df["resolved"], df["exit_status"].astype(str))]
+        row = {"model": label, "episodes": len(kinds), "loop_rate": float(pd.to_numeric(df["loop"]).mean())}
+        row.update({name: kinds.count(name) / max(len(kinds), 1) for name, _ in ENDINGS})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def episode_endings(runs: dict[str, Any], out: str | Path, run_id: str, chash: str, title: str = "") -> Path:
+    """Stacked bars: how each model's episodes ended, with its loop rate: what a penalty removed and
+    what took its place (a loop penalty can turn loops into early format-error exits)."""
+    plt, _ = setup_plots()
+    table = endings_table(runs)
+    fig, ax = plt.subplots(figsize=(7.5, 0.6 * len(table) + 1.8))
+    left = [0.0] * len(table)
+    for name, color in ENDINGS:
+        shares = table[name].tolist()
+        ax.barh(range(len(table)), shares, left=left, color=color, label=name)
+        left = [a + b for a, b in zip(left, shares)]
+    for i, (loops, n) in enumerate(zip(table["loop_rate"], table["episodes"])):
+        ax.text(1.01, i, f"loops {loops:.0%} (n={n})", va="center", fontsize=9)
+    ax.set_yticks(range(len(table)), table["model"].tolist(), fontsize=9)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.xaxis.set_major_formatter(plt.matplotlib.ticker.PercentFormatter(1.0, decimals=0))
+    ax.set(xlabel="share of episodes", title=title or "How the episodes ended")
+    ax.legend(ncol=3, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.25), frameon=False)
+    return save_figure(fig, out, run_id, chash)
