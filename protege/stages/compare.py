@@ -73,8 +73,8 @@ def compare(a: str | Path, b: str | Path, a_condition: str | None = None, b_cond
 
 # (metric, per_instance.csv column): Pass@1 and expert calls always; the loop indicator (a run of
 # more than 10 identical base commands), exact repeats and format errors where the files have them
-COMPARED = (("pass1", "resolved"), ("expert_calls", "expert_calls"), ("loop", "loop"), ("repeats", "repeats"),
-            ("format_errors", "format_errors"))
+ALWAYS_COMPARED = (("pass1", "resolved"), ("expert_calls", "expert_calls"))
+COMPARED_IF_PRESENT = (("loop", "loop"), ("repeats", "repeats"), ("format_errors", "format_errors"))
 
 
 def _compare_rows(a: tuple[str, list[dict[str, str]]], b: tuple[str, list[dict[str, str]]], by: str | None,
@@ -92,12 +92,12 @@ def _compare_rows(a: tuple[str, list[dict[str, str]]], b: tuple[str, list[dict[s
     order = (PINPOINTED, *TIERS)  # the difficulty order, then any other value by name
     found = {r.get(by, "-") for r in a_rows + b_rows} if by else set()
     groups = ["all"] + sorted(found, key=lambda g: (order.index(g) if g in order else len(order), g))
+    heads = a_rows[:1] + b_rows[:1]  # an older per_instance.csv lacks the optional columns
+    metrics = [*ALWAYS_COMPARED, *((m, c) for m, c in COMPARED_IF_PRESENT if all(c in r for r in heads))]
     table = []
     for group in groups:
         a_in, b_in = ([r for r in rows if group == "all" or r.get(by, "-") == group] for rows in (a_rows, b_rows))
-        for metric, column in COMPARED:
-            if metric not in ("pass1", "expert_calls") and not all(column in r for r in a_rows[:1] + b_rows[:1]):
-                continue  # an older per_instance.csv without the column
+        for metric, column in metrics:
             d = paired_difference(values(a_in, column), values(b_in, column), n_boot=n_boot)
             table.append({"a_condition": a_name, "b_condition": b_name, "group": group, "metric": metric, **d})
     return table

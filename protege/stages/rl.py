@@ -75,6 +75,7 @@ from protege.models.registry import resolve_model
 from protege.stages.evaluate import run_condition
 from protege.stages.evaluate_config import Condition, EvalConfig
 from protege.stages.figures import rl_curves
+from protege.stages.reward_config import RewardConfig
 from protege.stages.rewards import trl_reward_functions
 from protege.stages.rl_config import RLRunConfig
 from protege.stages.rl_rollout import AgentRollout, select_tasks, task_prompt
@@ -223,10 +224,11 @@ def _peft_config(config: RLRunConfig) -> Any:
                       target_modules="all-linear", task_type="CAUSAL_LM")
 
 
-def _write_config(config: RLRunConfig, out: Path, model_dir: Any, device: str, tasks: list) -> None:
+def _write_config(config: RLRunConfig, reward_cfg: RewardConfig, out: Path, model_dir: Any, device: str,
+                  tasks: list) -> None:
     """config.json: the resolved RL, reward and agent configs with the model, device and training tasks."""
     atomic_write(out / "config.json", json.dumps({
-        "rl": config.to_dict(), "reward": config.reward_config().to_dict(), "agent": config.agent_config().to_dict(),
+        "rl": config.to_dict(), "reward": reward_cfg.to_dict(), "agent": config.agent_config().to_dict(),
         "model_dir": str(model_dir), "device": device, "tasks": [t.instance_id for t in tasks],
         "objective": "GRPO-style PPO: clipped surrogate, group-relative advantages (TRL GRPOTrainer)",
     }, indent=2))
@@ -269,7 +271,7 @@ def train(config: RLRunConfig, out_dir: str | Path, resume: bool = True,
     if config.tasks_per_step > len(tasks):
         raise ValueError(f"tasks_per_step {config.tasks_per_step} > {len(tasks)} training tasks")
     reward_cfg = config.reward_config()
-    _write_config(config, out, model_dir, device, tasks)
+    _write_config(config, reward_cfg, out, model_dir, device, tasks)
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     dtype = torch.float32 if device == "cpu" else torch.bfloat16
