@@ -39,6 +39,13 @@
 #
 # A condition whose model folder does not exist yet (e.g. RL not run) is **skipped**, with the
 # reason in `metrics.csv`. Re-running resumes: finished instances are not run again.
+#
+# **Out of distribution.** The bundled bugs come from eight mutation kinds, so a protégé may learn
+# to invert them. To evaluate on real bugs it never trained on, point `tasks` at a task file of
+# SWE-bench rows (e.g. `protege tasks filter SWE-bench_Verified_test.parquet --single-hunk --repos
+# pytest-dev/pytest,pallets/flask --out ood.jsonl`), `mirror_template` at local clones
+# (`/srv/mirrors/{owner}__{name}`) and `runner` at `swebench-local` (a venv per instance from its
+# recipe, no Docker): `overrides = {"tasks": "ood.jsonl", "mirror_template": "...", "runner": "swebench-local"}`.
 
 # %% tags=["parameters"]
 preset = "smoke"          # smoke | small | full

@@ -263,3 +263,23 @@ def test_compare_pairs_tasks_and_names_bad_input(tmp_path):
     assert out.exit_code == 0 and out.output.count("\n| all |") == 2
     out = CliRunner().invoke(app, ["compare", str(tmp_path / "missing"), str(b)])
     assert out.exit_code == 1 and "missing: no per_instance.csv" in out.output
+
+
+def test_real_tasks_from_a_task_file_and_a_mirror(tmp_path):
+    """Stage 05 out of distribution (issue 41): tasks from a task file whose repositories are cloned
+    from a mirror template, graded by the runner the config names; an unknown runner is refused
+    before any episode runs."""
+    from protege.tasks.schema import save_tasks
+    from tests.swe_repo import make_repo
+
+    _, task = make_repo(tmp_path / "mirrors")
+    tasks_file = save_tasks([task], tmp_path / "real.jsonl")
+    config = _config(conditions=CONDITIONS[:1], tasks=str(tasks_file), limit=-1, harness="off",
+                     mirror_template=str(tmp_path / "mirrors" / "{owner}__{name}"), runner="sandbox")
+    out = tmp_path / "05_eval"
+    run_evaluation(config, tmp_path, out, progress=False)
+    _, rows = read_table(out / "per_instance.csv")
+    assert [(r["instance_id"], r["resolved"]) for r in rows] == [("acme__calc-1", "1")]
+    assert json.loads((out / "config.json").read_text())["eval"]["mirror_template"].endswith("{owner}__{name}")
+    with pytest.raises(ValueError, match="'runner'"):
+        run_evaluation(_config(runner="docker-less"), tmp_path, tmp_path / "other", progress=False)

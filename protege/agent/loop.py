@@ -9,6 +9,7 @@ their speed), then carries out every episode's action in its environment, in thr
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections import deque
 from collections.abc import Callable
@@ -147,6 +148,21 @@ def _observe(episode: Episode, content: str, call_id: str | None) -> None:
         episode.traj.messages.append({"role": "user", "content": content})
 
 
+_OLD_PATH = re.compile(r"^--- a/(.+?)\t?$", re.M)
+
+
+def _gold_files(episode: Episode) -> dict[str, str]:
+    """For an ORACLE expert: the files the gold patch changes, as they stand now, so that its exact
+    edits anchor on text that is unique in them (the model's own edits included)."""
+    files = {}
+    for path in dict.fromkeys(_OLD_PATH.findall(episode.task.patch or "")):
+        try:
+            files[path] = episode.env.read_file(path) if episode.env is not None else None
+        except (OSError, UnicodeDecodeError, ValueError):
+            continue  # deleted or replaced by the model: that file's edit is anchored on its hunk alone
+    return {p: t for p, t in files.items() if t is not None}
+
+
 def _ask(episode: Episode, question: str, expert: Expert | None, config: AgentConfig, forced: bool,
          blocked: bool) -> str:
     """Call the expert; returns the observation. Expert failures never escape."""
@@ -158,7 +174,8 @@ def _ask(episode: Episode, question: str, expert: Expert | None, config: AgentCo
     k = config.expert_context_k
     context = traj.messages[-k - 1:-1] if k > 0 else []  # the K messages before the ask itself
     request = ExpertRequest(question, context, episode.task.instance_id, episode.task.problem_statement,
-                            gold_patch=episode.task.patch if expert.oracle else None)
+                            gold_patch=episode.task.patch if expert.oracle else None,
+                            files=_gold_files(episode) if expert.oracle else None)
     start = time.monotonic()
     try:
         reply = expert.advise(request)

@@ -16,14 +16,16 @@ from protege.app.presets import presets_markdown
 from protege.bugbench import build as bugbench
 from protege.bugbench import validate as validation
 from protege.core.config import parse_assignments
-from protege.env import grading, harness, reports, swebench_local
+from protege.env import harness, reports, swebench_local
 from protege.env.base import EnvConfig, RepoSource
+from protege.models.exact_edits import file_diffs
 from protege.stages import rl, rl_config, sft, sft_config
 from protege.stages.compare import compare, comparison_markdown
 from protege.stages.evaluate import run_evaluation
 from protege.stages.evaluate_config import EvalConfig, resolve_conditions
-from protege.tasks.bundled import load_bundled
-from protege.tasks.schema import TaskError, load_tasks
+from protege.stages.expert_check import check_descriptions, check_edits, summary_table
+from protege.tasks.bundled import load_bundled, load_source
+from protege.tasks.schema import TaskError, load_tasks, save_tasks
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="SWE-Protégé study kit: benchmark, tasks, grading, agents.")
@@ -215,7 +217,71 @@ def tasks_validate(files: list[Path]):
     raise typer.Exit(1 if bad_total else 0)
 
 
-RUNNERS = ("sandbox", "swebench-local")
+@tasks_app.command("filter")
+def tasks_filter(sources: list[str] = typer.Argument(..., help="bundled[:train|:test] or task files"),
+                 out: Path = typer.Option(..., help="the selected tasks (.jsonl)"),
+                 repos: str | None = typer.Option(None, help="only these repositories, comma-separated"),
+                 single_hunk: bool = typer.Option(False, help="only gold patches of one hunk in one file"),
+                 limit: int | None = typer.Option(None, help="at most this many tasks in all")):
+    """Write a task file of the rows that pass the filters, e.g. the out-of-distribution tasks of
+    stage 05 (`docs/RESULTS.md`): single-hunk real bugs of the repositories the swebench-local
+    runner grades."""
+
+    wanted = set(repos.split(",")) if repos else None
+    tasks = [t for src in sources for t in load_source(src) if wanted is None or t.repo in wanted]
+    if single_hunk:
+        tasks = [t for t in tasks if len(d := file_diffs(t.patch)) == 1 and len(d[0].hunks) == 1
+                 and d[0].old_path == d[0].new_path]
+    tasks = tasks[:limit]
+    save_tasks(tasks, out)
+    typer.echo(f"{len(tasks)} tasks -> {out}")
+
+
+@tasks_app.command("check-edits")
+def tasks_check_edits(sources: list[str] = typer.Argument(..., help="bundled[:train|:test] or task files"),
+                      out: Path = typer.Option(Path("check_edits.csv"), help="one row per task, appended; "
+                                               "a rerun resumes"),
+                      mirror_template: str | None = typer.Option(None, help="where real repositories are "
+                                                                 "cloned from (see `grade --help`)"),
+                      repos: str | None = typer.Option(None, help="only these repositories, comma-separated"),
+                      limit: int | None = typer.Option(None, help="at most this many tasks per source"),
+                      workers: int = 2):
+    """Replay the reference expert's (ORACLE) exact-edit calls through the agent's editor in a fresh
+    checkout of each task and compare the files with the gold patch applied by git; print a table
+    per repository and every task that does not replay exactly, with its reason. Exits 1 if any."""
+
+    wanted = set(repos.split(",")) if repos else None
+    tasks = [t for src in sources for t in load_source(src)[:limit] if wanted is None or t.repo in wanted]
+    rows = check_edits(tasks, out, _env_config("local", mirror_template, None), workers=workers)
+    typer.echo(summary_table(rows).to_string(index=False))
+    bad = [r for r in rows if str(r["exact"]).lower() != "true"]
+    typer.echo(f"\n{len(rows) - len(bad)}/{len(rows)} tasks replay exactly; rows in {out}")
+    for r in bad:
+        typer.echo(f"NOT EXACT {r['instance_id']} ({r['shape']}): {r['reason']}")
+    raise typer.Exit(1 if bad else 0)
+
+
+@tasks_app.command("check-descriptions")
+def tasks_check_descriptions(sources: list[str] = typer.Argument(..., help="bundled[:train|:test] or task files"),
+                             out: Path | None = typer.Option(None, help="write one row per hunk (CSV)")):
+    """For every single-line hunk of the gold patches: does the reference expert's (ORACLE)
+    description let a rule-based reader rebuild the fixed line from the wrong one? Prints the share
+    per source and per way of saying the fix."""
+    import pandas as pd
+
+
+    frames = [pd.DataFrame(check_descriptions(load_source(src))).assign(source=src) for src in sources]
+    df = pd.concat(frames, ignore_index=True)
+    if out:
+        df.to_csv(out, index=False)
+    typer.echo(df.groupby(["source", "kind"]).agg(hunks=("rebuilt", "size"), rebuilt=("rebuilt", "sum"))
+               .reset_index().to_string(index=False))
+    for src, part in df.groupby("source"):
+        typer.echo(f"{src}: {part.rebuilt.sum()}/{len(part)} single-line hunks rebuilt "
+                   f"({100 * part.rebuilt.mean():.1f}%)")
+
+
+RUNNERS = swebench_local.RUNNERS
 
 
 @app.command("grade")
@@ -249,12 +315,7 @@ def grade_cmd(predictions: Path = typer.Argument(..., help="SWE-bench prediction
     env_config = _env_config(backend, mirror_template, workspace_root)
 
     def one(task, patch: str, model_name: str) -> dict:
-        if runner == "swebench-local":
-
-            local = swebench_local.grade_local(task, patch, env_config, log_dir=log_dir, model_name=model_name)
-            # outcome: resolved / unresolved / network (no verdict: network-only tests) / error
-            return {**local.to_dict(), "status": "ERROR" if local.outcome == "error" else local.outcome}
-        return grading.grade(task, patch, env_config, log_dir=log_dir, model_name=model_name).to_dict()
+        return swebench_local.grade_entry(task, patch, env_config, runner, log_dir, model_name)
 
     def save(view: dict) -> None:
         reports.write_report(out, entries, view, str(predictions))

@@ -6,6 +6,7 @@ optionally "tool_calls" / "tool_call_id" / "name"}. Tools are OpenAI function sc
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -45,6 +46,9 @@ class ExpertRequest:
     instance_id: str
     problem_statement: str = ""
     gold_patch: str | None = None  # only for oracle experts (reference expert, data generation)
+    # Oracle experts only: the current text of the files the gold patch changes, by path, so an
+    # exact edit is anchored on text that is unique in the file as it stands (None: not read)
+    files: Mapping[str, str] | None = None
 
 
 @dataclass

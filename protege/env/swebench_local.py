@@ -322,3 +322,19 @@ def grade_local(task: Task, model_patch: str | None, env_config: EnvConfig | Non
     resolved = bool(verdict["resolved"]) and bool(rest.FAIL_TO_PASS)
     outcome = "network" if not rest.FAIL_TO_PASS else ("resolved" if resolved else "unresolved")
     return replace(base, outcome=outcome, resolved=resolved, network_tests=network)
+
+
+RUNNERS = ("sandbox", "swebench-local")
+
+
+def grade_entry(task: Task, patch: str | None, env_config: EnvConfig | None, runner: str = "sandbox",
+                log_dir: str | Path | None = None, model_name: str = "model") -> dict:
+    """One report entry, graded by `runner`: "sandbox" (bundled or prepared repositories: the task's
+    own test command) or "swebench-local" (real pure-Python SWE-bench instances: a venv from the
+    instance's recipe; outcome resolved / unresolved / network (no verdict) / error)."""
+    if runner == "swebench-local":
+        local = grade_local(task, patch, env_config, log_dir=log_dir, model_name=model_name)
+        return {**local.to_dict(), "status": "ERROR" if local.outcome == "error" else local.outcome}
+    if runner != "sandbox":
+        raise ValueError(f"unknown runner {runner!r}; use one of: {', '.join(RUNNERS)}")
+    return grade(task, patch, env_config, log_dir=log_dir, model_name=model_name).to_dict()

@@ -267,7 +267,23 @@ def fix_words(removed: str, added: str) -> str:
     return f"The fix makes that number {what}." if what else ""
 
 
-_CALL_LINE = re.compile(r'^\{"name": "str_replace_editor", "arguments": .*\}$', re.M)
+_CALL_LINE = re.compile(r'^\{"name": "(?:str_replace_editor|bash)", "arguments": .*\}$', re.M)
+
+
+def guidance_calls(text: str) -> list[tuple[str, dict[str, Any]]]:
+    """(tool, arguments) of every call an exact-edit reply spells out, in order.
+
+    >>> guidance_calls('Then:' + chr(10) + '{"name": "bash", "arguments": {"command": "rm -- old.py"}}')
+    [('bash', {'command': 'rm -- old.py'})]
+    """
+    calls = []
+    for line in _CALL_LINE.findall(text):
+        try:
+            call = json.loads(line)
+            calls.append((str(call["name"]), dict(call["arguments"])))
+        except (ValueError, KeyError, TypeError):
+            continue
+    return calls
 
 
 def guidance_edits(text: str) -> list[dict[str, Any]]:
@@ -280,10 +296,4 @@ def guidance_edits(text: str) -> list[dict[str, Any]]:
     >>> guidance_edits("Look at `f` in `m.py`.")
     []
     """
-    edits = []
-    for line in _CALL_LINE.findall(text):
-        try:
-            edits.append(json.loads(line)["arguments"])
-        except (ValueError, KeyError, TypeError):
-            continue
-    return edits
+    return [args for tool, args in guidance_calls(text) if tool == "str_replace_editor"]

@@ -9,16 +9,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from protege.core.protocols import Expert, ExpertReply, ExpertRequest
+from protege.models.exact_edits import edit_calls
 from protege.models.experts import estimate_tokens, render_context
+from protege.models.line_words import describe, q
 from protege.models.patch_reading import (
     Change,
     context_functions,
     context_paths,
-    fix_words,
     names_in,
     parse_patch,
     same_file,
-    token_hint,
 )
 
 
@@ -41,8 +41,8 @@ def _what(change: Change, rng: random.Random) -> str:
     """The idea of the change without its code: what is wrong now and what the fix adds."""
     removed_code = [ln for ln in change.removed if ln.strip()]
     added_code = [ln for ln in change.added if ln.strip()]
-    if len(removed_code) == 1 and len(added_code) == 1 and (hint := token_hint(removed_code[0], added_code[0])):
-        return f"The line `{removed_code[0].strip()}` is the culprit. {hint} {fix_words(removed_code[0], added_code[0])}".rstrip()
+    if len(removed_code) == 1 and len(added_code) == 1 and (words := describe(removed_code[0], added_code[0])):
+        return f"The line {q(removed_code[0].strip())} is the culprit. {words}"
     new_names = sorted(names_in(change.added) - names_in(change.removed))[:3]
     kinds = {"if": "a condition", "elif": "a condition", "return": "the returned value", "raise": "an exception",
              "for": "a loop", "while": "a loop", "def": "a new function", "import": "an import", "from": "an import",
@@ -67,18 +67,19 @@ def _what(change: Change, rng: random.Random) -> str:
     ])
 
 
-def _edit(change: Change) -> str:
-    """The change as the str_replace_editor call the protégé should make, anchored on a context
-    line when nothing is removed. Written in the protégé's own tool-call JSON, so following it is a
-    copy: fenced code blocks made a 135M protégé re-escape quotes and newlines itself, and 6 of its
-    29 exact-edit failures were unreadable calls (docs/LOG.md 2026-12-02)."""
-    anchor_before = change.before[-1:] if not change.removed or not change.before else []
-    anchor_after = change.after[:1] if not change.removed and not change.before else []
-    old = anchor_before + change.removed + anchor_after
-    new = anchor_before + change.added + anchor_after
-    call = {"name": "str_replace_editor", "arguments": {"command": "str_replace", "path": change.path,
-                                                          "old_str": "\n".join(old), "new_str": "\n".join(new)}}
-    return f"In `{change.path}` make this call:\n{json.dumps(call)}"
+def _edits(request: ExpertRequest) -> str:
+    """The gold patch as the calls that rebuild it (`exact_edits.edit_calls`: one per hunk, each
+    anchored on text unique in the file as it stands, insertions on a neighbouring line), grouped
+    by file. Written in the protégé's own tool-call JSON, so following it is a copy: fenced code
+    blocks made a 135M protégé re-escape quotes and newlines itself, and 6 of its 29 exact-edit
+    failures were unreadable calls (docs/LOG.md 2026-12-02)."""
+    groups: dict[str, list[str]] = {}
+    for tool, args in edit_calls(request.gold_patch or "", request.files):
+        where = args.get("path") or "the repository"
+        groups.setdefault(where, []).append(json.dumps({"name": tool, "arguments": args}))
+    return "\n\n".join(f"In `{path}` make this call:\n{calls[0]}" if len(calls) == 1 else
+                       f"In `{path}` make these {len(calls)} calls, in this order:\n" + "\n".join(calls)
+                       for path, calls in groups.items())
 
 
 def _opening(request: ExpertRequest, gold_files: list[str], rng: random.Random) -> str:
@@ -154,7 +155,7 @@ class ReferenceExpert:
             parts.append(_what(changes[0], rng))
         text, closing = " ".join(p for p in parts if p), rng.choice(_CLOSINGS)
         if level == "exact_edit":
-            text += "\n\n" + "\n\n".join(_edit(c) for c in changes[:3]) + "\n\n" + closing
+            text += "\n\n" + _edits(request) + "\n\n" + closing
         else:
             text += " " + closing
         return _reply(text.strip(), request, True, meta)

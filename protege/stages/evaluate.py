@@ -75,10 +75,10 @@ from protege.core.metrics import LOOP_THRESHOLD, summarize
 from protege.core.progress import Progress
 from protege.core.trajectory import TrajectoryWriter, atomic_write, completed_ids, load_trajectory
 from protege.env import harness
-from protege.env.base import EnvConfig
+from protege.env.base import EnvConfig, RepoSource
 from protege.env.factory import make_environment
-from protege.env.grading import grade
 from protege.env.reports import grade_predictions, load_predictions, read_report, write_report
+from protege.env.swebench_local import RUNNERS, grade_entry
 from protege.models.engine import dtype_policy
 from protege.models.factory import is_oracle, make_expert
 from protege.models.factory import make_policy as build
@@ -184,7 +184,8 @@ def _engine_record() -> dict[str, Any]:
             "torch_threads": torch.get_num_threads()}
 
 
-def grade_run(run: Path, tasks: list, env_config: Any, model_name: str = "model") -> dict[str, dict]:
+def grade_run(run: Path, tasks: list, env_config: Any, model_name: str = "model",
+              runner: str = "sandbox") -> dict[str, dict]:
     """Grade every prediction of a run folder into its report.json (resumable: see
     protege.env.reports.grade_predictions). Returns {instance_id: GradeReport dict}."""
 
@@ -194,8 +195,7 @@ def grade_run(run: Path, tasks: list, env_config: Any, model_name: str = "model"
     preds = load_predictions(run / "preds.jsonl") if (run / "preds.jsonl").exists() else []
     return grade_predictions(
         [p for p in preds if p["instance_id"] in by_id], by_id, entries,
-        lambda task, patch, _name: grade(task, patch, env_config, log_dir=run / "grading_logs",
-                                         model_name=model_name).to_dict(),
+        lambda task, patch, _name: grade_entry(task, patch, env_config, runner, run / "grading_logs", model_name),
         save=lambda view: write_report(path, entries, view, str(run / "preds.jsonl")),
         workers=max(1, os.cpu_count() or 1))
 
@@ -250,7 +250,7 @@ def run_condition(cond: Condition, seed: int, tasks: list, config: EvalConfig, r
                                      invocation, writer, on_finish=lambda t: bar.update(1))
     resolved: dict[str, bool | None] = {t.instance_id: None for t in tasks}
     if config.grade:
-        report = grade_run(run, tasks, env_config, model_name=cond.name)
+        report = grade_run(run, tasks, env_config, model_name=cond.name, runner=config.runner)
         resolved.update({iid: bool(r["resolved"]) for iid, r in report.items() if iid in resolved})
     if config.harness != "off":
         resolved.update(harness_run(run, tasks, f"{cond.name}-seed{seed}", config))
@@ -270,7 +270,8 @@ def run_evaluation(config: EvalConfig, run_dir: str | Path, out_dir: str | Path,
     (resumable), graded; writes config.json, per_instance.csv and metrics.csv in `out_dir`."""
     from tqdm.auto import tqdm
 
-
+    if config.runner not in RUNNERS:
+        raise ValueError(f"eval field 'runner': {config.runner!r} is not one of {', '.join(RUNNERS)}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     conds = resolve_conditions(config, run_dir)
@@ -284,7 +285,7 @@ def run_evaluation(config: EvalConfig, run_dir: str | Path, out_dir: str | Path,
         "loop": f"a run of more than {LOOP_THRESHOLD} identical base commands (protege.core.loop_detection.has_long_run)",
         "engine": _engine_record(),
     }, indent=2, default=str) + "\n")
-    env_config = EnvConfig(backend=config.backend)
+    env_config = EnvConfig(backend=config.backend, repos=RepoSource(mirror_template=config.mirror_template or None))
     runnable = [c for c in conds if not c.skipped and not c.run_as]
     # Conditions of one model run one after another, so its weights are loaded once.
     first = {}

@@ -69,6 +69,10 @@ class EvalConfig:
     policy_base_url: str = "http://127.0.0.1:8000/v1"  # endpoint of openai: policies (e.g. vLLM)
     expert_base_url: str = "https://api.openai.com/v1"  # endpoint of openai: experts
     backend: str = "local"  # environment of episodes and grading: local | docker
+    # Real repositories (task files of SWE-bench rows, e.g. an out-of-distribution evaluation) are
+    # cloned from here: a path or URL with {repo}, {owner}, {name} ("" = GitHub; bundled tasks need none)
+    mirror_template: str = ""
+    runner: str = "sandbox"  # how patches are graded: sandbox (bundled) | swebench-local (real pure-Python rows)
     grade: bool = True  # grade every patch with protege.env.grading (fresh environment)
     harness: str = "off"  # swebench Docker harness per condition/seed: off | dry_run | run (its verdict wins)
     harness_namespace: str = ""  # image namespace of a registry mirror ("" = swebench's)
