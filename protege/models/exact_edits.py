@@ -113,7 +113,7 @@ def _ending(text: str) -> str:
 def _window(hunk: Hunk, lo: int, hi: int) -> tuple[str, str]:
     """The hunk's old and new text from old line `lo` (counted from the top, context only) to
     `hi` lines kept below the change, without the line ending both sides share at the end."""
-    lead, trail = _common_ends(hunk.old, hunk.new)
+    lead, trail = common_ends(hunk.old, hunk.new)
     a = hunk.old[lead - lo:len(hunk.old) - trail + hi]
     b = hunk.new[lead - lo:len(hunk.new) - trail + hi]
     old, new = "".join(a), "".join(b)
@@ -123,7 +123,12 @@ def _window(hunk: Hunk, lo: int, hi: int) -> tuple[str, str]:
     return old, new
 
 
-def _common_ends(a: list[str], b: list[str]) -> tuple[int, int]:
+def common_ends(a: list[str], b: list[str]) -> tuple[int, int]:
+    """How many leading and trailing items (lines, tokens) two sequences share, not overlapping.
+
+    >>> common_ends(["a", "b", "c"], ["a", "x", "c"]), common_ends(["a"], ["a", "a"])
+    ((1, 1), (1, 0))
+    """
     lead = 0
     while lead < min(len(a), len(b)) and a[lead] == b[lead]:
         lead += 1
@@ -148,7 +153,7 @@ def _hunk_call(path: str, hunk: Hunk, content: str | None, shift: int) -> tuple[
     text on the other side, as an `old_str` of a blank line is hard to copy); past the hunk's own context, from the
     file around the hunk's line (its header's number moved by `shift`, the lines earlier calls
     added)."""
-    lead, trail = _common_ends(hunk.old, hunk.new)
+    lead, trail = common_ends(hunk.old, hunk.new)
     seen = content if content is not None else "".join(hunk.old)
     if not any(line.strip() for line in hunk.old) and content is not None and not content.strip():
         # nothing to anchor on: the file is empty (or blank); insert at its top

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from protege.models.exact_edits import common_ends
 from protege.models.patch_reading import _OP_WORDS, _TOKEN, fix_words, token_hint
 
 OP_WORDS = {**_OP_WORDS, "**": "a power", "@": "a matrix multiplication", "<<": "a left shift",
@@ -79,7 +80,7 @@ def describe(removed: str, added: str) -> str:
     old, new = tokens(removed), tokens(added)
     if old == new:
         return ""
-    p, s = _common(old, new)
+    p, s = common_ends(old, new)
     gone, came = old[p:len(old) - s], new[p:len(new) - s]
     bundled = f"{token_hint(removed, added)} {fix_words(removed, added)}"
     if rebuild(removed, bundled) == new:
@@ -103,17 +104,6 @@ def describe(removed: str, added: str) -> str:
     if len(came) == 1 and re.fullmatch(r"\d[\w.]*", came[0]) and len(gone) == 1:
         return f"In that line, {what} is the wrong number. The fix makes that number {came[0]}."
     return f"In that line, {what} is wrong. The fix puts {q(_text(came))} there instead."
-
-
-def _common(old: list[str], new: list[str]) -> tuple[int, int]:
-    """Lengths of the common prefix and suffix (not overlapping)."""
-    p = 0
-    while p < min(len(old), len(new)) and old[p] == new[p]:
-        p += 1
-    s = 0
-    while s < min(len(old), len(new)) - p and old[-1 - s] == new[-1 - s]:
-        s += 1
-    return p, s
 
 
 _QUOTED = r"(?:`` (.+?) ``|`([^`]+)`)"  # two groups: one of them holds the fragment

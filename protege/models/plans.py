@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from protege.core.protocols import Message
+from protege.models.exact_edits import common_ends
 from protege.models.patch_reading import LineDiff, one_line_change, parse_patch
 from protege.models.scripted import FilePatch, git_apply, split_patch
 from protege.tasks.bundled import PINPOINTED
@@ -97,21 +98,10 @@ def _wrong_edit(fp: FilePatch, rng: random.Random) -> tuple[str, str, str] | Non
     return old, wrong, lines[i].strip()
 
 
-def _common_ends(a: list[str], b: list[str]) -> tuple[int, int]:
-    """How many leading and trailing lines two hunk sides share (not overlapping)."""
-    lead = 0
-    while lead < min(len(a), len(b)) and a[lead] == b[lead]:
-        lead += 1
-    trail = 0
-    while trail < min(len(a), len(b)) - lead and a[-1 - trail] == b[-1 - trail]:
-        trail += 1
-    return lead, trail
-
-
 def _trim(old: str, new: str, rng: random.Random) -> tuple[str, str]:
     """Drop some leading/trailing context lines common to both sides (at least one kept each side)."""
     a, b = old.splitlines(keepends=True), new.splitlines(keepends=True)
-    lead, trail = _common_ends(a, b)
+    lead, trail = common_ends(a, b)
     cut_l = rng.randint(0, max(0, lead - 1))
     cut_t = rng.randint(0, max(0, trail - 1))
     a, b = a[cut_l:len(a) - cut_t], b[cut_l:len(b) - cut_t]
@@ -353,7 +343,7 @@ def _minimal(old: str, new: str) -> tuple[str, str]:
     ('a', 'a\\nb')
     """
     a, b = old.splitlines(), new.splitlines()
-    lead, trail = _common_ends(a, b)
+    lead, trail = common_ends(a, b)
     lo = lead if lead < len(a) - trail else max(0, lead - 1)  # pure insertion: keep the line above
     a, b = a[lo:len(a) - trail], b[lo:len(b) - trail]
     if not "\n".join(a).strip():
