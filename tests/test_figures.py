@@ -192,3 +192,18 @@ def test_episode_endings_shares_and_figure(tmp_path):
     names = [name for name, _ in figures_eval.ENDINGS]
     assert all(abs(sum(table.loc[m, names]) - 1) < 1e-9 for m in runs)
     assert figures_eval.episode_endings(runs, tmp_path / "e.png", "r", "h").stat().st_size > 1000
+
+
+def test_in_vs_out_of_distribution_figure(tmp_path):
+    import pandas as pd
+
+    def metrics(desc, exact, n):
+        return pd.DataFrame({"condition": ["sft+expert", "sft+expert-exact_edit"], "expert": ["reference", "reference:exact_edit"],
+                             "pass1_mean": [desc, exact], "pass1_lo": [desc / 2, exact / 2], "pass1_hi": [desc, exact],
+                             "n_tasks": [n, n], "skipped": [None, None]})
+
+    levels = figures_eval.strength_rows(metrics(0.1, 0.3, 10), min_rows=1)["level"].tolist()
+    assert levels == ["description", "exact_edit"]
+    path = figures_eval.in_vs_out_of_distribution({"bundled": metrics(0.5, 0.8, 52), "real": metrics(0.1, 0.3, 10)},
+                                                  tmp_path / "f.png", "r", "h")
+    assert path.stat().st_size > 1000

@@ -229,9 +229,9 @@ def steps_and_calls(per_instance: Any, out: str | Path, run_id: str, chash: str)
 HINT_LEVELS = ("location", "description", "exact_edit")  # protege.models.reference_expert.ReferenceExpert.LEVELS
 
 
-def strength_rows(metrics: Any):
+def strength_rows(metrics: Any, min_rows: int = 2):
     """The expert-strength curve's points: the SFT protégé alone, then with the reference expert at
-    each hint level (sft+expert is the default "description" level); [] without two points.
+    each hint level (sft+expert is the default "description" level); [] with fewer than `min_rows`.
 
     >>> import pandas as pd
     >>> m = pd.DataFrame({"condition": ["sft", "sft+expert", "sft+expert-exact_edit"], "pass1_mean": [.1, .4, .9],
@@ -257,7 +257,7 @@ def strength_rows(metrics: Any):
         picked.append({**r.to_dict(), "level": level})
     order = ["alone", *HINT_LEVELS]
     rows = sorted(picked, key=lambda r: order.index(r["level"]) if r["level"] in order else 99)
-    return pd.DataFrame(rows) if len(rows) >= 2 else pd.DataFrame()
+    return pd.DataFrame(rows) if len(rows) >= min_rows else pd.DataFrame()
 
 
 def expert_strength(metrics: Any, out: str | Path, run_id: str, chash: str) -> Path:
@@ -366,4 +366,36 @@ def episode_endings(runs: dict[str, Any], out: str | Path, run_id: str, chash: s
     ax.xaxis.set_major_formatter(plt.matplotlib.ticker.PercentFormatter(1.0, decimals=0))
     ax.set(xlabel="share of episodes", title=title or "How the episodes ended")
     ax.legend(ncol=3, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.25), frameon=False)
+    return save_figure(fig, out, run_id, chash)
+
+
+def in_vs_out_of_distribution(metrics: dict[str, Any], out: str | Path, run_id: str, chash: str) -> Path:
+    """Pass@1 per hint level with 95% intervals, one series per task set (e.g. the held-out
+    bundled mutations and real out-of-distribution bugs), same protégé and ORACLE expert: how much
+    of a level's in-distribution score transfers."""
+    import numpy as np
+
+    plt, _ = setup_plots()
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    levels = ["alone", *HINT_LEVELS]
+    series = {name: strength_rows(m, min_rows=1) for name, m in metrics.items()}
+    shown = [lv for lv in levels if any(lv in set(rows.get("level", [])) for rows in series.values())]
+    width = 0.8 / max(1, len(series))
+    for k, (name, rows) in enumerate(series.items()):
+        rows = rows.set_index("level").reindex(shown)
+        x = np.arange(len(shown)) + (k - (len(series) - 1) / 2) * width
+        mean = rows["pass1_mean"].astype(float).to_numpy()
+        lo = rows["pass1_lo"].astype(float).fillna(rows["pass1_mean"]).to_numpy()
+        hi = rows["pass1_hi"].astype(float).fillna(rows["pass1_mean"]).to_numpy()
+        n = int(rows["n_tasks"].dropna().iloc[0]) if rows["n_tasks"].notna().any() else 0
+        ax.bar(x, mean, width, label=f"{name} (n={n})", yerr=np.clip(np.vstack([mean - lo, hi - mean]), 0, None),
+               capsize=3)
+        for xi, m in zip(x, mean):
+            if not math.isnan(m):
+                ax.annotate(f"{m:.0%}", (xi, m), textcoords="offset points", xytext=(0, 3), ha="center", fontsize=8)
+    ax.set_xticks(np.arange(len(shown)), [lv if lv == "alone" else f"{lv}\nORACLE" for lv in shown])
+    ax.set_ylim(0, 1.05)
+    ax.yaxis.set_major_formatter(plt.matplotlib.ticker.PercentFormatter(1.0))
+    ax.set(ylabel="Pass@1 (95% interval)", title="In and out of distribution, per hint level")
+    ax.legend(fontsize=8, frameon=False)
     return save_figure(fig, out, run_id, chash)
