@@ -30,6 +30,8 @@ from protege.env.grading import grade
 from protege.env.local import LocalEnvironment, sweep_stale_workspaces
 from protege.env.reports import grade_predictions
 from protege.env.sandbox import SandboxConfig, SandboxUnavailable, bwrap_path, run_command
+from protege.models.exact_edits import file_diffs
+from protege.models.reference_expert import ReferenceExpert
 
 needs_bwrap = pytest.mark.skipif(bwrap_path() is None, reason="bubblewrap is not installed (apt-get install bubblewrap)")
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason="per-episode uids and host-side privilege tests need root")
@@ -481,6 +483,51 @@ def test_a_swapped_workspace_leaks_nothing_through_run_episodes(tiny_task, env_c
                           replace(AgentConfig.preset("smoke"), step_limit=6), writer=TrajectoryWriter(run))
     stored = "".join(p.read_text() for p in run.rglob("*") if p.is_file())
     assert traj.exit_status == "submitted" and "CANARY" not in stored and not created.exists()
+
+
+@dataclass
+class RecordingOracle:
+    """An ORACLE expert that records the file texts the loop hands it."""
+
+    seen: list = field(default_factory=list)
+    name: str = "recording-oracle"
+    oracle: bool = True
+
+    def advise(self, request):
+        self.seen.append(dict(request.files or {}))
+        return ReferenceExpert("exact_edit").advise(request)
+
+
+@as_root
+@pytest.mark.parametrize("swap", ["link", "hard link"])
+def test_the_oracle_expert_reads_no_host_file_through_a_swapped_gold_file(tiny_task, env_config, canary, tmp_path, swap):
+    """The loop reads the gold patch's files for an ORACLE expert's exact edits: a model that swaps
+    such a file for a link (or a hard link) to a host file gets that file skipped, not read."""
+    gold = next(iter(file_diffs(tiny_task.patch))).old_path
+    command = (f"ln -sf {canary} {gold}" if swap == "link" else f"rm {gold}")
+    script = [Generation(format_tool_call("bash", {"command": command})),
+              Generation(format_tool_call("ask_expert", {"question": "What is the fix?"})),
+              Generation(format_tool_call("submit", {}))]
+    expert = RecordingOracle()
+
+    def env_with_hard_link(task):
+        env = make_environment(task, env_config)
+        if swap == "hard link":
+            original = env.run
+            def run(cmd, timeout_s=None):  # the model's `rm`, then a hard link made from outside
+                out = original(cmd, timeout_s)
+                if cmd == command:
+                    os.link(canary, Path(env.workdir) / gold)
+                return out
+            env.run = run
+        return env
+
+    [traj] = run_episodes([tiny_task], ReplayPolicy(script), expert, env_with_hard_link,
+                          replace(AgentConfig.preset("smoke"), step_limit=5), writer=TrajectoryWriter(tmp_path / "run"))
+    assert traj.counts.expert_calls == 1 and expert.seen == [{}], expert.seen
+    # what the model is told (the expert's reply included); a hard link made from outside still shows in
+    # the root-side `diff` (docs/BOUNDARY.md, residuals): that is the diff's boundary, not this read's
+    assert "CANARY" not in json.dumps(traj.messages) and canary.read_text() == "CANARY-4f1d9 root secret\n"
 
 
 # ---------------------------------------------------------------- 10. grading integrity

@@ -163,7 +163,7 @@ def test_description_names_the_replacement_for_any_operator_and_swapped_expressi
 
     for old, new in [("x = a ^ b", "x = a & b"), ("return gcd(a % b, b)", "return gcd(b, a % b)"),
                      ("r = k", "r = k - 1"), ("if a << 2:", "if a >> 2:"), ("y = f(x) + g(x) + 1", "y = f(x) + g(x) - 1"),
-                     ("s = `a` + b", "s = `a` + c")]:
+                     ("s = `a` + b", "s = `a` + c"), ("x = f(b, `a` + 1)", "x = f(`a` + 1, b)")]:
         words = describe(old, new)
         assert new.strip() not in words and rebuild(old, words) == tokens(new), (old, new, words)
     assert "bitwise and" in describe("x = a ^ b", "x = a & b")

@@ -154,13 +154,15 @@ _OLD_PATH = re.compile(r"^--- a/(.+?)\t?$", re.M)
 def _gold_files(episode: Episode) -> dict[str, str]:
     """For an ORACLE expert: the files the gold patch changes, as they stand now, so that its exact
     edits anchor on text that is unique in them (the model's own edits included)."""
-    files = {}
+    files: dict[str, str] = {}
+    if episode.env is None:
+        return files
     for path in dict.fromkeys(_OLD_PATH.findall(episode.task.patch or "")):
-        try:
-            files[path] = episode.env.read_file(path) if episode.env is not None else None
-        except (OSError, UnicodeDecodeError, ValueError):
-            continue  # deleted or replaced by the model: that file's edit is anchored on its hunk alone
-    return {p: t for p, t in files.items() if t is not None}
+        try:  # the boundary-checked read: a link, a swapped folder or a huge file is refused
+            files[path] = episode.env.read_file(path)
+        except (OSError, ValueError):  # deleted or replaced by the model: its edit anchors on its hunk alone
+            continue
+    return files
 
 
 def _ask(episode: Episode, question: str, expert: Expert | None, config: AgentConfig, forced: bool,

@@ -217,6 +217,13 @@ def tasks_validate(files: list[Path]):
     raise typer.Exit(1 if bad_total else 0)
 
 
+def _sources(sources: list[str], repos: str | None, per_source: int | None = None) -> list:
+    """The tasks of every source (`load_source`), at most `per_source` of each, of the given
+    repositories only (comma-separated; None = all)."""
+    wanted = set(repos.split(",")) if repos else None
+    return [t for src in sources for t in load_source(src)[:per_source] if wanted is None or t.repo in wanted]
+
+
 @tasks_app.command("filter")
 def tasks_filter(sources: list[str] = typer.Argument(..., help="bundled[:train|:test] or task files"),
                  out: Path = typer.Option(..., help="the selected tasks (.jsonl)"),
@@ -226,9 +233,7 @@ def tasks_filter(sources: list[str] = typer.Argument(..., help="bundled[:train|:
     """Write a task file of the rows that pass the filters, e.g. the out-of-distribution tasks of
     stage 05 (`docs/RESULTS.md`): single-hunk real bugs of the repositories the swebench-local
     runner grades."""
-
-    wanted = set(repos.split(",")) if repos else None
-    tasks = [t for src in sources for t in load_source(src) if wanted is None or t.repo in wanted]
+    tasks = _sources(sources, repos)
     if single_hunk:
         tasks = [t for t in tasks if len(d := file_diffs(t.patch)) == 1 and len(d[0].hunks) == 1
                  and d[0].old_path == d[0].new_path]
@@ -249,9 +254,7 @@ def tasks_check_edits(sources: list[str] = typer.Argument(..., help="bundled[:tr
     """Replay the reference expert's (ORACLE) exact-edit calls through the agent's editor in a fresh
     checkout of each task and compare the files with the gold patch applied by git; print a table
     per repository and every task that does not replay exactly, with its reason. Exits 1 if any."""
-
-    wanted = set(repos.split(",")) if repos else None
-    tasks = [t for src in sources for t in load_source(src)[:limit] if wanted is None or t.repo in wanted]
+    tasks = _sources(sources, repos, limit)
     rows = check_edits(tasks, out, _env_config("local", mirror_template, None), workers=workers)
     typer.echo(summary_table(rows).to_string(index=False))
     bad = [r for r in rows if str(r["exact"]).lower() != "true"]
@@ -268,7 +271,6 @@ def tasks_check_descriptions(sources: list[str] = typer.Argument(..., help="bund
     description let a rule-based reader rebuild the fixed line from the wrong one? Prints the share
     per source and per way of saying the fix."""
     import pandas as pd
-
 
     frames = [pd.DataFrame(check_descriptions(load_source(src))).assign(source=src) for src in sources]
     df = pd.concat(frames, ignore_index=True)

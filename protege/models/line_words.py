@@ -106,12 +106,16 @@ def describe(removed: str, added: str) -> str:
     return f"In that line, {what} is wrong. The fix puts {q(_text(came))} there instead."
 
 
-_QUOTED = r"(?:`` (.+?) ``|`([^`]+)`)"  # two groups: one of them holds the fragment
+_QUOTED = r"(`` .+? ``|`[^`]+`)"  # a fragment as `q` quotes it, one group
 
 
-def _g(m: re.Match, k: int) -> str | None:
-    """The fragment of the k-th quote of a match (k = 0, 1, ...)."""
-    return m.group(1 + 2 * k) if m.group(1 + 2 * k) is not None else m.group(2 + 2 * k)
+def _unq(quoted: str) -> str:
+    """The fragment inside a `q` quote.
+
+    >>> _unq("`a + b`"), _unq("`` see `x` ``")
+    ('a + b', 'see `x`')
+    """
+    return quoted[3:-3] if quoted.startswith("`` ") else quoted[1:-1]
 
 
 def rebuild(removed: str, description: str) -> list[str] | None:
@@ -126,8 +130,8 @@ def rebuild(removed: str, description: str) -> list[str] | None:
     old = tokens(removed)
     if m := re.search(_QUOTED + r"(?: \(the (\w+) one\))?(?:,| and) " + _QUOTED + r" are in the wrong order",
                       description):
-        x, y = tokens(_g(m, 0)), tokens(m.group(5) if m.group(5) is not None else m.group(6))
-        i = _locate(old, x, m.group(3))
+        x, y = tokens(_unq(m.group(1))), tokens(_unq(m.group(3)))
+        i = _locate(old, x, m.group(2))
         js = _find(old, y, i + len(x)) if i is not None else []
         if not js:
             return None
@@ -137,15 +141,15 @@ def rebuild(removed: str, description: str) -> list[str] | None:
         part = re.search(r"The missing part is " + _QUOTED, description)
         if not part:
             return None
-        at = _locate(old, [_g(m, 0)], m.group(3)) if _g(m, 0) is not None else -1
-        return None if at is None else old[:at + 1] + tokens(_g(part, 0)) + old[at + 1:]
+        at = _locate(old, [_unq(m.group(1))], m.group(2)) if m.group(1) is not None else -1
+        return None if at is None else old[:at + 1] + tokens(_unq(part.group(1))) + old[at + 1:]
     m = re.search(r"In that line, ((?:(?:`` .+? ``|`[^`]+`) ?)+?)(?: after " + _QUOTED + r")?(?: \(the (\w+) one\))? "
                   r"(?:is|should)", description)
     if not m:
         return None
-    gone = [t for a, b in re.findall(_QUOTED, m.group(1)) for t in tokens(a or b)]
-    after = m.group(2) if m.group(2) is not None else m.group(3)
-    at = _locate(old, gone, m.group(4), after=after)
+    gone = [t for quoted in re.findall(_QUOTED, m.group(1)) for t in tokens(_unq(quoted))]
+    after = _unq(m.group(2)) if m.group(2) is not None else None
+    at = _locate(old, gone, m.group(3), after=after)
     came = _came(gone, description)
     return None if at is None or came is None else old[:at] + came + old[at + len(gone):]
 
@@ -165,7 +169,7 @@ def _came(gone: list[str], text: str) -> list[str] | None:
     if "deletes that part" in text:
         return []
     if m := re.search(r"The fix (?:puts|uses) " + _QUOTED, text):
-        return tokens(_g(m, 0))
+        return tokens(_unq(m.group(1)))
     if m := re.search(r"The fix makes it (an? [\w -]+?)\.", text):
         op = _WORD_OPS.get(m.group(1))
         return tokens(op) if op else None
