@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # On machines without a GPU the constraints file pins the CPU build of torch.
 CONSTRAINTS ?= constraints-cpu.txt
 
-.PHONY: rl-pilot install small test test-slow test-docker test-browser validate-bench docker-engine docker-image lint clean pipeline figures sweep ablations rl-study
+.PHONY: variant rl-pilot install small test test-slow test-docker test-browser validate-bench docker-engine docker-image lint clean pipeline figures sweep ablations rl-study
 
 $(BIN)/protege: pyproject.toml $(CONSTRAINTS)
 	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null) || echo "note: install bubblewrap for filesystem/network isolation of model commands"; }
@@ -29,6 +29,12 @@ PRESET ?= smoke
 RUN_ID ?= $(PRESET)
 pipeline: install
 	$(BIN)/protege pipeline run --preset $(PRESET) --run-id $(RUN_ID)
+
+# A variant of the whole pipeline in its own run folder: VARIANT=token is the <<collaborate>> token
+# protégé (AgentConfig.interface, issue 39), e.g. make variant PRESET=small VARIANT=token.
+VARIANT ?= token
+variant: install
+	$(BIN)/protege pipeline run --preset $(PRESET) --run-id $(PRESET)-$(VARIANT) -p interface=$(VARIANT)
 
 # Every figure in figures/ again, from papermill_runs/ only (seconds, no model).
 figures: install

@@ -35,6 +35,7 @@
 preset = "smoke"          # smoke | small | full
 run_dir = "runs/smoke"      # this pipeline run's folder; this stage writes {run_dir}/01_collect
 overrides = {}              # CollectConfig fields, e.g. {"limit": 20}
+interface = None            # how the protégé asks: "tool" (ask_expert call) | "token" (<<collaborate>>); None = "tool"
 
 # %%
 from pathlib import Path
@@ -44,7 +45,7 @@ import pandas as pd
 from protege.core.config import notebook_config
 from protege.stages.collect import CollectConfig, run_collection, steps_table
 
-config = notebook_config(CollectConfig, preset, overrides)
+config = notebook_config(CollectConfig, preset, overrides, interface=interface)
 config
 
 # %% [markdown]

@@ -31,6 +31,16 @@
 # Datasets are in TRL's conversational tool-calling format (`messages` with `tool_calls`, a
 # `tools` column), saved as JSONL and as a Hugging Face `DatasetDict`, split by instance into
 # train / validation. Test-split packages are refused.
+#
+# **Two ways of asking** (`interface`, set in notebook 01 and read from the trajectories here). The
+# paper's protégé calls a tool; the blog's design (METHOD.md) writes a token, and the loop answers:
+#
+# | interface | the protégé writes | it reads back |
+# |---|---|---|
+# | `tool` | `<tool_call>{"name": "ask_expert", "arguments": {"question": "..."}}</tool_call>` | `<expert_guidance>...</expert_guidance>` |
+# | `token` | `... question ... <<collaborate>>` | `[Expert]: ...` |
+#
+# Inserted calls take the form of the run's interface (`protege.agent.loop.render_ask`).
 
 # %% tags=["parameters"]
 preset = "smoke"          # smoke | small | full

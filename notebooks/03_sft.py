@@ -25,6 +25,12 @@
 # token (so it learns to stop) carry loss; the system prompt, the task, tool observations, expert
 # guidance and context notes are masked (label -100). The turn boundaries come from rendering
 # prefixes of the conversation with the chat template, so any template works.
+#
+# **The token interface.** When the data holds `<<collaborate>>` (notebook 01 with `interface="token"`),
+# it becomes one added token of the tokenizer before tokenising (`protege.models.engine.add_collaborate_token`):
+# its embedding row starts at the mean of "ask", "help", "expert", ... and, under LoRA, trains in full
+# beside the adapters (peft's trainable tokens); the merged model and its tokenizer keep it. The token is
+# part of the protégé's turn, so it carries loss; the `[Expert]:` reply is context only.
 
 # %% tags=["parameters"]
 preset = "smoke"          # smoke (tiny model) | small (SmolLM2-135M, CPU) | full (Qwen2.5-Coder-7B, GPU)

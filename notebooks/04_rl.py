@@ -29,6 +29,10 @@
 # **One sequence per episode.** A multi-turn episode becomes one training sequence: the first prompt, then every
 # generated turn with the observations and expert guidance between them. `env_mask` marks the generated tokens;
 # observation and guidance tokens are context only and get no gradient.
+#
+# **Token protégé** (`interface="token"`): generation stops at `<<collaborate>>` as at an end of turn, the loop
+# calls the expert and appends `[Expert]: ...`; the rest (rewards, masks, the loop metric) is unchanged. The
+# blog's reward is `reward_preset="simple"` (+1 resolved / −0.1 not, λ_loop·C_loop, λ_collab·C_collab).
 
 # %% tags=["parameters"]
 preset = "smoke"  # smoke | small | full
@@ -38,6 +42,7 @@ reward_preset = "simple"  # simple | paper
 lambda_loop = None  # None: the preset's (simple 0.1 per repeated action, paper 0.5)
 lambda_collab = None  # None: the preset's (0.1 per expert call)
 overrides = {}  # any RLRunConfig field; "reward_overrides.X" / "agent_overrides.X" set a reward / agent field
+interface = None            # how the protégé asks: "tool" (ask_expert call) | "token" (<<collaborate>>); None = "tool"
 
 # %%
 from pathlib import Path
@@ -48,7 +53,7 @@ from protege.core.config import notebook_config
 from protege.stages import rl, rl_config
 
 out_dir = Path(run_dir) / "04_rl"
-config = notebook_config(rl_config.RLRunConfig, preset, overrides, model=model or rl_config.sft_model(run_dir),
+config = notebook_config(rl_config.RLRunConfig, preset, overrides, interface=interface, model=model or rl_config.sft_model(run_dir),
                          reward_preset=reward_preset, lambda_loop=lambda_loop, lambda_collab=lambda_collab)
 config
 

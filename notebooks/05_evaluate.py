@@ -53,6 +53,7 @@ run_dir = "runs/smoke"      # pipeline run folder (03_sft/, 04_rl/ ...); this st
 conditions = []             # empty: the preset's list; names of defaults and/or Condition dicts
 seeds = []                  # empty: the preset's seeds (smoke and small [0], full [0, 1, 2])
 overrides = {}              # EvalConfig fields, e.g. {"limit": 4, "temperature": 0.0}
+interface = None            # how the protégé asks: "tool" (ask_expert call) | "token" (<<collaborate>>); None = "tool"
 
 # %%
 from pathlib import Path
@@ -64,7 +65,7 @@ from protege.stages.compare import load_metrics, resolved_pivot
 from protege.stages.evaluate import run_evaluation
 from protege.stages.evaluate_config import EvalConfig, conditions_table, resolve_conditions
 
-config = notebook_config(EvalConfig, preset, overrides, conditions=conditions, seeds=seeds)
+config = notebook_config(EvalConfig, preset, overrides, conditions=conditions, seeds=seeds, interface=interface)
 out = Path(run_dir) / "05_eval"
 config
 

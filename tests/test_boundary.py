@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -583,6 +584,21 @@ def test_a_patched_test_reporter_is_caught_by_the_canary(tiny_task, env_config, 
     assert not report.resolved and report.status == "ERROR" and "test reporting tampered" in report.error, report
     honest = grade(tiny_task, tiny_task.patch, env_config, log_dir=tmp_path)
     assert honest.resolved and honest.status == "RESOLVED_FULL", honest
+
+
+def test_the_canary_leaves_the_tasks_own_test_files_alone(tiny_task, env_config, tmp_path):
+    """pylint's runner tests lint their own source: a canary appended to that file failed the gold
+    patch (pylint-dev__pylint-6903). The canary is its own file, added to the test command."""
+    own = 'def test_reads_its_own_source():\n    assert len(open(__file__).read().splitlines()) == 2\n'
+    test_patch = ("diff --git a/tests/test_a_self.py b/tests/test_a_self.py\nnew file mode 100644\n"
+                  "--- /dev/null\n+++ b/tests/test_a_self.py\n@@ -0,0 +1,2 @@\n"
+                  + "".join(f"+{line}\n" for line in own.splitlines()))
+    task = replace(tiny_task, test_patch=test_patch,
+                   PASS_TO_PASS=[*tiny_task.PASS_TO_PASS, "tests/test_a_self.py::test_reads_its_own_source"])
+    report = grade(task, task.patch, env_config, log_dir=tmp_path)
+    assert report.resolved and report.status == "RESOLVED_FULL", report
+    log = Path(report.log_path).read_text()
+    assert re.search(r"FAILED tests/test_[0-9a-f]{12}\.py::test_[0-9a-f]{12}", log), log[-2000:]
 
 
 # ---------------------------------------------------------------- 11. neighbours and totals

@@ -13,7 +13,6 @@ import pytest
 from protege.env.base import EnvConfig, RepoSource, git
 from protege.env.sandbox import bwrap_path
 from protege.env.swebench_local import (
-    RECIPES,
     PythonNotFound,
     Recipe,
     find_python,
@@ -22,6 +21,7 @@ from protege.env.swebench_local import (
     recipe_for,
     sandbox_python,
 )
+from protege.env.swebench_validate import summary_table, validate_local
 from protege.tasks.schema import Task
 
 SRC = ("def total(xs):\n    return sum(xs[i] for i in range(len(xs) - 1))\n\n\n"
@@ -140,13 +140,79 @@ def test_network_classifier():
         "t.py::test_fetch", "t.py::TestX::test_dns"]
 
 
-def test_recipes_cover_the_pure_python_repos():
-    for repo in ("pytest-dev/pytest", "pallets/flask", "marshmallow-code/marshmallow"):
-        assert any(r == repo for r, _ in RECIPES)
-    assert RECIPES[("pytest-dev/pytest", "5.4")].python == "3.9"
-    assert "pluggy==0.13.1" in RECIPES[("pytest-dev/pytest", "5.4")].pip_packages
-    with pytest.raises(KeyError, match="no local recipe"):
-        recipe_for(Task("django__django-1", "django/django", "abc", "", "", [], [], version="3.0"))
+def test_recipes_are_derived_from_swebench_specs():
+    recipe = recipe_for(Task("pytest-dev__pytest-1", "pytest-dev/pytest", "abc", "", "", [], [], version="5.4"))
+    assert recipe.python == "3.9" and "pluggy==0.13.1" in recipe.pip_packages
+    with pytest.raises(KeyError, match="no local recipe.*compiler"):
+        recipe_for(Task("astropy__astropy-1", "astropy/astropy", "abc", "", "", [], [], version="5.0"))
+    # a recipe given for the instance wins over the derived one
+    given = {("pytest-dev/pytest", "5.4"): Recipe("3.11")}
+    assert recipe_for(Task("p-1", "pytest-dev/pytest", "abc", "", "", [], [], version="5.4"), given).python == "3.11"
+
+
+@pytest.fixture(autouse=True)
+def _own_env_cache(tmp_path_factory, monkeypatch):
+    """Built environments go to a cache of this test module's own."""
+    monkeypatch.setenv("PROTEGE_ENV_CACHE", str(tmp_path_factory.getbasetemp() / "env-cache"))
+
+
+@needs_bwrap
+def test_environment_built_once_then_copied_and_relocated(instance, tmp_path, monkeypatch):
+    """The second grading of a (repo, version) copies the cached venv instead of building it; the
+    copy's scripts point at the copy (the episode's own venv), not at the builder's."""
+    task, config = instance
+    cache = tmp_path / "env-cache"
+    monkeypatch.setenv("PROTEGE_ENV_CACHE", str(cache))
+    recipe = Recipe(OFFLINE.python, system_site_packages=True, install=OFFLINE.install,
+                    pip_packages=("--no-index", "pip"))  # a pip step that needs no index
+    first = grade_local(task, task.patch, config, recipe=recipe, log_dir=tmp_path / "a")
+    second = grade_local(task, "", config, recipe=recipe, log_dir=tmp_path / "b")
+    assert (first.outcome, second.outcome) == ("resolved", "unresolved"), (first.error, second.error)
+    built = [p for p in cache.iterdir() if (p / "meta.json").exists()]
+    assert len(built) == 1, built
+    assert second.timings["env_s"] < 1.0 and first.timings["env_s"] > second.timings["env_s"]
+    assert "tests/test_total.py::test_counts_last" in Path(second.grade.log_path).read_text()
+
+
+def test_place_venv_points_scripts_at_the_copy(tmp_path):
+    from types import SimpleNamespace
+
+    from protege.env.swebench_local import place_venv
+
+    old = "/var/tmp/builder/box/home/venv"
+    cached = tmp_path / "cached"
+    (cached / "venv" / "bin").mkdir(parents=True)
+    (cached / "venv" / "bin" / "activate").write_text(f'VIRTUAL_ENV="{old}"\n')
+    (cached / "venv" / "bin" / "pytest").write_text(f"#!{old}/bin/python\nimport pytest\n")
+    (cached / "venv" / "bin" / "python").symlink_to("/usr/bin/python3")
+    (cached / "venv" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (cached / "meta.json").write_text(__import__("json").dumps({"prefix": old}))
+    box = tmp_path / "ws" / "box"
+    (box / "home").mkdir(parents=True)
+    env = SimpleNamespace(box=box, config=EnvConfig(), lease=None)
+    place_venv(cached, env)
+    new = str((box / "home" / "venv").resolve())
+    assert (box / "home" / "venv" / "bin" / "activate").read_text() == f'VIRTUAL_ENV="{new}"\n'
+    assert (box / "home" / "venv" / "bin" / "pytest").read_text().startswith(f"#!{new}/bin/python\n")
+    assert (box / "home" / "venv" / "bin" / "python").readlink() == Path("/usr/bin/python3")
+    assert old in (cached / "venv" / "bin" / "activate").read_text()  # the cache itself is untouched
+
+
+@needs_bwrap
+def test_validate_local_gold_and_empty_resumes(instance, tmp_path, monkeypatch):
+    """gold resolves, empty does not; a rerun grades nothing again."""
+    from protege.env import swebench_local
+
+    task, config = instance
+    monkeypatch.setattr(swebench_local, "recipe_for", lambda t, recipes=None: OFFLINE)
+    out = tmp_path / "v.csv"
+    rows = validate_local([task], out, config, workers=2, log_dir=tmp_path / "logs", progress=False)
+    assert [(r["patch"], r["outcome"], r["expected"]) for r in rows] == [
+        ("gold", "resolved", True), ("empty", "unresolved", True)]
+    table = summary_table(rows)
+    assert table[["instances", "gold_resolved", "empty_unresolved", "errors"]].values.tolist() == [[1, 1, 1, 0]]
+    monkeypatch.setattr(swebench_local, "recipe_for", lambda *a, **k: pytest.fail("graded again"))
+    assert len(validate_local([task], out, config, progress=False)) == 2
 
 
 def test_missing_python_is_a_clear_error(instance):

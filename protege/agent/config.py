@@ -9,7 +9,14 @@ from protege.agent.tools import (
     SHORT_DESCRIPTIONS,
     tool_schemas,
 )
-from protege.core.actions import FORMAT_HELP, SHORT_FORMAT_HELP
+from protege.core.actions import (
+    COLLABORATE,
+    EXPERT_REPLY_PREFIX,
+    FORMAT_HELP,
+    INTERFACES,
+    SHORT_FORMAT_HELP,
+    TOKEN_FORMAT_HELP,
+)
 from protege.core.config import resolve
 
 EXIT_STATUSES = ("submitted", "step_limit", "cost_limit", "wall_time", "format_errors", "repeat_limit", "policy_error",
@@ -43,6 +50,14 @@ Fix the issue in this Python repository. Tools:
 
 
 SHORT_EXPERT_NOTE = "\nAsk the expert when you cannot find or fix the bug yourself; follow its <expert_guidance>."
+
+# The token interface (interface="token"): no ask_expert tool; the protégé writes the token instead.
+TOKEN_EXPERT_NOTE = f"""
+When you are stuck, write your question followed by {COLLABORATE}. The expert sees only your last
+few messages; its advice comes back after "{EXPERT_REPLY_PREFIX}". Follow it. Do not repeat the same
+command over and over."""
+SHORT_TOKEN_EXPERT_NOTE = (f"\nWhen you cannot find or fix the bug yourself, write {COLLABORATE}; "
+                           f"follow the {EXPERT_REPLY_PREFIX} reply.")
 
 
 INSTANCE_TEMPLATE = """\
@@ -96,6 +111,9 @@ class AgentConfig:
     max_context_tokens: int = 32_768  # estimated (chars / 4) tokens sent to the policy
     max_parallel: int = 16  # episodes stepped together = generation batch size
     enable_ask_expert: bool = True  # offer the ask_expert tool (False: the no-expert ablation)
+    # How the protégé asks: "tool" (the paper: an ask_expert tool call, replies in <expert_guidance>) or
+    # "token" (the blog's design: it writes <<collaborate>>, the reply follows "[Expert]:").
+    interface: str = "tool"
     prices: PriceTable = field(default_factory=PriceTable)
     system_prompt: str = SYSTEM_PROMPT  # {tool_descriptions}, {format_help}, {expert_note}
     tool_text: str = "full"  # full: each tool's whole description | short: one line each, short format help
@@ -143,11 +161,18 @@ def system_message(config: AgentConfig, ask_expert: bool) -> str:
     - str_replace_editor: view (path, view_range) or edit (str_replace: path, old_str, new_str) a file
     - submit: finish; your changes are the solution
     One tool call per turn: <tool_call>{"name": ..., "arguments": {...}}</tool_call>
+    >>> print(system_message(AgentConfig.preset("small", interface="token"), ask_expert=True).splitlines()[-1])
+    When you cannot find or fix the bug yourself, write <<collaborate>>; follow the [Expert]: reply.
     """
-    short = config.tool_text == "short"
+    if config.interface not in INTERFACES:
+        raise ValueError(f"AgentConfig.interface {config.interface!r}: use one of {', '.join(INTERFACES)}")
+    short, token = config.tool_text == "short", config.interface == "token"
     described = "\n".join(f"- {t['function']['name']}: "
                           f"{SHORT_DESCRIPTIONS[t['function']['name']] if short else t['function']['description']}"
-                          for t in tool_schemas(ask_expert))
-    note = (SHORT_EXPERT_NOTE if short else EXPERT_NOTE) if ask_expert else ""
+                          for t in tool_schemas(ask_expert and not token))
+    notes = {(False, False): EXPERT_NOTE, (True, False): SHORT_EXPERT_NOTE, (False, True): TOKEN_EXPERT_NOTE,
+             (True, True): SHORT_TOKEN_EXPERT_NOTE}
+    note = notes[(short, token)] if ask_expert else ""
     return config.system_prompt.format(tool_descriptions=described,
-                                       format_help=SHORT_FORMAT_HELP if short else FORMAT_HELP, expert_note=note)
+                                       format_help=SHORT_FORMAT_HELP if short else TOKEN_FORMAT_HELP if token
+                                       else FORMAT_HELP, expert_note=note)

@@ -24,11 +24,12 @@ from protege.agent.tools import (
     clean_text,
     execute,
     format_tool_call,
+    parse_collaboration,
     parse_generation,
     template_schemas,
     trim_observation,
 )
-from protege.core.actions import Action, FormatError
+from protege.core.actions import COLLABORATE, EXPERT_REPLY_PREFIX, Action, FormatError
 from protege.core.protocols import Expert, ExpertReply, ExpertRequest, Generation, Message, Policy
 from protege.core.text import terminal_safe
 from protege.core.trajectory import ExpertCall, Step, Trajectory, TrajectoryWriter, completed_ids, load_trajectory
@@ -44,7 +45,31 @@ def _tokens(message: Message) -> int:
 
 
 def is_guidance(message: Message) -> bool:
-    return str(message.get("content") or "").startswith(GUIDANCE_OPEN)
+    """An expert reply, in either interface's form."""
+    return str(message.get("content") or "").startswith((GUIDANCE_OPEN, EXPERT_REPLY_PREFIX))
+
+
+def render_guidance(text: str, interface: str = "tool") -> str:
+    """The expert's reply as the protégé reads it: in <expert_guidance> tags after an ask_expert
+    call, after "[Expert]:" after the token.
+
+    >>> render_guidance("Edit line 3.", "token")
+    '[Expert]: Edit line 3.'
+    """
+    if interface == "token":
+        return f"{EXPERT_REPLY_PREFIX} {text.strip()}"
+    return f"{GUIDANCE_OPEN}\n{text.strip()}\n{GUIDANCE_CLOSE}"
+
+
+def render_ask(question: str, interface: str = "tool") -> str:
+    """An ask as the protégé writes it (forced asks, inserted calls, demonstrations).
+
+    >>> render_ask("Where is the bug?", "token")
+    'Where is the bug? <<collaborate>>'
+    """
+    if interface == "token":
+        return f"{question.strip()} {COLLABORATE}".lstrip()
+    return format_tool_call("ask_expert", {"question": question})
 
 
 def context_view(messages: list[Message], max_messages: int = -1, max_tokens: int = -1) -> list[Message]:
@@ -194,7 +219,7 @@ def _ask(episode: Episode, question: str, expert: Expert | None, config: AgentCo
     if reply.failed:
         traj.counts.failed_expert_calls += 1
         return f"The expert could not answer ({reply.error or reply.text or 'unknown error'}): continue on your own."
-    return f"{GUIDANCE_OPEN}\n{reply.text.strip()}\n{GUIDANCE_CLOSE}"
+    return render_guidance(reply.text, config.interface)
 
 
 def _step(episode: Episode, gen: Generation | None, forced_question: str | None, gen_s: float,
@@ -209,7 +234,7 @@ def _step(episode: Episode, gen: Generation | None, forced_question: str | None,
     if forced_question is not None:
         parsed: Action | FormatError = Action("ask_expert", {"question": forced_question})
         traj.counts.forced_asks += 1
-        traj.messages.append({"role": "assistant", "content": format_tool_call("ask_expert", parsed.arguments)})
+        traj.messages.append({"role": "assistant", "content": render_ask(forced_question, config.interface)})
     else:
         traj.generations.append(gen)
         text = clean_text(gen.text)  # stored and re-tokenized next turn: must be valid Unicode
@@ -222,7 +247,10 @@ def _step(episode: Episode, gen: Generation | None, forced_question: str | None,
             step.error, step.observation = "policy", f"[policy error: {gen.error}]"
             return
         episode.consecutive_policy_errors = 0
-        parsed = parse_generation(gen)
+        asked = parse_collaboration(text) if config.interface == "token" else None
+        parsed = asked or parse_generation(gen)
+        if asked is not None:  # what follows the token was never meant to be read
+            text = text.split(COLLABORATE, 1)[0] + COLLABORATE
         message: Message = {"role": "assistant", "content": text}
         if isinstance(parsed, Action) and parsed.call_id:  # echo only the call we run: its id needs a tool reply
             message["tool_calls"] = [{"id": parsed.call_id, "type": "function", "function": {
@@ -233,7 +261,8 @@ def _step(episode: Episode, gen: Generation | None, forced_question: str | None,
     if isinstance(parsed, FormatError):
         traj.counts.format_errors += 1
         episode.consecutive_format_errors += 1
-        step.error, step.observation = "format", parsed.observation(short=config.tool_text == "short")
+        step.error, step.observation = "format", parsed.observation(short=config.tool_text == "short",
+                                                                     token=config.interface == "token")
         _observe(episode, step.observation, call_id)
         return
     episode.consecutive_format_errors = 0
@@ -356,7 +385,7 @@ def run_episodes(tasks: list[Task], policy: Policy, expert: Expert | None,
     Expert and environment objects are called from worker threads."""
     config = config or AgentConfig()
     ask_expert = expert is not None and config.enable_ask_expert
-    tools = template_schemas(ask_expert, config.tool_text)
+    tools = template_schemas(ask_expert and config.interface == "tool", config.tool_text)
     block = bool(getattr(invocation, "block_policy_asks", False))
     results, queue = _resumed(tasks, writer)
     live: dict[int, Episode] = {}

@@ -16,7 +16,7 @@ import shlex
 from typing import Any
 
 from protege.agent.editor import EDITOR_COMMANDS, EditorOptions, editor
-from protege.core.actions import TOOL_NAMES, Action, FormatError
+from protege.core.actions import COLLABORATE, TOOL_NAMES, Action, FormatError
 from protege.core.protocols import Generation
 from protege.env.base import Environment
 
@@ -259,6 +259,23 @@ def parse_generation(gen: Generation) -> Action | FormatError:
         return parse_text(clean_text(gen.text))
     except (RecursionError, ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
         return FormatError(f"the tool call could not be read ({type(exc).__name__})")
+
+
+def parse_collaboration(text: str) -> Action | None:
+    """The token interface's ask: an `ask_expert` action whose question is what the protégé wrote
+    before `COLLABORATE`; None when the text holds no such token.
+
+    >>> parse_collaboration("The test still fails and I do not see why. <<collaborate>>").arguments
+    {'question': 'The test still fails and I do not see why.'}
+    >>> parse_collaboration("<<collaborate>>").arguments["question"]
+    '(no question: the protégé asked for help)'
+    >>> parse_collaboration('<tool_call>{"name": "submit"}</tool_call>') is None
+    True
+    """
+    if COLLABORATE not in text:
+        return None
+    before = text.split(COLLABORATE, 1)[0].strip()
+    return Action("ask_expert", {"question": before or "(no question: the protégé asked for help)"})
 
 
 def format_tool_call(name: str, arguments: dict[str, Any]) -> str:

@@ -16,8 +16,9 @@ from protege.app.presets import presets_markdown
 from protege.bugbench import build as bugbench
 from protege.bugbench import validate as validation
 from protege.core.config import parse_assignments
-from protege.env import harness, reports, swebench_local
+from protege.env import harness, reports, swebench_local, swebench_validate
 from protege.env.base import EnvConfig, RepoSource
+from protege.env.swebench_recipes import REFUSED
 from protege.models.exact_edits import file_diffs
 from protege.stages import rl, rl_config, sft, sft_config
 from protege.stages.compare import compare, comparison_markdown
@@ -281,6 +282,47 @@ def tasks_check_descriptions(sources: list[str] = typer.Argument(..., help="bund
     for src, part in df.groupby("source"):
         typer.echo(f"{src}: {part.rebuilt.sum()}/{len(part)} single-line hunks rebuilt "
                    f"({100 * part.rebuilt.mean():.1f}%)")
+
+
+@tasks_app.command("validate-local")
+def tasks_validate_local(sources: list[str] = typer.Argument(..., help="SWE-bench task files (.parquet / .jsonl)"),
+                         out: Path = typer.Option(Path("validate_local.csv"), help="one row per grading, "
+                                                  "appended; a rerun resumes"),
+                         mirror_template: str | None = typer.Option(None, help="where repositories are cloned "
+                                                                    "from (see `grade --help`)"),
+                         repos: str | None = typer.Option(None, help="only these repositories, comma-separated"),
+                         per_version: int = typer.Option(1, help="instances per (repo, version)"),
+                         all_of: str = typer.Option("pytest-dev/pytest,pallets/flask,marshmallow-code/marshmallow",
+                                                    help="repositories graded in full, comma-separated"),
+                         limit: int | None = typer.Option(None, help="at most this many instances in all"),
+                         python_fallback: bool = typer.Option(False, help="where a recipe's Python is not "
+                                                              "installed, use the nearest newer one (reported)"),
+                         log_dir: Path | None = typer.Option(None, help="test logs (default: beside OUT)"),
+                         markdown: Path | None = typer.Option(None, help="also write the table, totals and "
+                                                              "disagreements as markdown"),
+                         workers: int = 2):
+    """Grade the gold and the empty patch of a sample of real instances with the swebench-local
+    runner (venvs built once per (repo, version) from swebench's specs, then copied); print a
+    table per (repo, version) and every grading that disagrees with SWE-bench (gold not resolved,
+    empty resolved, errors), with its reason. Refused repositories are listed, not graded.
+    Exits 1 if any grading disagrees."""
+    tasks = _sources(sources, repos)
+    refused = sorted({t.repo for t in tasks if t.repo in REFUSED})
+    tasks = swebench_validate.sample([t for t in tasks if t.repo not in REFUSED], per_version,
+                                     set(all_of.split(",")) if all_of else set())[:limit]
+    rows = swebench_validate.validate_local(tasks, out, _env_config("local", mirror_template, None), workers,
+                                            log_dir or out.with_suffix("").parent / (out.stem + "_logs"),
+                                            python_fallback)
+    typer.echo(swebench_validate.summary_table(rows).to_string(index=False))
+    if markdown:
+        markdown.write_text(swebench_validate.markdown_report(rows) + "\n")
+    for repo in refused:
+        typer.echo(f"REFUSED {repo}: {REFUSED[repo]}")
+    bad = swebench_validate.problems(rows)
+    typer.echo(f"\n{len(rows) - len(bad)}/{len(rows)} gradings agree with SWE-bench; rows in {out}")
+    for line in bad:
+        typer.echo(f"DISAGREES {line}")
+    raise typer.Exit(1 if bad else 0)
 
 
 RUNNERS = swebench_local.RUNNERS

@@ -10,12 +10,25 @@ from typing import Any
 
 TOOL_NAMES = ("bash", "str_replace_editor", "ask_expert", "submit")
 
-FORMAT_HELP = (
-    "Reply with exactly one tool call per turn, in this format:\n"
-    '<tool_call>\n{"name": "bash", "arguments": {"command": "ls"}}\n</tool_call>\n'
-    f"Tools: {', '.join(TOOL_NAMES)}. For example: "
-    '{"name": "str_replace_editor", "arguments": {"command": "view", "path": "src/module.py"}}, '
-    '{"name": "ask_expert", "arguments": {"question": "..."}}, {"name": "submit", "arguments": {}}.')
+# The two ways a protégé asks (AgentConfig.interface): "tool", the paper's ask_expert tool call; "token",
+# the blog write-up's design (docs/METHOD.md), where the protégé writes COLLABORATE, the loop sends the
+# history to the expert and appends its reply after EXPERT_REPLY_PREFIX. The token is one added token of
+# the tokenizer (protege.models.engine.add_collaborate_token); generation stops at it.
+INTERFACES = ("tool", "token")
+COLLABORATE = "<<collaborate>>"
+EXPERT_REPLY_PREFIX = "[Expert]:"
+
+def _format_help(tools: tuple[str, ...]) -> str:
+    asks = ' {"name": "ask_expert", "arguments": {"question": "..."}},' if "ask_expert" in tools else ""
+    return ("Reply with exactly one tool call per turn, in this format:\n"
+            '<tool_call>\n{"name": "bash", "arguments": {"command": "ls"}}\n</tool_call>\n'
+            f"Tools: {', '.join(tools)}. For example: "
+            '{"name": "str_replace_editor", "arguments": {"command": "view", "path": "src/module.py"}},'
+            f'{asks} {{"name": "submit", "arguments": {{}}}}.')
+
+
+FORMAT_HELP = _format_help(TOOL_NAMES)
+TOKEN_FORMAT_HELP = _format_help(tuple(t for t in TOOL_NAMES if t != "ask_expert"))  # the token interface's
 # The compact prompt's format line (AgentConfig.tool_text = "short"), repeated after a format error:
 # no example path, which a small protégé would copy into its next call (docs/LOG.md 2026-12-02).
 SHORT_FORMAT_HELP = 'One tool call per turn: <tool_call>{"name": ..., "arguments": {...}}</tool_call>'
@@ -69,10 +82,11 @@ class FormatError:
 
     message: str
 
-    def observation(self, short: bool = False) -> str:
-        """What the model is told; `short` (the compact prompt) repeats the one-line format.
+    def observation(self, short: bool = False, token: bool = False) -> str:
+        """What the model is told; `short` (the compact prompt) repeats the one-line format, `token`
+        (the token interface) the full format without the ask_expert tool.
 
         >>> FormatError("no <tool_call> block").observation(short=True).splitlines()[1].startswith("One tool call")
         True
         """
-        return f"Format error: {self.message}\n{SHORT_FORMAT_HELP if short else FORMAT_HELP}"
+        return f"Format error: {self.message}\n{SHORT_FORMAT_HELP if short else TOKEN_FORMAT_HELP if token else FORMAT_HELP}"

@@ -31,3 +31,20 @@ def terminal_safe(text: str) -> str:
     if not text or not _CONTROLS.search(text):
         return text
     return _CONTROLS.sub(lambda m: f"\\x{ord(m.group()):02x}", _ESCAPES.sub("", text))
+
+
+def markdown_table(columns: list[str], rows: list[list]) -> str:
+    """A GitHub markdown table; `|` in a cell is escaped, floats keep one decimal.
+
+    >>> print(markdown_table(["a", "b"], [[1, 2.25], ["x|y", None]]))
+    | a | b |
+    |---|---|
+    | 1 | 2.2 |
+    | x\\|y |  |
+    """
+    def cell(v) -> str:
+        text = "" if v is None else f"{v:.1f}" if isinstance(v, float) else str(v)
+        return text.replace("|", "\\|")
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    return "\n".join([*lines, *("| " + " | ".join(cell(v) for v in row) + " |" for row in rows)])

@@ -10,6 +10,7 @@ it reads a harness log.
 from __future__ import annotations
 
 import hashlib
+import posixpath
 import re
 import secrets
 import shlex
@@ -116,19 +117,34 @@ def _canary_names() -> tuple[str, str]:
 
 
 def plant_canary(env: Environment, task: Task) -> dict[str, str] | None:
-    """Append to one of the task's test files a test that must fail (a function, and a unittest
-    class for unittest runners), after the test patch: {'file', 'token'}, or None when the task
-    names no test file. `canary_verdict` then reads how the run reported it."""
+    """A test that must fail (a function, and a unittest class for unittest runners), planted
+    after the test patch: {'file', 'token', 'command'}, or None when the task names no test file.
+    `canary_verdict` then reads how the run reported it.
+
+    Where the test command names the task's test files, the canary is a new file beside the
+    first one, added to the command: the task's own files stay as the test patch left them (a
+    test that lints or reads its own source, pylint's runners, is not disturbed). Otherwise (module
+    labels such as django's) it is appended to the first test file."""
     function, cls = _canary_names()
-    for path in [*test_files(task)]:
+    command = test_command(task)
+    lines = command.rstrip("\n").split("\n")
+    # Modules that hold graded tests first: a file the test patch touches may be data (sphinx's
+    # tests/roots/*, whole folders that a test builds), where a new file changes what is built.
+    graded = [t.split("::")[0] for t in task.FAIL_TO_PASS + task.PASS_TO_PASS if "::" in t]
+    for path in dict.fromkeys([*graded, *test_files(task)]):
         if not path.endswith(".py"):
             continue
         try:
             text = env.read_file(path)
         except OSError:
             continue
+        token = function[len("test_"):]
+        if _runs_file(lines[-1], path) and path in shlex.split(lines[-1]):
+            own = posixpath.join(posixpath.dirname(path), f"test_{token}.py")
+            env.write_file(own, CANARY.format(function=function, cls=cls).lstrip("\n"))
+            return {"file": own, "token": token, "command": "\n".join([*lines[:-1], f"{lines[-1]} {own}"])}
         env.write_file(path, text.rstrip("\n") + CANARY.format(function=function, cls=cls))
-        return {"file": path, "token": function[len("test_"):]}
+        return {"file": path, "token": token, "command": command}
     return None
 
 
@@ -162,7 +178,7 @@ def canary_verdict(task: Task, log_path: Path, canary: dict[str, str], resolved:
     seen = {name: status for name, status in status_map.items() if token in name.lower()}
     if any(status in ("PASSED", "XFAIL") for status in seen.values()):
         return f"the grader's canary test in {canary['file']}, which must fail, was reported {sorted(seen.values())}"
-    if resolved and not seen and _runs_file(test_command(task), canary["file"]):
+    if resolved and not seen and _runs_file(canary.get("command") or test_command(task), canary["file"]):
         return f"the grader's canary test in {canary['file']} was run but not reported"
     return None
 
@@ -308,7 +324,7 @@ def _run_tests(env: Environment, task: Task, reverted: list[str],
         if not ok:
             raise RuntimeError(f"field 'test_patch' does not apply: {log[-300:]}")
     canary = plant_canary(env, task)
-    result = env.run(test_command(task), timeout_s=test_timeout_s)
+    result = env.run(canary["command"] if canary else test_command(task), timeout_s=test_timeout_s)
     output = terminal_safe(result.output) + ("\n>>>>> Tests Timed Out" if result.timed_out else "")
     return result.exit_code, output, canary
 

@@ -1,22 +1,26 @@
 """Real SWE-bench instances of pure-Python repositories graded without Docker.
 
-SWE-bench's harness runs each instance in its prebuilt image; where no image registry is
-reachable, repositories whose tests need only Python can be graded locally instead:
+SWE-bench's harness runs each instance in its prebuilt image; where no image registry or
+Docker daemon is available, repositories whose tests need only Python are graded locally:
 
-1. find an interpreter of the version the instance's recipe names (PATH, pyenv, `uv python
-   find`); a clear `PythonNotFound` otherwise;
-2. in the fresh workspace (`LocalEnvironment`), create a venv beside the repository and
-   install the version-pinned recipe, with the network on (pip needs an index);
-3. apply the model patch and the test patch and run the instance's test command with the
-   network off, graded by swebench's log parser (`protege.env.grading.grade`);
-4. tests whose failure output shows network errors are classified `network`, listed
+1. the instance's recipe is derived from swebench's own specification of its (repo, version)
+   (`protege.env.swebench_recipes`); an interpreter of its Python version is found (PATH,
+   pyenv, `uv python find`), or `PythonNotFound` says what to install;
+2. the shared environment (swebench's environment image: venv, dependencies, pinned pip
+   packages) is built once per (repo, version) in a workspace of its own at the instance's
+   environment_setup_commit, with the network on, and cached (`cached_venv`);
+3. per instance (swebench's instance image), the cached venv is copied into the fresh
+   workspace and relocated, and the pre-install lines and the repository's install run;
+4. the model patch and the test patch are applied and the instance's test command runs with
+   the network off, graded by swebench's log parser (`protege.env.grading.grade`);
+5. tests whose failure output shows network errors are classified `network`, listed
    separately and left out of the verdict, but only when the gold patch fails them the same
    way under the same sandbox (graded once per instance and kept): a wrong patch that makes a
    test raise `ConnectionError` is a failure, not a network test.
 
 Differences from the harness, stated plainly: pip instead of conda, and the install runs
 before the model patch is applied (an editable install, so source changes still apply;
-changes to packaging metadata do not).
+changes to packaging metadata do not). `docs/SWEBENCH_LOCAL.md` has the validation table.
 """
 
 from __future__ import annotations
@@ -25,9 +29,12 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -35,77 +42,33 @@ from typing import Any
 from protege.core.paths import safe_name
 from protege.env.base import EnvConfig, Environment, EnvironmentError_
 from protege.env.grading import GradeReport, grade, patch_sha256, report_from_log, test_command
-from protege.env.sandbox import SandboxConfig, bwrap_path
+from protege.env.local import LocalEnvironment
+from protege.env.sandbox import SandboxConfig, bwrap_path, hand_over
+from protege.env.swebench_recipes import (
+    NoRecipe,
+    Recipe,
+    derive_recipe,
+    environment_yml_requirements,
+    requirements_text,
+)
 from protege.tasks.schema import Task
 
 VENV = "../home/venv"  # in the episode's HOME beside the repository, so it never shows up in a diff
 
 
-@dataclass(frozen=True)
-class Recipe:
-    """How to build a working environment for one (repo, version)."""
-
-    python: str  # major.minor
-    install: str = "python -m pip install -e ."  # run in the repository, venv active
-    pip_packages: tuple[str, ...] = ()  # installed first, pinned
-    pre_install: tuple[str, ...] = ()  # shell lines run before anything else
-    system_site_packages: bool = False  # let the venv see the interpreter's packages
-    test_cmd: str | None = None  # None: the instance's own (protege.env.grading.test_command)
-
-
-# Pins from swebench's MAP_REPO_VERSION_TO_SPECS (swebench/harness/constants/python.py,
-# versions <= 4.x; swebench 5.x moved them into its prebuilt images).
-_PYTEST_PINS: dict[str, tuple[str, ...]] = {
-    "4.4": ("atomicwrites==1.4.1", "attrs==23.1.0", "more-itertools==10.1.0", "pluggy==0.13.1",
-            "py==1.11.0", "setuptools==68.0.0", "six==1.16.0"),
-    "4.5": ("atomicwrites==1.4.1", "attrs==23.1.0", "more-itertools==10.1.0", "pluggy==0.11.0",
-            "py==1.11.0", "setuptools==68.0.0", "six==1.16.0", "wcwidth==0.2.6"),
-    "4.6": ("atomicwrites==1.4.1", "attrs==23.1.0", "more-itertools==10.1.0", "packaging==23.1",
-            "pluggy==0.13.1", "py==1.11.0", "six==1.16.0", "wcwidth==0.2.6"),
-    **{v: ("atomicwrites==1.4.1", "attrs==23.1.0", "more-itertools==10.1.0", "packaging==23.1",
-           "pluggy==0.13.1", "py==1.11.0", "wcwidth==0.2.6") for v in ("5.0", "5.1", "5.2")},
-    "5.3": ("attrs==23.1.0", "more-itertools==10.1.0", "packaging==23.1", "pluggy==0.13.1",
-            "py==1.11.0", "wcwidth==0.2.6"),
-    "5.4": ("py==1.11.0", "packaging==23.1", "attrs==23.1.0", "more-itertools==10.1.0", "pluggy==0.13.1"),
-    "6.0": ("attrs==23.1.0", "iniconfig==2.0.0", "more-itertools==10.1.0", "packaging==23.1",
-            "pluggy==0.13.1", "py==1.11.0", "toml==0.10.2"),
-    **{v: ("attrs==23.1.0", "iniconfig==2.0.0", "packaging==23.1", "pluggy==0.13.1", "py==1.11.0",
-           "toml==0.10.2") for v in ("6.2", "6.3")},
-    "7.0": ("attrs==23.1.0", "iniconfig==2.0.0", "packaging==23.1", "pluggy==0.13.1", "py==1.11.0"),
-    **{v: ("attrs==23.1.0", "iniconfig==2.0.0", "packaging==23.1", "pluggy==0.13.1", "py==1.11.0",
-           "tomli==2.0.1") for v in ("7.1", "7.2")},
-    **{v: ("iniconfig==2.0.0", "packaging==23.1", "pluggy==1.3.0", "exceptiongroup==1.1.3",
-           "tomli==2.0.1") for v in ("7.4", "8.0")},
-}
-_FLASK_PINS = ("click==8.1.3", "itsdangerous==2.1.2", "Jinja2==3.1.2", "MarkupSafe==2.1.1", "Werkzeug==2.3.7",
-               "pytest<8")  # swebench took pytest from the repo's requirements files; not a swebench pin
-
-RECIPES: dict[tuple[str, str], Recipe] = {
-    **{("pytest-dev/pytest", v): Recipe("3.9", pip_packages=pins) for v, pins in _PYTEST_PINS.items()},
-    ("pallets/flask", "2.0"): Recipe("3.9", pip_packages=("Werkzeug==2.3.7", "Jinja2==3.0.1",
-                                                          "itsdangerous==2.1.2", "click==8.0.1",
-                                                          "MarkupSafe==2.1.3", "pytest<8")),
-    ("pallets/flask", "2.1"): Recipe("3.10", pip_packages=_FLASK_PINS),
-    **{("pallets/flask", v): Recipe("3.11", pip_packages=_FLASK_PINS) for v in ("2.2", "2.3")},
-    **{("marshmallow-code/marshmallow", v): Recipe("3.9", install="python -m pip install -e '.[dev]'")
-       for v in ("2.18", "2.19", "2.20", "3.0", "3.1", "3.2", "3.4", "3.8", "3.9", "3.10", "3.11",
-                 "3.12", "3.13", "3.15", "3.16", "3.19")},
-}
+def recipe_for(task: Task, recipes: dict[tuple[str, str], Recipe] | None = None) -> Recipe:
+    """The instance's recipe: `recipes[(repo, version)]` when given there, else derived from
+    swebench's specification (`protege.env.swebench_recipes`); KeyError with the reason."""
+    if recipes is not None and (task.repo, task.version) in recipes:
+        return recipes[(task.repo, task.version)]
+    try:
+        return derive_recipe(task.repo, task.version)
+    except NoRecipe as exc:
+        raise KeyError(f"instance {task.instance_id!r}: no local recipe: {exc.args[0]}") from None
 
 
 class PythonNotFound(RuntimeError):
     """No interpreter of the wanted version could be found."""
-
-
-def recipe_for(task: Task, recipes: dict[tuple[str, str], Recipe] | None = None) -> Recipe:
-    recipes = RECIPES if recipes is None else recipes
-    try:
-        return recipes[(task.repo, task.version)]
-    except KeyError:
-        known = sorted({repo for repo, _ in recipes})
-        raise KeyError(f"instance {task.instance_id!r}: no local recipe for ({task.repo!r}, version "
-                       f"{task.version!r}); local grading covers {known}; use the Docker harness "
-                       f"(protege.env.harness) for the rest") from None
 
 
 def _version_of(python: str) -> str | None:
@@ -117,8 +80,17 @@ def _version_of(python: str) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
-def find_python(version: str) -> Path:
-    """An interpreter for `version` ("3.9"): PATH, then pyenv, then `uv python find`."""
+def find_python(version: str, newer: bool = False) -> Path:
+    """An interpreter for `version` ("3.9"): PATH, then pyenv, then `uv python find`; with
+    `newer`, where none is found, the nearest newer minor version (3.10, 3.11, ...)."""
+    if newer:
+        major, minor = (int(x) for x in version.split("."))
+        for m in range(minor, 15):
+            try:
+                return find_python(f"{major}.{m}")
+            except PythonNotFound:
+                continue
+        newer = False  # the error below names the version asked for
     candidates: list[str] = []
     if found := shutil.which(f"python{version}"):
         candidates.append(found)
@@ -164,7 +136,8 @@ def sandbox_python(python: Path, cache_dir: str | Path | None = None) -> tuple[P
     staged = cache / f"{prefix.name}-{hashlib.sha1(str(prefix).encode()).hexdigest()[:8]}"
     if not (staged / ".complete").exists():
         cache.mkdir(parents=True, exist_ok=True)
-        tmp = staged.with_name(staged.name + f".tmp{os.getpid()}")
+        # pid and thread: graders run in threads of one process as well as in several processes
+        tmp = staged.with_name(staged.name + f".tmp{os.getpid()}-{threading.get_ident()}")
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.copytree(prefix, tmp, symlinks=True)
         subprocess.run(["chmod", "-R", "a+rX", str(tmp)], check=True)
@@ -183,18 +156,59 @@ def install_env() -> dict[str, str]:
     return {k: os.environ[k] for k in keys if os.environ.get(k)}
 
 
-def setup_script(recipe: Recipe, python: Path) -> str:
-    lines = [*recipe.pre_install,
-             f"{python} -m venv {'--system-site-packages ' if recipe.system_site_packages else ''}{VENV}",
-             f". {VENV}/bin/activate"]
-    if recipe.pip_packages:
-        lines.append("python -m pip install " + " ".join(f"'{p}'" for p in recipe.pip_packages))
-    lines.append(recipe.install)
-    # `pytest` in the test command must be this venv's even when pytest comes from the
-    # interpreter's site-packages (no script here; PATH would find the caller's).
-    lines.append(f"[ -e {VENV}/bin/pytest ] || {{ printf '#!/bin/sh\\nexec \"%s/bin/python\" -m pytest \"$@\"\\n' "
-                 f"\"$VIRTUAL_ENV\" > {VENV}/bin/pytest && chmod +x {VENV}/bin/pytest; }}")
+_EOF = "EOF_PROTEGE_REQS"
+
+
+def _constraint_lines(recipe: Recipe) -> list[str]:
+    """pip reads PIP_CONSTRAINT in every install, build-isolation environments included."""
+    if not recipe.constraints:
+        return []
+    return [f"printf '%s\\n' {' '.join(shlex.quote(c) for c in recipe.constraints)} > \"$HOME/constraints.txt\"",
+            "export PIP_CONSTRAINT=\"$HOME/constraints.txt\""]
+
+
+def env_script(recipe: Recipe, python: Path, requirements: str | None = None) -> str:
+    """The shared part of an environment (swebench's environment image): the venv, the
+    dependencies (requirements file, environment.yml or conda packages, all with pip), then the
+    pinned pip packages. Run once per (repo, version) and cached (`cached_venv`)."""
+    lines = [f"{python} -m venv {'--system-site-packages ' if recipe.system_site_packages else ''}{VENV}",
+             f". {VENV}/bin/activate", *_constraint_lines(recipe),
+             # A venv gets the interpreter's bundled pip (18.1 for 3.6): too old for today's wheels
+             # (manylinux2014). swebench's conda envs had the pip of 2024; the same cap here.
+             "python -c 'import sys, pip; sys.exit(int(pip.__version__.split(\".\")[0]) < 21)' || "
+             "python -m pip install --upgrade 'pip<24.1'"]
+    if requirements is not None:
+        lines.append(f"cat > \"$HOME/requirements.txt\" <<'{_EOF}'\n{requirements}\n{_EOF}")
+        pins = [p for p in recipe.pip_packages if "==" in p]
+        if recipe.deps == "environment.yml" and pins:
+            # conda solves the environment.yml and swebench's pins afterwards; pip installing the pins
+            # afterwards would downgrade numpy under packages built against a newer one: pins as
+            # constraints of this one step (not of the repository's own install, whose setup_requires
+            # may want newer ones).
+            lines += [f"printf '%s\\n' {' '.join(shlex.quote(p) for p in pins)} > \"$HOME/pins.txt\"",
+                      "python -m pip install -r \"$HOME/requirements.txt\" -c \"$HOME/pins.txt\""]
+        else:
+            lines.append("python -m pip install -r \"$HOME/requirements.txt\"")
+    for group in (recipe.packages, recipe.pip_packages):
+        if group:
+            lines.append("python -m pip install " + " ".join(shlex.quote(p) for p in group))
     return "set -e\n" + "\n".join(lines)
+
+
+def instance_script(recipe: Recipe) -> str:
+    """The per-instance part (swebench's instance image): pre-install lines and the install of
+    the repository itself, in the venv copied from the cache."""
+    lines = [f". {VENV}/bin/activate", *_constraint_lines(recipe), *recipe.pre_install, recipe.install,
+             # `pytest` in the test command must be this venv's even when pytest comes from the
+             # interpreter's site-packages (no script here; PATH would find the caller's).
+             f"[ -e {VENV}/bin/pytest ] || {{ printf '#!/bin/sh\\nexec \"%s/bin/python\" -m pytest \"$@\"\\n' "
+             f"\"$VIRTUAL_ENV\" > {VENV}/bin/pytest && chmod +x {VENV}/bin/pytest; }}"]
+    return "set -e\n" + "\n".join(lines)
+
+
+def setup_script(recipe: Recipe, python: Path, requirements: str | None = None) -> str:
+    """Both parts in one script (what `cached_venv` + `instance_script` do in two steps)."""
+    return env_script(recipe, python, requirements) + "\n" + instance_script(recipe).removeprefix("set -e\n")
 
 
 # What a test's failure looks like when it needed the internet and the sandbox had none.
@@ -237,21 +251,128 @@ class LocalReport:
     python: str | None = None
     grade: GradeReport | None = None  # swebench's verdict on every test, network ones included
     error: str | None = None
+    python_version: str | None = None  # the interpreter's major.minor
+    notes: list[str] = field(default_factory=list)  # the recipe's departures from swebench's build
+    timings: dict[str, float] = field(default_factory=dict)  # env (build or cache hit), copy, install, total
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def _setup(recipe: Recipe, python: Path, env_add: dict[str, str], timeout_s: float):
+def _network_sandbox(env: Environment, env_add: dict[str, str], timeout_s: float) -> SandboxConfig:
+    return replace(env.config.sandbox, network=True, timeout_s=timeout_s,
+                   extra_env={**env.config.sandbox.extra_env, **env_add, **install_env()})
+
+
+def _read_first(env: Environment, path: str) -> str | None:
+    try:
+        return env.read_file(path)
+    except Exception:  # absent, a link, too big: not this candidate
+        return None
+
+
+def dependency_text(recipe: Recipe, env: Environment) -> str | None:
+    """The requirements the environment installs, read from the checkout (at the instance's
+    environment_setup_commit) as swebench reads them from GitHub; None when the recipe has none."""
+    if recipe.deps == "requirements":
+        return requirements_text(lambda p: _read_first(env, p), recipe.reqs_paths)
+    if recipe.deps == "environment.yml":
+        text = next((t for p in recipe.reqs_paths if (t := _read_first(env, p)) is not None), None)
+        if text is None:
+            raise FileNotFoundError(f"none of {list(recipe.reqs_paths)} at the environment_setup_commit")
+        return "\n".join(environment_yml_requirements(text)[0])
+    return None
+
+
+def env_cache_dir() -> Path:
+    """Where built environments are kept (one folder per key); not under /tmp, which the sandbox
+    replaces."""
+    return Path(os.environ.get("PROTEGE_ENV_CACHE", "/var/tmp/protege-envs"))
+
+
+def env_key(task: Task, recipe: Recipe, python: Path) -> str:
+    """What the shared environment depends on: repository, environment commit, interpreter and
+    the recipe's dependency fields (not the per-instance install)."""
+    parts = [2, task.repo, task.version, task.environment_setup_commit or task.base_commit, str(python),
+             recipe.python, recipe.deps, recipe.packages, recipe.reqs_paths, recipe.pip_packages,
+             recipe.system_site_packages, recipe.constraints]
+    return f"{safe_name(task.repo)}-{task.version}-" + hashlib.sha1(json.dumps(parts).encode()).hexdigest()[:12]
+
+
+def cached_venv(task: Task, recipe: Recipe, python: Path, env_add: dict[str, str], env_config: EnvConfig,
+                timeout_s: float, cache_dir: Path | None = None) -> Path:
+    """The folder holding the (repo, version)'s built environment (`venv/` and `meta.json`),
+    built once in a workspace of its own at the instance's environment_setup_commit (as swebench
+    builds its environment image), under a lock so parallel graders build it once."""
+    import fcntl
+
+    cache = Path(cache_dir or env_cache_dir())
+    dest = cache / env_key(task, recipe, python)
+    if (dest / "meta.json").exists():
+        return dest
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / f"{dest.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (dest / "meta.json").exists():
+            return dest
+        commit = task.environment_setup_commit or task.base_commit
+        builder = replace(task, instance_id=f"{task.instance_id}.env", base_commit=commit)
+        start = time.monotonic()
+        with LocalEnvironment(builder, env_config) as env:
+            try:
+                requirements = dependency_text(recipe, env)
+            except FileNotFoundError as exc:
+                raise EnvironmentError_(f"instance {task.instance_id!r}: field 'environment_setup_commit': "
+                                        f"{exc}") from None
+            result = env.run_with(_network_sandbox(env, env_add, timeout_s),
+                                  env_script(recipe, python, requirements), timeout_s=timeout_s)
+            if not result.ok:
+                raise EnvironmentError_(f"building the {task.repo} {task.version} environment (Python "
+                                        f"{recipe.python}) failed:\n{result.observation()[-2000:]}")
+            tmp = cache / f"{dest.name}.tmp{os.getpid()}-{threading.get_ident()}"
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.copytree(env.box / "home" / "venv", tmp / "venv", symlinks=True)
+            (tmp / "meta.json").write_text(json.dumps({
+                "prefix": str((env.box / "home" / "venv").resolve()), "repo": task.repo, "version": task.version,
+                "commit": commit, "python": str(python), "recipe": asdict(recipe),
+                "build_s": round(time.monotonic() - start, 1)}, indent=1))
+        subprocess.run(["chmod", "-R", "a+rX,go-w", str(tmp)], check=True)
+        tmp.rename(dest)
+    return dest
+
+
+def place_venv(cached: Path, env: Environment) -> float:
+    """Copy a cached environment into the episode's HOME and point its scripts at the new place
+    (a venv writes its absolute path into `bin/` and `pyvenv.cfg`); returns the seconds taken."""
+    start = time.monotonic()
+    old = json.loads((cached / "meta.json").read_text())["prefix"].encode()
+    target = env.box / "home" / "venv"
+    shutil.copytree(cached / "venv", target, symlinks=True)
+    new = str(target.resolve()).encode()
+    for path in [*(target / "bin").iterdir(), target / "pyvenv.cfg", *target.glob("lib/python*/site-packages/*.pth")]:
+        if path.is_file() and not path.is_symlink():
+            data = path.read_bytes()
+            if old in data:
+                path.write_bytes(data.replace(old, new))
+    hand_over(target, env.config.sandbox, env.lease.uid if env.lease else None)
+    return time.monotonic() - start
+
+
+def _setup(task: Task, recipe: Recipe, python: Path, env_add: dict[str, str], timeout_s: float,
+           timings: dict[str, float]):
     def setup(env: Environment) -> None:
         if not hasattr(env, "run_with"):
             raise EnvironmentError_("local SWE-bench grading needs a LocalEnvironment (backend 'local')")
-        sb = replace(env.config.sandbox, network=True, timeout_s=timeout_s,
-                     extra_env={**env.config.sandbox.extra_env, **env_add, **install_env()})
-        result = env.run_with(sb, setup_script(recipe, python), timeout_s=timeout_s)
+        start = time.monotonic()
+        cached = cached_venv(task, recipe, python, env_add, env.config, timeout_s)
+        timings["env_s"] = time.monotonic() - start
+        timings["copy_s"] = place_venv(cached, env)
+        start = time.monotonic()
+        result = env.run_with(_network_sandbox(env, env_add, timeout_s), instance_script(recipe), timeout_s=timeout_s)
+        timings["install_s"] = time.monotonic() - start
         if not result.ok:
-            raise EnvironmentError_(f"installing the {recipe.python} environment failed:\n"
-                                    f"{result.observation()[-2000:]}")
+            raise EnvironmentError_(f"installing {task.instance_id} into the {recipe.python} environment "
+                                    f"failed:\n{result.observation()[-2000:]}")
     return setup
 
 
@@ -282,26 +403,36 @@ def _gold_network_tests(task: Task, env_config: EnvConfig, recipe: Recipe, log_d
 def grade_local(task: Task, model_patch: str | None, env_config: EnvConfig | None = None,
                 recipe: Recipe | None = None, log_dir: str | Path | None = None,
                 install_timeout_s: float = 1800, test_timeout_s: float = 900,
-                model_name: str = "model") -> LocalReport:
-    """Grade one patch for a real (pure-Python) SWE-bench instance without Docker."""
+                model_name: str = "model", python_fallback: bool = False) -> LocalReport:
+    """Grade one patch for a real (pure-Python) SWE-bench instance without Docker.
+    `python_fallback`: where the recipe's Python is not installed, use the nearest newer one
+    (reported in `python`; swebench's pins may not install on it)."""
     env_config = env_config or EnvConfig()
     if env_config.backend != "local":
         raise ValueError("grade_local runs without Docker: use EnvConfig(backend='local')")
     try:
         recipe = recipe or recipe_for(task)
-        python, env_add = sandbox_python(find_python(recipe.python))
+        found = find_python(recipe.python, newer=python_fallback)
+        if (used := _version_of(str(found))) != recipe.python:
+            recipe = replace(recipe, python=used, notes=(*recipe.notes, f"Python {used} stands in for "
+                                                                         f"{recipe.python} (--python-fallback)"))
+        python, env_add = sandbox_python(found)
     except (KeyError, PythonNotFound) as exc:
         return LocalReport(task.instance_id, "error", False, error=str(exc.args[0]))
+    except (OSError, subprocess.SubprocessError) as exc:  # staging the interpreter
+        return LocalReport(task.instance_id, "error", False, error=f"{type(exc).__name__}: {exc}")
+    timings: dict[str, float] = {}
     sb: SandboxConfig = env_config.sandbox
     isolated = not sb.network and sb.isolation != "none" and bwrap_path() is not None
-    activate = f". {VENV}/bin/activate\n"
-    local_task = replace(task, extra={**task.extra,
-                                      "test_cmd": activate + (recipe.test_cmd or test_command(task))})
+    prologue = "".join(f"{line}\n" for line in (f". {VENV}/bin/activate", *recipe.eval_commands))
+    local_task = replace(task, extra={**task.extra, "test_cmd": prologue + (recipe.test_cmd or test_command(task))})
     config = replace(env_config, sandbox=replace(sb, extra_env={**sb.extra_env, **env_add}))
     report = grade(local_task, model_patch, config, log_dir=log_dir, model_name=model_name,
-                   test_timeout_s=test_timeout_s, setup=_setup(recipe, python, env_add, install_timeout_s))
+                   test_timeout_s=test_timeout_s, setup=_setup(task, recipe, python, env_add, install_timeout_s, timings))
+    timings["total_s"] = report.duration_s or 0.0
     base = LocalReport(task.instance_id, "error", False, network_isolated=isolated, python=str(python),
-                       grade=report, error=report.error)
+                       grade=report, error=report.error, python_version=recipe.python, notes=list(recipe.notes),
+                       timings={k: round(v, 1) for k, v in timings.items()})
     if report.status == "ERROR" or not report.log_path or not report.patch_applied:
         return replace(base, outcome="error" if report.status == "ERROR" else "unresolved")
     log = Path(report.log_path).read_text(encoding="utf-8", errors="replace")

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from protege.agent.loop import GUIDANCE_OPEN
+from protege.agent.loop import is_guidance
 from protege.agent.tools import format_tool_call
 from protege.core.protocols import Generation, Message
 from protege.models.patch_reading import guidance_edits
@@ -30,13 +30,13 @@ from protege.tasks.schema import Task
 
 
 def _latest_guidance(conversation: list[Message]) -> str | None:
-    return next((message_text(m) for m in reversed(conversation) if message_text(m).startswith(GUIDANCE_OPEN)), None)
+    return next((message_text(m) for m in reversed(conversation) if is_guidance({"content": message_text(m)})), None)
 
 
 def _guidance_target(conversation: list[Message]) -> str | None:
     for msg in reversed(conversation):
         text = message_text(msg)
-        if text.startswith(GUIDANCE_OPEN):
+        if is_guidance({"content": text}):
             names = NAME_RE.findall(text)
             return names[0] if names else "the spot it names"
     return None

@@ -20,6 +20,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+from protege.core.actions import COLLABORATE
+
 BF16_FLAGS = ("amx_bf16", "avx512_bf16")
 GQA_SDPA = "sdpa_gqa"  # the name sdpa_gqa_attention is registered under in transformers' AttentionInterface
 
@@ -123,3 +125,32 @@ def use_native_gqa(model: Any) -> bool:
     AttentionMaskInterface.register(GQA_SDPA, sdpa_mask)
     model.set_attn_implementation(GQA_SDPA)
     return True
+
+
+# Words whose embeddings start the collaboration token's row: a small SFT budget then only has to
+# move it a little from "asking for help", not learn it from a random vector.
+COLLABORATE_SEED_WORDS = ("ask", " ask", " help", " expert", " collaborate", " question")
+
+
+def add_collaborate_token(model: Any, tokenizer: Any, token: str | None = None) -> int:
+    """Make the token interface's `<<collaborate>>` one token of `tokenizer` and give `model` an
+    embedding row for it, the mean of the seed words' rows (input and, when untied, output
+    embeddings); returns its id. Idempotent: a tokenizer that has it keeps its id and row.
+
+    The token is added as a non-special added token: it is never split, and decoding keeps it
+    (generations are decoded with skip_special_tokens, which would drop a special one)."""
+    import torch
+    from tokenizers import AddedToken
+
+    token = token or COLLABORATE
+    if token in tokenizer.get_vocab():
+        return tokenizer.convert_tokens_to_ids(token)
+    seeds = sorted({i for w in COLLABORATE_SEED_WORDS for i in tokenizer(w, add_special_tokens=False)["input_ids"]})
+    tokenizer.add_tokens([AddedToken(token, special=False, normalized=False, single_word=False)])
+    new_id = tokenizer.convert_tokens_to_ids(token)
+    if new_id >= model.get_input_embeddings().weight.shape[0]:  # many models keep spare rows: use one
+        model.resize_token_embeddings(new_id + 1, mean_resizing=False)
+    with torch.no_grad():
+        for emb in {id(e): e for e in (model.get_input_embeddings(), model.get_output_embeddings()) if e is not None}.values():
+            emb.weight[new_id] = emb.weight[seeds].mean(dim=0)
+    return new_id

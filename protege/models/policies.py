@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from protege.core.actions import COLLABORATE
 from protege.core.protocols import Generation, Message
 from protege.models.engine import dtype_policy, use_native_gqa
 from protege.models.turn_cache import TurnCache, common_prefix, gather_rows
@@ -156,7 +157,8 @@ class TransformersPolicy:
         tok = self.tokenizer
         if tok.pad_token_id is None:
             tok.pad_token = tok.eos_token
-        ends = [t for t in ("<|im_end|>", "<|endoftext|>") if t in tok.get_vocab()]
+        # A protégé of the token interface ends its turn at <<collaborate>> (one added token).
+        ends = [t for t in ("<|im_end|>", "<|endoftext|>", COLLABORATE) if t in tok.get_vocab()]
         self.eos_ids = sorted({tok.convert_tokens_to_ids(t) for t in ends} | {tok.eos_token_id} - {None})
         self.context_len = getattr(self.model.config, "max_position_embeddings", None) or 10**9
         self._calls = 0

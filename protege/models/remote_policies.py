@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from protege.core.actions import COLLABORATE
 from protege.core.protocols import Generation, Message
 from protege.models.policies import TOOL_CALL_END, encode_fitting
 
@@ -104,7 +105,7 @@ class VLLMEnginePolicy:
             from vllm import SamplingParams as factory
         self._calls += 1
         return factory(n=1, temperature=self.temperature, top_p=self.top_p, max_tokens=self.max_new_tokens,
-                              logprobs=0, stop=[TOOL_CALL_END], include_stop_str_in_output=True,
+                              logprobs=0, stop=[TOOL_CALL_END, COLLABORATE], include_stop_str_in_output=True,
                               seed=self.seed * 1_000_003 + self._calls)
 
     def generate(self, conversations: list[list[Message]], tools: list[dict[str, Any]]) -> list[Generation]:

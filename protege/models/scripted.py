@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from protege.agent.tools import format_tool_call
+from protege.agent.tools import format_tool_call, parse_text
+from protege.core.actions import COLLABORATE, Action
 from protege.core.protocols import Generation, Message
 from protege.tasks.schema import Task
 
@@ -141,6 +142,27 @@ def offered_tools(conversation: list[Message], tools: list[dict[str, Any]]) -> s
     return set(re.findall(r"^- (\w+):", system, re.M))
 
 
+def uses_token(conversation: list[Message]) -> bool:
+    """Whether the conversation's system prompt offers the token interface (AgentConfig.interface)."""
+    return bool(conversation) and COLLABORATE in _content(conversation[0])
+
+
+def as_token_ask(gen: Generation) -> Generation:
+    """An ask_expert tool call rewritten in the token interface's form: the text before the call,
+    the question, then the token.
+
+    >>> as_token_ask(Generation('Step 3: stuck.\\n<tool_call>{"name": "ask_expert", "arguments": '
+    ...                         '{"question": "Where?"}}</tool_call>', 0)).text
+    'Step 3: stuck.\\nWhere? <<collaborate>>'
+    """
+    parsed = parse_text(gen.text)
+    if not isinstance(parsed, Action) or parsed.name != "ask_expert":
+        return gen
+    before = gen.text.split("<tool_call>", 1)[0]
+    text = f"{before}{parsed.arguments.get('question', '').strip()} {COLLABORATE}"
+    return replace(gen, text=text, completion_tokens=len(text) // 4)
+
+
 class StatelessOraclePolicy:
     """Shared by the oracle policies: each conversation is answered on its own, from the task
     it names (subclasses give `tasks` and `_one(conversation, ask_offered)`)."""
@@ -148,7 +170,12 @@ class StatelessOraclePolicy:
     tasks: list[Task]
 
     def generate(self, conversations: list[list[Message]], tools: list[dict[str, Any]]) -> list[Generation]:
-        return [self._one(conv, "ask_expert" in offered_tools(conv, tools)) for conv in conversations]
+        out = []
+        for conv in conversations:
+            token = uses_token(conv)
+            gen = self._one(conv, token or "ask_expert" in offered_tools(conv, tools))
+            out.append(as_token_ask(gen) if token else gen)
+        return out
 
     def _task(self, conversation: list[Message]) -> Task | None:
         return task_for(conversation, self.tasks)

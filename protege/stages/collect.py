@@ -179,6 +179,7 @@ class CollectConfig:
     p_wrong: float = 0.5  # reference demonstrator: probability of a wrong first edit
     plan: str = "full"  # reference demonstrator: full (explores, tests) | compact (collect.compact_plan)
     agent_preset: str = "small"  # AgentConfig preset of the collection episodes
+    interface: str = "tool"  # how the protégé asks: tool (ask_expert) | token (<<collaborate>>); AgentConfig.interface
     max_parallel: int = 4  # episodes stepped together
 
     @classmethod
@@ -242,7 +243,7 @@ def run_collection(config: CollectConfig, out_dir: str | Path, progress: bool = 
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write(out_dir / "config.json", json.dumps({"collect": asdict(config)}, indent=2) + "\n")
     tasks = load_train_tasks(config)
-    agent_config = AgentConfig.preset(config.agent_preset, max_parallel=config.max_parallel)
+    agent_config = AgentConfig.preset(config.agent_preset, max_parallel=config.max_parallel, interface=config.interface)
     runs = [("live", config.live_seed, True)]
     if config.expert_only_seed >= 0:
         runs.append(("expert_only", config.expert_only_seed, False))

@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from protege.agent.loop import GUIDANCE_OPEN
+from protege.agent.loop import is_guidance
 from protege.agent.tools import format_tool_call, parse_text, template_schemas
 from protege.core.actions import SHORT_FORMAT_HELP, FormatError
 from protege.core.protocols import Message
@@ -128,13 +128,13 @@ def role_of(messages: list[Message], i: int) -> str:
         return "system"
     if msg["role"] == "assistant":
         return "protege"
-    if msg["role"] == "tool":
-        return "guidance" if str(msg.get("content") or "").startswith(GUIDANCE_OPEN) else "observation"
-    return "task" if i <= 1 else "observation"
+    if i > 1 and is_guidance(msg):  # a tool reply (ask_expert) or a user turn ("[Expert]:", the token interface)
+        return "guidance"
+    return "observation" if msg["role"] == "tool" or i > 1 else "task"
 
 
 def n_expert_calls(messages: list[Message]) -> int:
-    return sum(1 for m in messages if m.get("role") == "tool" and str(m.get("content") or "").startswith(GUIDANCE_OPEN))
+    return sum(1 for m in messages[2:] if m.get("role") in ("tool", "user") and is_guidance(m))
 
 
 def row_from_trajectory(traj: dict[str, Any], source: str, strategy: str) -> dict[str, Any]:

@@ -102,7 +102,7 @@ METRICS_COLUMNS = (
 )
 # Settings that define what a seed folder holds: a re-run under other values refuses to mix them in.
 IDENTITY_KEYS = ("policy", "expert", "invocation", "block_policy_asks", "seed", "tasks", "agent_preset",
-                 "step_limit", "max_new_tokens", "temperature")
+                 "step_limit", "max_new_tokens", "temperature", "interface")
 
 
 # ---------------------------------------------------------------------------------- configuration
@@ -155,7 +155,7 @@ def load_eval_tasks(config: EvalConfig) -> list:
 
 
 def _agent_config(config: EvalConfig):
-    overrides: dict[str, Any] = {"max_parallel": config.max_parallel}
+    overrides: dict[str, Any] = {"max_parallel": config.max_parallel, "interface": config.interface}
     if config.step_limit >= 0:
         overrides["step_limit"] = config.step_limit
     return AgentConfig.preset(config.agent_preset, **overrides)
@@ -165,7 +165,8 @@ def _check_identity(run: Path, identity: dict[str, Any]) -> None:
     path = run / "config.json"
     if path.exists():
         old = json.loads(path.read_text(encoding="utf-8")).get("identity", {})
-        if diff := [f"{k}: {old.get(k)!r} -> {identity[k]!r}" for k in IDENTITY_KEYS if old.get(k) != identity[k]]:
+        if diff := [f"{k}: {old.get(k)!r} -> {identity.get(k)!r}" for k in IDENTITY_KEYS
+                    if old.get(k) != identity.get(k)]:
             raise ValueError(f"{run} was run with other settings ({'; '.join(diff)}); use another out folder")
 
 
@@ -231,7 +232,9 @@ def run_condition(cond: Condition, seed: int, tasks: list, config: EvalConfig, r
     identity = {"policy": cond.policy, "expert": cond.expert, "invocation": cond.invocation,
                 "block_policy_asks": cond.block_policy_asks, "seed": seed, "tasks": config.tasks,
                 "agent_preset": config.agent_preset, "step_limit": agent.step_limit,
-                "max_new_tokens": config.max_new_tokens, "temperature": config.temperature}
+                "max_new_tokens": config.max_new_tokens, "temperature": config.temperature,
+                # None for the tool interface, so that folders written before the field existed still resume
+                "interface": None if agent.interface == "tool" else agent.interface}
     _check_identity(run, identity)
     atomic_write(run / "config.json", json.dumps({"identity": identity, "condition": asdict(cond),
                                                   "agent": agent.to_dict()}, indent=2, default=str))

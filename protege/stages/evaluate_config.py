@@ -45,6 +45,7 @@ class EvalConfig:
     limit: int = 2  # first N tasks; -1 = all
     seeds: list[int] = field(default_factory=lambda: [0])  # one run per seed and condition
     agent_preset: str = "smoke"  # protege.agent.loop.AgentConfig preset (budgets, context, batch size)
+    interface: str = "tool"  # how the protégé asks: tool (ask_expert) | token (<<collaborate>>); AgentConfig.interface
     step_limit: int = 10  # actions per episode; -1 = the agent preset's
     max_parallel: int = 4  # episodes stepped together = generation batch size
     max_new_tokens: int = 64  # tokens generated per step

@@ -5,16 +5,15 @@ over a SWE-bench file resumes where it stopped."""
 
 from __future__ import annotations
 
-import csv
 import time
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from protege.agent.editor import EditorOptions
 from protege.agent.tools import execute
 from protege.core.actions import Action
+from protege.core.csv_rows import resumable_rows
 from protege.core.protocols import ExpertRequest
 from protege.env.base import EnvConfig
 from protege.env.factory import make_environment
@@ -111,25 +110,8 @@ def replay_task(task: Task, env_config: EnvConfig | None = None,
 def check_edits(tasks: list[Task], out: Path, env_config: EnvConfig | None = None, workers: int = 2,
                 progress: bool = True) -> list[dict[str, Any]]:
     """Replay every task not yet in `out` (CSV, appended row by row) and return all rows."""
-    from tqdm.auto import tqdm
-
-    done: dict[str, dict[str, Any]] = {}
-    if out.exists():
-        with out.open(newline="") as fh:
-            done = {r["instance_id"]: r for r in csv.DictReader(fh)}
-    todo = [t for t in tasks if t.instance_id not in done]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    new_file = not out.exists() or out.stat().st_size == 0
-    with out.open("a", newline="") as fh, ThreadPoolExecutor(workers) as pool:
-        writer = csv.DictWriter(fh, FIELDS)
-        if new_file:
-            writer.writeheader()
-        for row in tqdm(pool.map(replay_task, todo, [env_config] * len(todo)), total=len(todo),
-                        desc="check-edits", disable=not progress):
-            writer.writerow(row)
-            fh.flush()
-            done[row["instance_id"]] = row
-    return [done[t.instance_id] for t in tasks if t.instance_id in done]
+    return resumable_rows(tasks, lambda t: t.instance_id, lambda t: replay_task(t, env_config), out, FIELDS,
+                          workers=workers, desc="check-edits", progress=progress)
 
 
 def summary_table(rows: list[dict[str, Any]]):

@@ -36,8 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from protege.agent.config import AgentConfig, system_message
-from protege.agent.loop import GUIDANCE_CLOSE, GUIDANCE_OPEN
-from protege.agent.tools import format_tool_call
+from protege.agent.loop import render_ask, render_guidance
 from protege.core.actions import Action
 from protege.core.loop_detection import loop_heuristic_fires
 from protege.core.protocols import Expert, ExpertRequest, Message
@@ -252,8 +251,8 @@ def insert_calls(traj: dict[str, Any], config: InsertConfig, expert: Expert | No
                 text, failed, tokens = _done_guidance(traj, p, rng), False, (0, 0)
             if not failed:
                 idx = len(steps_out)
-                messages.append({"role": "assistant", "content": format_tool_call("ask_expert", {"question": question})})
-                guidance = f"{GUIDANCE_OPEN}\n{text.strip()}\n{GUIDANCE_CLOSE}"
+                messages.append({"role": "assistant", "content": render_ask(question, agent_config.interface)})
+                guidance = render_guidance(text, agent_config.interface)
                 messages.append({"role": "user", "content": guidance})
                 steps_out.append({"index": idx, "action": {"name": "ask_expert", "arguments": {"question": question}},
                                   "observation": guidance, "text": messages[-2]["content"], "forced": False,

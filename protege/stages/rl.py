@@ -316,9 +316,10 @@ def evaluate_model(model: str | Path, out_dir: str | Path, config: RLRunConfig, 
 
     tasks = select_tasks(config.eval_tasks, config.eval_limit, config.seed)
     agent_cfg = AgentConfig.preset(config.preset_name, **{"step_limit": config.step_limit, "max_parallel": 8,
-                                                     **config.agent_overrides})
+                                                     "interface": config.interface, **config.agent_overrides})
     eval_cfg = EvalConfig(preset_name=config.preset_name, tasks=config.eval_tasks, limit=config.eval_limit,
                           seeds=[config.seed], agent_preset=config.preset_name, step_limit=agent_cfg.step_limit,
+                          interface=agent_cfg.interface,
                           max_parallel=agent_cfg.max_parallel, max_new_tokens=config.max_new_tokens,
                           temperature=0.0, device=_device(config.device), expert=config.expert,
                           expert_base_url=config.expert_base_url, backend=config.backend)

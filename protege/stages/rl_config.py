@@ -75,6 +75,7 @@ class RLRunConfig:
     lambda_collab: float | None = None  # None = the reward preset's
     reward_overrides: dict[str, Any] = field(default_factory=dict)  # other RewardConfig fields
     agent_overrides: dict[str, Any] = field(default_factory=dict)  # AgentConfig fields
+    interface: str = "tool"  # how the protégé asks: tool (ask_expert) | token (<<collaborate>>); AgentConfig.interface
     # --- loop metric, checkpoints, evaluation
     loop_run_threshold: int = 10  # loop rate: share of episodes with a base-command run longer than this
     save_steps: int = 1  # checkpoint every N steps
@@ -122,7 +123,7 @@ class RLRunConfig:
         """The agent loop's limits for rollouts: nothing is dropped from the context (prefix-
         stable prompts), all episodes of a step are stepped together."""
         base = {"step_limit": self.step_limit, "max_context_tokens": -1, "max_context_messages": -1,
-                "max_parallel": self.episodes_per_step}
+                "max_parallel": self.episodes_per_step, "interface": self.interface}
         return AgentConfig.preset(self.preset_name, **{**base, **self.agent_overrides})
 
     def to_dict(self) -> dict[str, Any]:

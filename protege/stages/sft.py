@@ -64,6 +64,20 @@ def _write_logs(log_history: list[dict[str, Any]], out_dir: Path) -> None:
     pd.DataFrame(log_history).to_csv(out_dir / "train_log.csv", index=False)
 
 
+def _adapter_vocab_rows(adapter_dir: Path) -> int | None:
+    """Rows of the embedding the adapter was trained on (its saved embedding layer), if it saved one."""
+    from safetensors import safe_open
+
+    path = adapter_dir / "adapter_model.safetensors"
+    if not path.exists():
+        return None
+    with safe_open(str(path), "pt") as fh:
+        # "...embed_tokens.weight", or "...embed_tokens.token_adapter.base_layer.weight" beside trainable tokens
+        return next((fh.get_slice(k).get_shape()[0] for k in fh.keys()  # noqa: SIM118 (safe_open is not iterable)
+                     if "embed_tokens" in k and k.endswith("weight") and "lora_" not in k
+                     and "trainable_tokens" not in k), None)
+
+
 def _merge(config: SFTRunConfig, model_path: str, adapter_dir: Path, merged_dir: Path, tok, device: str) -> None:
     """Adapter merged into a fresh, non-quantised copy of the base (also for qlora)."""
     import torch
@@ -72,6 +86,10 @@ def _merge(config: SFTRunConfig, model_path: str, adapter_dir: Path, merged_dir:
 
     dtype = torch.bfloat16 if (config.bf16 and device == "cuda") else torch.float32
     base = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype)
+    adapter_rows = _adapter_vocab_rows(adapter_dir)
+    if adapter_rows and base.get_input_embeddings().weight.shape[0] != adapter_rows:
+        # a token added in training (<<collaborate>>) beyond the base's rows: its trained row comes with the adapter
+        base.resize_token_embeddings(adapter_rows, mean_resizing=False)
     merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
     merged.config.use_cache = True
     merged.save_pretrained(merged_dir)

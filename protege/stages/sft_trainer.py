@@ -4,11 +4,13 @@ only where the loss is."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from protege.models.engine import dtype_policy, use_native_gqa
+from protege.core.actions import COLLABORATE
+from protege.models.engine import add_collaborate_token, dtype_policy, use_native_gqa
 from protege.models.registry import resolve_model
 from protege.stages.dataset import load_split
 from protege.stages.sft_config import SFTRunConfig
@@ -31,14 +33,22 @@ def _lora_targets(config: SFTRunConfig) -> str | list[str]:
     return spec if spec == "all-linear" else [m.strip() for m in spec.split(",") if m.strip()]
 
 
-def peft_config(config: SFTRunConfig):
-    """The peft LoraConfig of a lora / qlora run (None for full fine-tuning)."""
+def peft_config(config: SFTRunConfig, new_token_ids: tuple[int, ...] = ()):
+    """The peft LoraConfig of a lora / qlora run (None for full fine-tuning). Rows of tokens added
+    to the vocabulary (the token interface's <<collaborate>>) train in full beside the adapters
+    (peft's trainable tokens), since LoRA leaves the embeddings frozen."""
     if config.mode == "full":
         return None
     from peft import LoraConfig
 
+    extra = {"trainable_token_indices": {"embed_tokens": list(new_token_ids)}} if new_token_ids else {}
     return LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-                      target_modules=_lora_targets(config), bias="none", task_type="CAUSAL_LM")
+                      target_modules=_lora_targets(config), bias="none", task_type="CAUSAL_LM", **extra)
+
+
+def uses_collaborate(rows: list[dict[str, Any]]) -> bool:
+    """Whether the training data is the token interface's (a protégé turn holds <<collaborate>>)."""
+    return any(COLLABORATE in json.dumps(row.get("messages", row), ensure_ascii=False) for row in rows)
 
 
 def quantization_config(config: SFTRunConfig, device: str):
@@ -227,16 +237,18 @@ def build_trainer(config: SFTRunConfig, data_dir: str | Path, output_dir: str | 
     val_rows = load_split(data_dir, "validation") if val_path.exists() else []
     if config.eval_limit >= 0:
         val_rows = val_rows[:config.eval_limit]
+    model = load_model(config, model_path, device)
+    # The token interface: <<collaborate>> becomes one token before anything is tokenised.
+    new_ids = (add_collaborate_token(model, tok),) if uses_collaborate(train_rows) else ()
     train_ex, train_stats = tokenize_rows(train_rows, tok, config.max_length, config.long_policy)
     eval_ex, eval_stats = tokenize_rows(val_rows, tok, config.max_length, config.long_policy)
     if not train_ex:
         raise ValueError(f"{data_dir}: no training window left ({train_stats.conversations} conversations, "
                          f"{train_stats.dropped_turns} turns dropped at max_length = {config.max_length})")
     args = SFTConfig(**sft_kwargs(config, output_dir, device, has_eval=bool(eval_ex)))
-    model = load_model(config, model_path, device)
     trainer = (trainer_class or _sft_trainer_class())(model=model, args=args, train_dataset=_dataset(train_ex),
                          eval_dataset=_dataset(eval_ex) if eval_ex else None, processing_class=tok,
-                         peft_config=peft_config(config))
+                         peft_config=peft_config(config, new_ids))
     _check_prepared(trainer.train_dataset, train_ex, "train")
     if eval_ex:
         _check_prepared(trainer.eval_dataset, eval_ex, "validation")
