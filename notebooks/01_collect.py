@@ -35,7 +35,7 @@
 preset = "smoke"          # smoke | small | full
 run_dir = "runs/smoke"      # this pipeline run's folder; this stage writes {run_dir}/01_collect
 overrides = {}              # CollectConfig fields, e.g. {"limit": 20}
-interface = None            # how the protégé asks: "tool" (ask_expert call) | "token" (<<collaborate>>); None = "tool"
+interface = None            # how the protégé asks: tool (an ask_expert call) or token (it writes <<collaborate>>); None: tool
 
 # %%
 from pathlib import Path

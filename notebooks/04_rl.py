@@ -42,7 +42,7 @@ reward_preset = "simple"  # simple | paper
 lambda_loop = None  # None: the preset's (simple 0.1 per repeated action, paper 0.5)
 lambda_collab = None  # None: the preset's (0.1 per expert call)
 overrides = {}  # any RLRunConfig field; "reward_overrides.X" / "agent_overrides.X" set a reward / agent field
-interface = None            # how the protégé asks: "tool" (ask_expert call) | "token" (<<collaborate>>); None = "tool"
+interface = None            # how the protégé asks: tool (an ask_expert call) or token (it writes <<collaborate>>); None: tool
 
 # %%
 from pathlib import Path

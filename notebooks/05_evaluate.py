@@ -53,7 +53,7 @@ run_dir = "runs/smoke"      # pipeline run folder (03_sft/, 04_rl/ ...); this st
 conditions = []             # empty: the preset's list; names of defaults and/or Condition dicts
 seeds = []                  # empty: the preset's seeds (smoke and small [0], full [0, 1, 2])
 overrides = {}              # EvalConfig fields, e.g. {"limit": 4, "temperature": 0.0}
-interface = None            # how the protégé asks: "tool" (ask_expert call) | "token" (<<collaborate>>); None = "tool"
+interface = None            # how the protégé asks: tool (an ask_expert call) or token (it writes <<collaborate>>); None: tool
 
 # %%
 from pathlib import Path
