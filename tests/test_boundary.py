@@ -601,6 +601,18 @@ def test_the_canary_leaves_the_tasks_own_test_files_alone(tiny_task, env_config,
     assert re.search(r"FAILED tests/test_[0-9a-f]{12}\.py::test_[0-9a-f]{12}", log), log[-2000:]
 
 
+def test_the_canary_file_holds_no_unittest_class(tiny_task, env_config):
+    """A unittest TestCase in the session flipped a pytester test (pytest-dev__pytest-10081: its
+    FAIL_TO_PASS test passed without the fix); a canary file of its own holds one function."""
+    from protege.env.grading import plant_canary
+
+    with LocalEnvironment(tiny_task, env_config) as env:
+        canary = plant_canary(env, tiny_task)
+        text = env.read_file(canary["file"])
+    assert canary["file"] != "tests/test_ranges.py" and canary["command"].endswith(canary["file"])
+    assert "unittest" not in text and text.count("def test_") == 1
+
+
 # ---------------------------------------------------------------- 11. neighbours and totals
 
 @as_root

@@ -141,12 +141,22 @@ def plant_canary(env: Environment, task: Task) -> dict[str, str] | None:
         token = function[len("test_"):]
         if _runs_file(lines[-1], path) and path in shlex.split(lines[-1]):
             own = posixpath.join(posixpath.dirname(path), f"test_{token}.py")
-            env.write_file(own, CANARY.format(function=function, cls=cls).lstrip("\n"))
+            # A function only: the runners that take file paths (pytest, tox, sympy's bin/test) collect
+            # functions, and a unittest class in the session changed a pytester test's outcome
+            # (pytest-dev__pytest-10081: its FAIL_TO_PASS test passed without the fix beside one).
+            env.write_file(own, CANARY_FUNCTION.format(function=function).lstrip("\n"))
             return {"file": own, "token": token, "command": "\n".join([*lines[:-1], f"{lines[-1]} {own}"])}
         env.write_file(path, text.rstrip("\n") + CANARY.format(function=function, cls=cls))
         return {"file": path, "token": token, "command": command}
     return None
 
+
+CANARY_FUNCTION = '''
+
+
+def {function}():
+    assert 2 + 2 == 5
+'''
 
 CANARY = '''
 
