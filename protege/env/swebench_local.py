@@ -206,11 +206,6 @@ def instance_script(recipe: Recipe) -> str:
     return "set -e\n" + "\n".join(lines)
 
 
-def setup_script(recipe: Recipe, python: Path, requirements: str | None = None) -> str:
-    """Both parts in one script (what `cached_venv` + `instance_script` do in two steps)."""
-    return env_script(recipe, python, requirements) + "\n" + instance_script(recipe).removeprefix("set -e\n")
-
-
 # What a test's failure looks like when it needed the internet and the sandbox had none.
 NETWORK_RE = re.compile(
     r"ConnectionError|ConnectionRefusedError|NewConnectionError|MaxRetryError|socket\.gaierror|gaierror"
@@ -264,7 +259,7 @@ def _network_sandbox(env: Environment, env_add: dict[str, str], timeout_s: float
                    extra_env={**env.config.sandbox.extra_env, **env_add, **install_env()})
 
 
-def _read_first(env: Environment, path: str) -> str | None:
+def _read_or_none(env: Environment, path: str) -> str | None:
     try:
         return env.read_file(path)
     except Exception:  # absent, a link, too big: not this candidate
@@ -275,9 +270,9 @@ def dependency_text(recipe: Recipe, env: Environment) -> str | None:
     """The requirements the environment installs, read from the checkout (at the instance's
     environment_setup_commit) as swebench reads them from GitHub; None when the recipe has none."""
     if recipe.deps == "requirements":
-        return requirements_text(lambda p: _read_first(env, p), recipe.reqs_paths)
+        return requirements_text(lambda p: _read_or_none(env, p), recipe.reqs_paths)
     if recipe.deps == "environment.yml":
-        text = next((t for p in recipe.reqs_paths if (t := _read_first(env, p)) is not None), None)
+        text = next((t for p in recipe.reqs_paths if (t := _read_or_none(env, p)) is not None), None)
         if text is None:
             raise FileNotFoundError(f"none of {list(recipe.reqs_paths)} at the environment_setup_commit")
         return "\n".join(environment_yml_requirements(text)[0])
