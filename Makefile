@@ -31,10 +31,17 @@ pipeline: install
 	$(BIN)/protege pipeline run --preset $(PRESET) --run-id $(RUN_ID)
 
 # A variant of the whole pipeline in its own run folder: VARIANT=token is the <<collaborate>> token
-# protégé (AgentConfig.interface, issue 39), e.g. make variant PRESET=small VARIANT=token.
+# protégé (AgentConfig.interface, issue 39), e.g. make variant PRESET=small VARIANT=token; then, side by
+# side with the tool protégé's run of the same preset (make small / make pipeline) where it was recorded:
+# papermill_runs/$(PRESET)-$(VARIANT)/vs-tool/ (tables, paired differences) and figures/$(PRESET)-$(VARIANT)-vs-tool_*.
 VARIANT ?= token
 variant: install
 	$(BIN)/protege pipeline run --preset $(PRESET) --run-id $(PRESET)-$(VARIANT) -p interface=$(VARIANT)
+	@if [ -f papermill_runs/$(PRESET)/results/05_eval/per_instance.csv ]; then \
+	  $(BIN)/protege compare-runs papermill_runs/$(PRESET)-$(VARIANT)/vs-tool \
+	    --run tool=papermill_runs/$(PRESET)/results/05_eval --run $(VARIANT)=papermill_runs/$(PRESET)-$(VARIANT)/results/05_eval \
+	    --figures-dir figures --run-id $(PRESET)-$(VARIANT)-vs-tool; \
+	else echo "no tool-protégé run of $(PRESET) recorded (papermill_runs/$(PRESET)): run make pipeline PRESET=$(PRESET) to compare"; fi
 
 # Every figure in figures/ again, from papermill_runs/ only (seconds, no model).
 figures: install

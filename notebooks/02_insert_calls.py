@@ -61,6 +61,7 @@ from protege.stages.insert_datasets import (
     dataset_figures,
     dataset_statistics,
     insertion_examples,
+    interface_example,
     run_insertion,
 )
 
@@ -78,6 +79,14 @@ pd.DataFrame(result["insertion"]).set_index("strategy")
 # %%
 pd.set_option("display.max_colwidth", 200)
 insertion_examples(out / f"inserted_{config.strategies[0]}.jsonl", n=4)
+
+# %% [markdown]
+# **One episode, both designs.** A collected episode around its first expert call, written as each interface
+# writes it: the same question and the same reply, asked by a tool call or by the token. Everything else
+# in an episode (the tool calls, observations, masks, rewards) is the same under either design.
+
+# %%
+interface_example(Path(run_dir) / "01_collect")
 
 # %% [markdown]
 # The datasets written (rows by split and source):

@@ -30,7 +30,8 @@
 # it becomes one added token of the tokenizer before tokenising (`protege.models.engine.add_collaborate_token`):
 # its embedding row starts at the mean of "ask", "help", "expert", ... and, under LoRA, trains in full
 # beside the adapters (peft's trainable tokens); the merged model and its tokenizer keep it. The token is
-# part of the protégé's turn, so it carries loss; the `[Expert]:` reply is context only.
+# part of the protégé's turn, so it carries loss; the `[Expert]:` reply is context only (notebook 02 shows one
+# episode in both designs). Under `tool` the `ask_expert` call is ordinary tool-call text: nothing is added.
 
 # %% tags=["parameters"]
 preset = "smoke"          # smoke (tiny model) | small (SmolLM2-135M, CPU) | full (Qwen2.5-Coder-7B, GPU)

@@ -31,7 +31,8 @@
 # observation and guidance tokens are context only and get no gradient.
 #
 # **Token protégé** (`interface="token"`): generation stops at `<<collaborate>>` as at an end of turn, the loop
-# calls the expert and appends `[Expert]: ...`; the rest (rewards, masks, the loop metric) is unchanged. The
+# calls the expert and appends `[Expert]: ...` (notebook 02 shows one episode in both designs); the rest (rewards,
+# masks, the loop metric) is unchanged. The
 # blog's reward is `reward_preset="simple"` (+1 resolved / −0.1 not, λ_loop·C_loop, λ_collab·C_collab).
 
 # %% tags=["parameters"]

@@ -283,3 +283,41 @@ def test_real_tasks_from_a_task_file_and_a_mirror(tmp_path):
     assert json.loads((out / "config.json").read_text())["eval"]["mirror_template"].endswith("{owner}__{name}")
     with pytest.raises(ValueError, match="'runner'"):
         run_evaluation(_config(runner="docker-less"), tmp_path, tmp_path / "other", progress=False)
+
+
+def _eval_folder(folder: Path, resolved: dict[str, list[int]]) -> Path:
+    """A minimal evaluation folder: per_instance.csv of `resolved` per condition, metrics.csv and
+    metrics_by_tier.csv as their means (what compare_runs reads)."""
+    import pandas as pd
+
+    rows = [{"condition": c, "seed": 0, "instance_id": f"t{i}", "resolved": r, "expert_calls": 1,
+             "tier": "easy" if i < 4 else "hard"} for c, rs in resolved.items() for i, r in enumerate(rs)]
+    per = pd.DataFrame(rows)
+    folder.mkdir(parents=True)
+    per.to_csv(folder / "per_instance.csv", index=False)
+    means = per.groupby("condition", sort=False).agg(pass1_mean=("resolved", "mean"),
+                                                     expert_calls_per_task=("expert_calls", "mean")).reset_index()
+    means.assign(skipped="").to_csv(folder / "metrics.csv", index=False)
+    by_tier = per.groupby(["condition", "tier"], sort=False).agg(
+        pass1_mean=("resolved", "mean"), expert_calls_per_task=("expert_calls", "mean"),
+        n_tasks=("resolved", "size")).reset_index().rename(columns={"tier": "group"})
+    by_tier.assign(oracle=0).to_csv(folder / "metrics_by_tier.csv", index=False)
+    return folder
+
+
+def test_compare_runs_sets_runs_side_by_side_and_pairs_them(tmp_path):
+    tool = _eval_folder(tmp_path / "tool", {"sft": [0, 0, 1, 0, 0, 0], "sft+expert": [0, 0, 0, 1, 1, 0]})
+    token = _eval_folder(tmp_path / "token", {"sft+expert": [1, 1, 1, 1, 1, 0], "only-here": [1] * 6})
+    result = compare_mod.compare_runs({"tool": tool, "token": token}, tmp_path / "cmp")
+    assert result["conditions"] == ["sft+expert"]  # shared conditions only
+    metrics = (tmp_path / "cmp" / "metrics.csv").read_text()
+    assert "sft+expert [tool]" in metrics and "sft+expert [token]" in metrics and "only-here" not in metrics
+    overall = next(r for r in result["paired"] if r["group"] == "all" and r["metric"] == "pass1")
+    assert overall["question"] == "sft+expert: token vs tool" and overall["diff"] == pytest.approx(0.5)
+    md = (tmp_path / "cmp" / "comparison.md").read_text()
+    assert "| sft+expert: token vs tool | pass1 | 6 | 33.3% | 83.3% | 50.0% [" in md
+    assert "| sft+expert [token] | 100.0% / 1.00 | 50.0% / 1.00 |" in md  # by tier: easy, hard
+    with pytest.raises(ValueError, match="not run in every run"):
+        compare_mod.compare_runs({"tool": tool, "token": token}, tmp_path / "x", ["sft"])
+    with pytest.raises(FileNotFoundError, match="run 'gone'"):
+        compare_mod.compare_runs({"tool": tool, "gone": tmp_path / "nothing"}, tmp_path / "x")

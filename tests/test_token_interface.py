@@ -175,3 +175,27 @@ def test_sft_on_token_rows_trains_the_new_row_and_merges(tmp_path):
     reply = tok("[Expert]:", add_special_tokens=False)["input_ids"]
     at = next(i for i in range(len(ids)) if ids[i:i + len(reply)] == reply)
     assert not any(mask[at:at + len(reply)]), "the expert's reply is context only"
+
+
+@pytest.mark.parametrize("interface", ["tool", "token"])
+def test_one_episode_in_both_designs(interface, tiny_task, env_config, tmp_path):
+    """Notebook 02's side-by-side example: the same ask and reply in each design, from a record of either."""
+    from protege.core.trajectory import to_json
+    from protege.models.factory import make_expert
+    from protege.models.scripted import ScriptedPolicy
+    from protege.stages.insert_datasets import interface_example
+
+    config = AgentConfig.preset("smoke", interface=interface)
+    [traj] = _run(tiny_task, ScriptedPolicy([tiny_task]), make_expert("reference:description"), env_config,
+                  config=config)
+    (tmp_path / "live").mkdir()
+    (tmp_path / "live" / "kept.jsonl").write_text(to_json(traj.to_dict()) + "\n")
+    table = interface_example(tmp_path)
+    ask, reply = table.loc["protégé asks"], table.loc["the loop appends"]
+    question = traj.expert_calls[0].question
+    assert ask["token interface"].endswith(f"{question} {COLLABORATE}") or ask["token interface"].endswith("…")
+    assert '"name": "ask_expert"' in ask["tool interface"] and COLLABORATE not in ask["tool interface"]
+    assert reply["token interface"].startswith("[Expert]: ") and reply["tool interface"].startswith("<expert_guidance>")
+    assert list(table.index).count("assistant") == 2  # the turn before the ask and the one after
+    with pytest.raises(ValueError, match="no collected episode"):
+        interface_example(tmp_path / "live")

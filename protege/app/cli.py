@@ -21,10 +21,11 @@ from protege.env.base import EnvConfig, RepoSource
 from protege.env.swebench_recipes import REFUSED
 from protege.models.exact_edits import file_diffs
 from protege.stages import rl, rl_config, sft, sft_config
-from protege.stages.compare import compare, comparison_markdown
+from protege.stages.compare import compare, compare_runs, comparison_markdown
 from protege.stages.evaluate import run_evaluation
 from protege.stages.evaluate_config import EvalConfig, resolve_conditions
 from protege.stages.expert_check import check_descriptions, check_edits, summary_table
+from protege.stages.figures import evaluation_figures
 from protege.tasks.bundled import load_bundled, load_source
 from protege.tasks.schema import TaskError, load_tasks, save_tasks
 
@@ -127,6 +128,31 @@ def compare_cmd(a: Annotated[Path, typer.Argument(help="per_instance.csv or eval
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     typer.echo(comparison_markdown(table))
+
+
+@app.command("compare-runs")
+def compare_runs_cmd(out: Annotated[Path, typer.Argument(help="folder for the side-by-side tables")],
+                     run: Annotated[list[str], typer.Option(help="LABEL=EVAL_DIR, at least twice; the first is A")],
+                     conditions: Annotated[str, typer.Option(help="comma-separated; default: every shared one")] = "",
+                     figures_dir: Annotated[Path | None, typer.Option(help="also draw the stage-05 figures here")] = None,
+                     run_id: Annotated[str, typer.Option(help="names the figures")] = "") -> None:
+    """Evaluations of different runs side by side (e.g. the tool and the token protégé): the shared
+    conditions as `<condition> [<label>]`, each run against the first task by task (paired.csv),
+    comparison.md, and the stage-05 figures of them all together."""
+    runs = dict(r.split("=", 1) for r in run if "=" in r)
+    if len(runs) != len(run) or len(runs) < 2:
+        typer.echo("error: give --run LABEL=EVAL_DIR at least twice, with distinct labels", err=True)
+        raise typer.Exit(2)
+    try:
+        result = compare_runs(runs, out, [c for c in conditions.split(",") if c] or None)
+    except (FileNotFoundError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo((out / "comparison.md").read_text())
+    if figures_dir is not None:
+        for path in evaluation_figures(out, figures_dir, run_id or out.name):
+            typer.echo(f"figure: {path}")
+    typer.echo(f"{len(result['conditions'])} conditions side by side in {out}")
 
 
 def _env_config(backend: str, mirror_template: str | None, workspace_root: str | None):

@@ -62,7 +62,8 @@ def run(
     tasks: str = typer.Argument(..., help="Task file (.json / .jsonl / .parquet) or bundled[:train|:test]."),
     run_dir: Path = typer.Argument(..., help="Run folder: trajectories/, trajectories.jsonl, preds.jsonl."),
     preset: str = typer.Option("smoke", help="AgentConfig preset: smoke | small | full."),
-    policy: str = typer.Option("scripted", help="scripted | transformers:DIR | openai:MODEL."),
+    policy: str = typer.Option("scripted", help="scripted | transformers:DIR | openai:MODEL | replay:RUN_DIR "
+                                                "(a recorded run played back)."),
     expert: str = typer.Option("reference", help="none | reference[:LEVEL] | noisy:P[:INNER] | openai:MODEL | "
                                                  "policy:MODEL."),
     policy_base_url: str = typer.Option("https://api.openai.com/v1", envvar="OPENAI_BASE_URL",

@@ -8,7 +8,7 @@ came from (a CLI usage error, "collect config: field 'demonstrator'"). Heavy imp
     >>> make_policy("bogus", [])
     Traceback (most recent call last):
     ...
-    ValueError: unknown policy 'bogus' (use scripted, reference, transformers:MODEL or openai:MODEL)
+    ValueError: unknown policy 'bogus' (use scripted, reference, transformers:MODEL, openai:MODEL or replay:RUN_DIR)
 """
 
 from __future__ import annotations
@@ -25,10 +25,11 @@ from protege.models.policies import TransformersPolicy
 from protege.models.reference_expert import NoisyExpert, ReferenceExpert
 from protege.models.registry import resolve_model
 from protege.models.remote_policies import OpenAIPolicy
+from protege.models.replay import ReplayPolicy, record_files
 from protege.models.scripted import ScriptedPolicy
 from protege.models.serving import ServedModel
 
-POLICY_SPECS = "scripted, reference, transformers:MODEL or openai:MODEL"
+POLICY_SPECS = "scripted, reference, transformers:MODEL, openai:MODEL or replay:RUN_DIR"
 ORACLE_POLICIES = ("scripted", "reference")  # policy specs that read the gold patch
 
 
@@ -44,7 +45,8 @@ def make_policy(spec: str, tasks: list, *, base_url: str | None = None, temperat
       with ``serve`` (``transformers`` | ``vllm``) behind an OpenAI-compatible server that `servers`
       stops (logs in `log_dir`); `cache` keeps the last loaded weights, so seeds and conditions of
       one model share them;
-    * ``openai:MODEL``: any OpenAI-compatible endpoint at `base_url`.
+    * ``openai:MODEL``: any OpenAI-compatible endpoint at `base_url`;
+    * ``replay:RUN_DIR``: the recorded episodes of a run folder played back (protege.models.replay).
     """
     kind, _, arg = spec.partition(":")
     if kind == "scripted" and not arg:
@@ -57,6 +59,8 @@ def make_policy(spec: str, tasks: list, *, base_url: str | None = None, temperat
 
         return OpenAIPolicy(base_url=base_url or "https://api.openai.com/v1", model=arg, temperature=temperature,
                             max_tokens=max_new_tokens, concurrency=batch_size, name=name)
+    if kind == "replay" and arg:
+        return ReplayPolicy(record_files(Path(arg)), name=name or spec)
     if kind == "transformers" and arg:
 
         model_dir = resolve_model(arg)

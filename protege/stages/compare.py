@@ -5,12 +5,14 @@ calls, loops, repeats and format errors with paired bootstrap intervals and exac
 from __future__ import annotations
 
 import csv
+import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from protege.core.metrics import paired_difference
+from protege.stages.plots import ran
 from protege.tasks.bundled import PINPOINTED, TIERS
 
 # paired.csv: one row per question of KEY_PAIRS and metric (metrics.paired_difference)
@@ -145,4 +147,110 @@ def comparison_markdown(table: Sequence[dict[str, Any]]) -> str:
         lines.append(f"| {r['group']} | {m} | {r['n']} | {fmt(m, r['a'])} | {fmt(m, r['b'])} | "
                      f"{fmt(m, r['diff'])} [{fmt(m, r['lo'])}, {fmt(m, r['hi'])}] | {r['b_better']} | {r['a_better']} | "
                      f"{fmt('p', r['p_sign'])} |")
+    return "\n".join(lines)
+
+
+# metrics.csv columns of a side-by-side table: (column, heading, percent?)
+SIDE_BY_SIDE = (("pass1_mean", "Pass@1", True), ("expert_calls_per_task", "calls / task", False),
+                ("expert_token_share", "expert token share", True), ("loop_rate", "loop rate", True),
+                ("format_error_rate", "format errors / step", True), ("steps_per_task", "steps / task", False))
+
+
+def _label(condition: str, run: str) -> str:
+    return f"{condition} [{run}]"
+
+
+def compare_runs(runs: dict[str, str | Path], out: str | Path, conditions: Sequence[str] | None = None,
+                 n_boot: int = 2000) -> dict[str, Any]:
+    """Two or more evaluation folders (e.g. the tool and the token protégé's `05_eval`) side by side:
+    the conditions they share, renamed `<condition> [<run>]`, as one evaluation folder in `out`
+    (metrics.csv, metrics_by_tier.csv, per_instance.csv, so every stage-05 figure draws them
+    together), each later run against the first, condition by condition and task by task
+    (paired.csv: B - A over all tasks and per tier), and comparison.md. The shared tasks only:
+    a paired difference needs the same tasks on both sides."""
+    import pandas as pd
+
+    if len(runs) < 2:
+        raise ValueError("compare_runs: give at least two runs (label -> evaluation folder)")
+    tables: dict[str, dict[str, Any]] = {}
+    for name, folder in runs.items():
+        folder = Path(folder)
+        for needed in ("metrics.csv", "metrics_by_tier.csv", "per_instance.csv"):
+            if not (folder / needed).exists():
+                raise FileNotFoundError(f"run {name!r}: {folder / needed} is missing (an evaluation folder, e.g. "
+                                        "papermill_runs/<run>/results/05_eval)")
+        tables[name] = {f: pd.read_csv(folder / f"{f}.csv") for f in ("metrics", "metrics_by_tier", "per_instance")}
+    names = list(runs)
+    first = tables[names[0]]["metrics"]
+    shared = [c for c in ran(first)["condition"] if all(c in set(ran(t["metrics"])["condition"])
+                                                        for t in (tables[n] for n in names[1:]))]
+    if conditions:
+        missing = [c for c in conditions if c not in shared]
+        if missing:
+            raise ValueError(f"condition(s) {', '.join(missing)} not run in every run; shared: {', '.join(shared)}")
+        shared = list(conditions)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    combined = {}
+    for kind in ("metrics", "metrics_by_tier", "per_instance"):
+        parts = []
+        for cond in shared:
+            for name in names:
+                df = tables[name][kind]
+                parts.append(df[df["condition"] == cond].assign(condition=_label(cond, name)))
+        combined[kind] = pd.concat(parts, ignore_index=True)
+        combined[kind].to_csv(out / f"{kind}.csv", index=False)
+    paired = []
+    for cond in shared:
+        a_rows = _rows_of(tables[names[0]]["per_instance"], cond)
+        for name in names[1:]:
+            rows = _compare_rows((_label(cond, names[0]), a_rows),
+                                 (_label(cond, name), _rows_of(tables[name]["per_instance"], cond)), "tier", n_boot)
+            paired += [{"question": f"{cond}: {name} vs {names[0]}", **r} for r in rows]
+    pd.DataFrame(paired).to_csv(out / "paired.csv", index=False)
+    configs = {n: json.loads((Path(f) / "config.json").read_text()) if (Path(f) / "config.json").exists() else None
+               for n, f in runs.items()}
+    (out / "config.json").write_text(json.dumps({"runs": {n: str(f) for n, f in runs.items()},
+                                                 "conditions": shared, "configs": configs}, indent=2) + "\n")
+    (out / "comparison.md").write_text(runs_markdown(combined["metrics"], combined["metrics_by_tier"], paired) + "\n")
+    return {"conditions": shared, "out": out, "paired": paired}
+
+
+def _rows_of(per_instance: Any, condition: str) -> list[dict[str, str]]:
+    """One condition's per_instance rows as csv.DictReader gives them (strings; empty for missing)."""
+    sub = per_instance[per_instance["condition"] == condition]
+    return [{k: "" if (isinstance(v, float) and math.isnan(v)) else str(v) for k, v in row.items()}
+            for row in sub.to_dict("records")]
+
+
+def runs_markdown(metrics: Any, by_tier: Any, paired: Sequence[dict[str, Any]]) -> str:
+    """compare_runs' tables: the metrics side by side, Pass@1 and calls per task by tier, the paired
+    differences over all tasks."""
+    def pct(x: float) -> str:
+        return "-" if x != x else f"{100 * x:.1f}%"
+
+    head = "| condition | " + " | ".join(h for _, h, _ in SIDE_BY_SIDE) + " |"
+    lines = [head, "|---|" + "---|" * len(SIDE_BY_SIDE)]
+    for r in metrics.to_dict("records"):
+        cells = []
+        for col, _, percent in SIDE_BY_SIDE:
+            x = float(r.get(col, float("nan")))
+            cell = pct(x) if percent else ("-" if x != x else f"{x:.2f}")
+            if col == "pass1_mean" and "pass1_lo" in r:
+                cell += f" [{pct(float(r['pass1_lo']))}, {pct(float(r['pass1_hi']))}]"
+            cells.append(cell)
+        lines.append(f"| {r['condition']} | " + " | ".join(cells) + " |")
+    tiers = [t for t in (PINPOINTED, *TIERS) if t in set(by_tier["group"])]
+    lines += ["", "Pass@1 / expert calls per task, by tier:", "",
+              "| condition | " + " | ".join(tiers) + " |", "|---|" + "---|" * len(tiers)]
+    for cond in dict.fromkeys(by_tier["condition"]):
+        sub = by_tier[by_tier["condition"] == cond].set_index("group")
+        lines.append(f"| {cond} | " + " | ".join(
+            f"{pct(float(sub.loc[t, 'pass1_mean']))} / {float(sub.loc[t, 'expert_calls_per_task']):.2f}"
+            if t in sub.index else "-" for t in tiers) + " |")
+    overall = [{**r, "group": r["question"]} for r in paired if r["group"] == "all"]
+    if overall:
+        table = comparison_markdown(overall).split("\n")
+        lines += ["", "Paired differences over all tasks (B - A; A is the first run, B the other):", "",
+                  table[2].replace("| group |", "| question |"), *table[3:]]
     return "\n".join(lines)

@@ -152,6 +152,12 @@ def figures_for_run(results_dir: str | Path, figures_dir: str | Path, run_id: st
             *_ablation_figures(res / "05_ablations", out, run_id)]
 
 
+def evaluation_figures(eval_dir: str | Path, figures_dir: str | Path, run_id: str) -> list[Path]:
+    """The stage-05 figures of one evaluation folder (also compare_runs' side-by-side folder)."""
+    fdir = Path(figures_dir)
+    return _evaluation_figures(Path(eval_dir), lambda name: fdir / f"{run_id}_{name}.png", run_id)
+
+
 def _training_figures(res: Path, out, run_id: str) -> list[Path]:
     """Stages 02-04: the datasets, the SFT loss, the RL curves."""
     import pandas as pd

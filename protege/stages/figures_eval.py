@@ -291,7 +291,7 @@ def selectivity_by_tier(by_tier: Any, out: str | Path, run_id: str, chash: str) 
 
     plt, sns = setup_plots()
     df = read_table(by_tier)
-    df = df[df["condition"].astype(str).str.contains(r"\+expert|^sft$|^base$", regex=True)
+    df = df[df["condition"].astype(str).str.contains(r"\+expert|^(?:sft|base)(?:$| \[)", regex=True)
             & ~df["condition"].astype(str).str.startswith(("expert-as-agent", "ablate-"))]
     tiers = [t for t in ("pinpointed", "easy", "medium", "hard") if t in set(df["group"])] or sorted(set(df["group"]))
     conds = condition_order(df)

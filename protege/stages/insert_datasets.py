@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from protege.agent.loop import render_ask, render_guidance
+from protege.core.actions import COLLABORATE
 from protege.core.config import config_hash, resolve
 from protege.core.protocols import Expert
 from protege.core.trajectory import atomic_write, read_jsonl
@@ -187,3 +189,43 @@ def insertion_examples(path: str | Path, n: int = 3, next_actions: int = 2):
             if len(rows) >= n:
                 return pd.DataFrame(rows)
     return pd.DataFrame(rows)
+
+
+def _short(text: str, limit: int = 240) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else text[:limit] + " …"
+
+
+def interface_example(collect_dir: str | Path, turns_around: int = 1):
+    """One collected episode around its first expert call, written in both designs side by side:
+    the same question and reply as an `ask_expert` tool call with `<expert_guidance>`, and as a
+    `<<collaborate>>` token with `[Expert]:` (notebook 02). Everything else in an episode is the
+    same under either interface."""
+    import pandas as pd
+
+    for path in sorted(Path(collect_dir).glob("*/kept.jsonl")):
+        for traj in read_jsonl(path):
+            call = next((c for c in traj.get("expert_calls", []) if not c.get("forced")), None)
+            if call is None:
+                continue
+            body = traj["messages"][2:]
+            ask = next(i for i, m in enumerate(body) if m["role"] == "assistant" and (
+                COLLABORATE in str(m.get("content")) or "ask_expert" in str(m.get("content"))
+                or any(t["function"]["name"] == "ask_expert" for t in m.get("tool_calls") or [])))
+            text = str(body[ask].get("content") or "")
+            thought = (text.split(call["question"].strip(), 1)[0] if COLLABORATE in text
+                       else text.split("<tool_call>", 1)[0])
+            rows = [{"turn": m["role"], "tool interface": _short(str(m.get("content") or "")),
+                     "token interface": _short(str(m.get("content") or ""))}
+                    for m in body[max(0, ask - 2 * turns_around):ask]]
+            rows.append({"turn": "protégé asks",
+                         "tool interface": _short(thought + render_ask(call["question"], "tool"), 400),
+                         "token interface": _short(thought + render_ask(call["question"], "token"), 400)})
+            rows.append({"turn": "the loop appends",
+                         "tool interface": _short(render_guidance(call["reply"], "tool"), 400),
+                         "token interface": _short(render_guidance(call["reply"], "token"), 400)})
+            rows += [{"turn": m["role"], "tool interface": _short(str(m.get("content") or "")),
+                      "token interface": _short(str(m.get("content") or ""))}
+                     for m in body[ask + 2: ask + 2 + turns_around]]
+            return pd.DataFrame(rows).set_index("turn")
+    raise ValueError(f"{collect_dir}: no collected episode (*/kept.jsonl) with an expert call")

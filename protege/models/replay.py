@@ -1,0 +1,90 @@
+"""A policy that plays recorded episodes back: each episode's generations, in order, from its
+trajectory record. Run through the same loop, expert and sandbox, a record replays to the same
+messages, observations, expert calls and patch; where it does not, something outside the model
+changed (the environment, the expert, the loop), which is what a replay is for.
+
+The protégé's own outputs are all the record needs: the loop derives everything else again (the
+tool runs, the expert's reply, forced asks of an invocation baseline, the token interface's cut at
+`<<collaborate>>`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from protege.agent.tools import parse_text
+from protege.core.actions import Action
+from protege.core.protocols import Generation, Message
+from protege.core.trajectory import Trajectory, load_trajectory
+
+
+def recorded_generations(traj: Trajectory) -> list[Generation]:
+    """The policy's generations of one recorded episode (forced steps were the loop's, not the
+    policy's). A call an endpoint returned structured, not in its text, comes back structured (under a
+    call id of its own)."""
+    out = []
+    for step in traj.steps:
+        if step.forced:
+            continue
+        gen = Generation(step.text, step.prompt_tokens, step.completion_tokens)
+        if step.error == "policy":
+            gen.error = step.observation.removeprefix("[policy error: ").removesuffix("]")
+        elif step.action and step.action["name"] != "ask_expert":
+            parsed = parse_text(step.text)
+            recorded = Action(step.action["name"], step.action["arguments"])
+            if not isinstance(parsed, Action) or parsed.key() != recorded.key():
+                gen.tool_calls = [{"id": f"replay-{step.index}", "type": "function", "function": {
+                    "name": recorded.name, "arguments": recorded.arguments}}]
+        out.append(gen)
+    return out
+
+
+def record_files(run_dir: Path) -> list[Path]:
+    """The trajectory files of a run folder (its `trajectories/`, or the folder itself)."""
+    folder = run_dir / "trajectories" if (run_dir / "trajectories").is_dir() else run_dir
+    files = sorted(folder.glob("*.json"))
+    if not files:
+        raise ValueError(f"replay: no trajectory files (*.json) in {folder}")
+    return files
+
+
+def _episode_key(conversation: list[Message]) -> str:
+    # the first user message carries the issue: it names the episode
+    return next((str(m.get("content") or "") for m in conversation if m.get("role") == "user"), "")
+
+
+@dataclass
+class ReplayPolicy:
+    """Recorded trajectories (objects or trajectory JSON files) played back, matched to each conversation by
+    its first user message (the issue). Past the end of a record it fails the turn with an error,
+    so a replay that diverges ends visibly instead of inventing actions."""
+
+    records: Iterable[Trajectory | str | Path]
+    name: str = "replay"
+    _queues: dict[str, list[Generation]] = field(default_factory=dict, init=False, repr=False)
+    _ids: dict[str, str] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for record in self.records:
+            traj = record if isinstance(record, Trajectory) else load_trajectory(record)
+            key = _episode_key(traj.messages)
+            if key in self._queues:
+                raise ValueError(f"replay: episodes {self._ids[key]!r} and {traj.instance_id!r} have the "
+                                 "same first user message; replay them separately")
+            self._queues[key], self._ids[key] = recorded_generations(traj), traj.instance_id
+
+    def generate(self, conversations: list[list[Message]], tools: list[dict[str, Any]]) -> list[Generation]:
+        out = []
+        for conv in conversations:
+            queue = self._queues.get(_episode_key(conv))
+            if queue is None:
+                out.append(Generation("", error="replay: no recorded episode has this issue text"))
+            elif not queue:
+                out.append(Generation("", error=f"replay: the record of {self._ids[_episode_key(conv)]!r} "
+                                                "has no more generations"))
+            else:
+                out.append(queue.pop(0))
+        return out
