@@ -79,6 +79,24 @@ def test_agent_run_scripted_solves_a_bundled_instance_end_to_end(tmp_path):
     assert json.loads((run_dir / "config.json").read_text())["agent"]["max_context_tokens"] == 9000  # typed: an int
 
 
+def test_agent_run_replays_a_recorded_run_under_its_settings(tmp_path):
+    """replay:RUN_DIR takes the record's agent config (here step_limit 9, not the preset's) and its
+    instances, and ends where the record ended, with the same patch."""
+    first = tmp_path / "first"
+    args = ["agent", "run", "bundled:test", str(first), "--policy", "scripted", "--expert", "reference",
+            "--preset", "smoke", "--limit", "1", "--no-progress", "--step-limit", "9", "--no-grade"]
+    assert runner.invoke(app, args).exit_code == 0
+    again = tmp_path / "again"
+    result = runner.invoke(app, ["agent", "run", "bundled:test", str(again), "--policy", f"replay:{first}",
+                                 "--expert", "reference", "--no-progress", "--no-grade"])
+    assert result.exit_code == 0 and "1 episodes" in result.output, result.output
+    [a], [b] = (list((d / "trajectories").glob("*.json")) for d in (first, again))
+    a, b = json.loads(a.read_text()), json.loads(b.read_text())
+    assert b["config"]["step_limit"] == 9 and a["messages"] == b["messages"] and a["patch"] == b["patch"] != ""
+    bad = runner.invoke(app, ["agent", "run", "bundled:test", str(tmp_path / "x"), "--policy", f"replay:{tmp_path}"])
+    assert bad.exit_code != 0 and "no trajectory files" in bad.output
+
+
 def test_agent_run_names_an_unknown_agent_config_field(tmp_path):
     result = runner.invoke(app, ["agent", "run", "bundled:test", str(tmp_path / "r"), "--policy", "scripted",
                                  "--set", "max_contxt=1", "--no-progress"])

@@ -17,11 +17,12 @@ from protege.agent.config import AgentConfig
 from protege.agent.invocation import parse_invocation
 from protege.agent.loop import run_episodes
 from protege.core.config import parse_assignments
-from protege.core.trajectory import TrajectoryWriter, atomic_write
+from protege.core.trajectory import TrajectoryWriter, atomic_write, load_trajectory
 from protege.env.base import EnvConfig, RepoSource
 from protege.env.factory import make_environment
 from protege.env.reports import summary
 from protege.models import factory
+from protege.models.replay import record_files
 from protege.stages.evaluate import grade_run
 from protege.tasks.bundled import load_source
 from protege.tasks.schema import select
@@ -92,11 +93,15 @@ def run(
     from tqdm import tqdm
 
 
-    task_list = select(load(tasks), instance_ids, limit)
     explicit = {k: v for k, v in dict(step_limit=step_limit, max_parallel=max_parallel).items() if v is not None}
+    recorded = replay_setting(policy)
+    if recorded:  # a replay runs under the recorded loop settings, on the recorded instances
+        instance_ids = instance_ids or recorded["instance_ids"]
+    task_list = select(load(tasks), instance_ids, limit)
     try:
-        config = AgentConfig.preset(preset, **{**parse_assignments(overrides), **explicit})
-    except ValueError as exc:
+        config = (AgentConfig.from_dict({**recorded["agent"], **parse_assignments(overrides), **explicit}) if recorded
+                  else AgentConfig.preset(preset, **{**parse_assignments(overrides), **explicit}))
+    except (ValueError, TypeError) as exc:
         raise typer.BadParameter(str(exc)) from None
     env_config = EnvConfig(backend=backend, repos=RepoSource(mirror_template=mirror) if mirror else RepoSource(),
                            workspace_root=workspace_root)
@@ -119,6 +124,17 @@ def run(
     typer.echo(f"{len(trajs)} episodes in {run_dir}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     if grade:
         _grade_run(run_dir, task_list, env_config)
+
+
+def replay_setting(policy: str) -> dict | None:
+    """For a `replay:RUN_DIR` policy: the recorded agent config and instance ids (None otherwise)."""
+    if not policy.startswith("replay:"):
+        return None
+    try:
+        records = [load_trajectory(p) for p in record_files(Path(policy.partition(":")[2]))]
+    except (ValueError, OSError) as exc:
+        raise typer.BadParameter(f"--policy {policy}: {exc}") from None
+    return {"agent": records[0].config, "instance_ids": [t.instance_id for t in records]}
 
 
 def _grade_run(run_dir: Path, task_list: list, env_config) -> None:
