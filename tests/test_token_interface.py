@@ -197,5 +197,4 @@ def test_one_episode_in_both_designs(interface, tiny_task, env_config, tmp_path)
     assert '"name": "ask_expert"' in ask["tool interface"] and COLLABORATE not in ask["tool interface"]
     assert reply["token interface"].startswith("[Expert]: ") and reply["tool interface"].startswith("<expert_guidance>")
     assert list(table.index).count("assistant") == 2  # the turn before the ask and the one after
-    with pytest.raises(ValueError, match="no collected episode"):
-        interface_example(tmp_path / "live")
+    assert "asks the expert" in interface_example(tmp_path / "live").iloc[0]["tool interface"]  # none: a note
