@@ -17,12 +17,11 @@ from protege.agent.config import AgentConfig
 from protege.agent.invocation import parse_invocation
 from protege.agent.loop import run_episodes
 from protege.core.config import parse_assignments
-from protege.core.trajectory import TrajectoryWriter, atomic_write, load_trajectory
+from protege.core.trajectory import TrajectoryWriter, atomic_write
 from protege.env.base import EnvConfig, RepoSource
 from protege.env.factory import make_environment
 from protege.env.reports import summary
 from protege.models import factory
-from protege.models.replay import record_files
 from protege.stages.evaluate import grade_run
 from protege.tasks.bundled import load_source
 from protege.tasks.schema import select
@@ -94,12 +93,13 @@ def run(
 
 
     explicit = {k: v for k, v in dict(step_limit=step_limit, max_parallel=max_parallel).items() if v is not None}
-    recorded = replay_setting(policy)
-    if recorded:  # a replay runs under the recorded loop settings, on the recorded instances
-        instance_ids = instance_ids or recorded["instance_ids"]
+    # a replay (it needs no tasks to be built) runs under the recorded loop settings, on the recorded instances
+    replay = make_policy(policy, [], policy_base_url) if policy.startswith("replay:") else None
+    if replay:
+        instance_ids = instance_ids or replay.instance_ids
     task_list = select(load(tasks), instance_ids, limit)
     try:
-        config = (AgentConfig.from_dict({**recorded["agent"], **parse_assignments(overrides), **explicit}) if recorded
+        config = (AgentConfig.from_dict({**replay.agent_config, **parse_assignments(overrides), **explicit}) if replay
                   else AgentConfig.preset(preset, **{**parse_assignments(overrides), **explicit}))
     except (ValueError, TypeError) as exc:
         raise typer.BadParameter(str(exc)) from None
@@ -107,7 +107,7 @@ def run(
                            workspace_root=workspace_root)
     gen = dict(temperature=temperature, max_new_tokens=max_new_tokens, seed=seed,
                batch_size=config.max_parallel) if policy.startswith("transformers:") else {}
-    the_policy, the_expert = make_policy(policy, task_list, policy_base_url, **gen), make_expert(expert, expert_base_url)
+    the_policy, the_expert = replay or make_policy(policy, task_list, policy_base_url, **gen), make_expert(expert, expert_base_url)
     writer = TrajectoryWriter(run_dir)
     atomic_write(run_dir / "config.json", json.dumps({
         "tasks": tasks, "preset": preset, "policy": policy, "expert": expert, "invocation": invocation,
@@ -124,17 +124,6 @@ def run(
     typer.echo(f"{len(trajs)} episodes in {run_dir}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     if grade:
         _grade_run(run_dir, task_list, env_config)
-
-
-def replay_setting(policy: str) -> dict | None:
-    """For a `replay:RUN_DIR` policy: the recorded agent config and instance ids (None otherwise)."""
-    if not policy.startswith("replay:"):
-        return None
-    try:
-        records = [load_trajectory(p) for p in record_files(Path(policy.partition(":")[2]))]
-    except (ValueError, OSError) as exc:
-        raise typer.BadParameter(f"--policy {policy}: {exc}") from None
-    return {"agent": records[0].config, "instance_ids": [t.instance_id for t in records]}
 
 
 def _grade_run(run_dir: Path, task_list: list, env_config) -> None:

@@ -66,10 +66,15 @@ class ReplayPolicy:
     name: str = "replay"
     _queues: dict[str, list[Generation]] = field(default_factory=dict, init=False, repr=False)
     _ids: dict[str, str] = field(default_factory=dict, init=False, repr=False)
+    # what the records ran under and on: a replay runs the same (protege agent run)
+    agent_config: dict[str, Any] = field(default_factory=dict, init=False)
+    instance_ids: list[str] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
         for record in self.records:
             traj = record if isinstance(record, Trajectory) else load_trajectory(record)
+            self.agent_config = self.agent_config or traj.config
+            self.instance_ids.append(traj.instance_id)
             key = _episode_key(traj.messages)
             if key in self._queues:
                 raise ValueError(f"replay: episodes {self._ids[key]!r} and {traj.instance_id!r} have the "

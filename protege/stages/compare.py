@@ -201,11 +201,12 @@ def compare_runs(runs: dict[str, str | Path], out: str | Path, conditions: Seque
         combined[kind] = pd.concat(parts, ignore_index=True)
         combined[kind].to_csv(out / f"{kind}.csv", index=False)
     paired = []
+    per_instance = {name: _read_per_instance(runs[name]) for name in names}  # csv rows, as `compare` reads them
     for cond in shared:
-        a_rows = _rows_of(tables[names[0]]["per_instance"], cond)
+        a_rows = _select(*per_instance[names[0]], cond)[1]
         for name in names[1:]:
             rows = _compare_rows((_label(cond, names[0]), a_rows),
-                                 (_label(cond, name), _rows_of(tables[name]["per_instance"], cond)), "tier", n_boot)
+                                 (_label(cond, name), _select(*per_instance[name], cond)[1]), "tier", n_boot)
             paired += [{"question": f"{cond}: {name} vs {names[0]}", **r} for r in rows]
     pd.DataFrame(paired).to_csv(out / "paired.csv", index=False)
     configs = {n: json.loads((Path(f) / "config.json").read_text()) if (Path(f) / "config.json").exists() else None
@@ -214,13 +215,6 @@ def compare_runs(runs: dict[str, str | Path], out: str | Path, conditions: Seque
                                                  "conditions": shared, "configs": configs}, indent=2) + "\n")
     (out / "comparison.md").write_text(runs_markdown(combined["metrics"], combined["metrics_by_tier"], paired) + "\n")
     return {"conditions": shared, "out": out, "paired": paired}
-
-
-def _rows_of(per_instance: Any, condition: str) -> list[dict[str, str]]:
-    """One condition's per_instance rows as csv.DictReader gives them (strings; empty for missing)."""
-    sub = per_instance[per_instance["condition"] == condition]
-    return [{k: "" if (isinstance(v, float) and math.isnan(v)) else str(v) for k, v in row.items()}
-            for row in sub.to_dict("records")]
 
 
 def runs_markdown(metrics: Any, by_tier: Any, paired: Sequence[dict[str, Any]]) -> str:

@@ -215,18 +215,18 @@ def interface_example(collect_dir: str | Path, turns_around: int = 1):
             text = str(body[ask].get("content") or "")
             thought = (text.split(call["question"].strip(), 1)[0] if COLLABORATE in text
                        else text.split("<tool_call>", 1)[0])
-            rows = [{"turn": m["role"], "tool interface": _short(str(m.get("content") or "")),
-                     "token interface": _short(str(m.get("content") or ""))}
-                    for m in body[max(0, ask - 2 * turns_around):ask]]
+            def same(m: dict) -> dict:  # a turn that reads the same under either interface
+                text = _short(str(m.get("content") or ""))
+                return {"turn": m["role"], "tool interface": text, "token interface": text}
+
+            rows = [same(m) for m in body[max(0, ask - 2 * turns_around):ask]]
             rows.append({"turn": "protégé asks",
                          "tool interface": _short(thought + render_ask(call["question"], "tool"), 400),
                          "token interface": _short(thought + render_ask(call["question"], "token"), 400)})
             rows.append({"turn": "the loop appends",
                          "tool interface": _short(render_guidance(call["reply"], "tool"), 400),
                          "token interface": _short(render_guidance(call["reply"], "token"), 400)})
-            rows += [{"turn": m["role"], "tool interface": _short(str(m.get("content") or "")),
-                      "token interface": _short(str(m.get("content") or ""))}
-                     for m in body[ask + 2: ask + 2 + turns_around]]
+            rows += [same(m) for m in body[ask + 2: ask + 2 + turns_around]]
             return pd.DataFrame(rows).set_index("turn")
     # a run may collect no ask at all (a tiny preset, a plan without asks): say so, do not fail the notebook
     note = f"no collected episode in {collect_dir} (*/kept.jsonl) asks the expert"
