@@ -17,6 +17,7 @@ from protege.core.protocols import Generation
 from protege.core.trajectory import TrajectoryWriter
 from protege.env.factory import make_environment
 from protege.models.factory import make_expert, make_policy
+from protege.tasks.bundled import load_source
 
 
 class Script:
@@ -87,3 +88,18 @@ def test_a_diverging_replay_ends_visibly(tiny_task, env_config, tmp_path):
 def test_replay_needs_records(tmp_path):
     with pytest.raises(ValueError, match="no trajectory files"):
         make_policy(f"replay:{tmp_path}", [])
+
+
+def test_records_sharing_an_issue_text_replay_each_to_its_own_episode(env_config, tmp_path):
+    """Two bundled tasks made from one issue template (gridlib-0019 and -0026 have the same issue text):
+    run in one batch, each episode replays its own record (the ORACLE scripted policy gives them
+    different edits)."""
+    tasks = [t for t in load_source("bundled") if t.instance_id.endswith(("gridlib-0019", "gridlib-0026"))]
+    assert len(tasks) == 2 and tasks[0].problem_statement == tasks[1].problem_statement
+    config = AgentConfig.preset("smoke", max_parallel=2)
+    envs = partial(make_environment, config=env_config)
+    first = run_episodes(tasks, make_policy("scripted", tasks), None, envs, config,
+                         writer=TrajectoryWriter(tmp_path / "recorded"))
+    assert first[0].patch != first[1].patch
+    again = run_episodes(tasks, make_policy(f"replay:{tmp_path / 'recorded'}", []), None, envs, config)
+    assert [_comparable(t) for t in again] == [_comparable(t) for t in first]

@@ -98,6 +98,9 @@ def run(
     if replay:
         instance_ids = instance_ids or replay.instance_ids
     task_list = select(load(tasks), instance_ids, limit)
+    if replay:  # records that share an issue text are claimed in record order (ReplayPolicy)
+        order = {iid: k for k, iid in enumerate(replay.instance_ids)}
+        task_list.sort(key=lambda t: order.get(t.instance_id, len(order)))
     try:
         config = (AgentConfig.from_dict({**replay.agent_config, **parse_assignments(overrides), **explicit}) if replay
                   else AgentConfig.preset(preset, **{**parse_assignments(overrides), **explicit}))

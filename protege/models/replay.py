@@ -59,13 +59,19 @@ def _episode_key(conversation: list[Message]) -> str:
 @dataclass
 class ReplayPolicy:
     """Recorded trajectories (objects or trajectory JSON files) played back, matched to each conversation by
-    its first user message (the issue). Past the end of a record it fails the turn with an error,
-    so a replay that diverges ends visibly instead of inventing actions."""
+    its first user message (the issue). Records that share an issue text (two tasks with one issue
+    template) are claimed in record order, one per episode, the first time an episode with that text
+    asks; the episode keeps its claim through the loop's message objects (the loop's context views
+    reuse them), so run the tasks in record order (`protege agent run` does). Past the end of a record
+    it fails the turn with an error, so a replay that diverges ends visibly instead of inventing
+    actions."""
 
     records: Iterable[Trajectory | str | Path]
     name: str = "replay"
-    _queues: dict[str, list[Generation]] = field(default_factory=dict, init=False, repr=False)
-    _ids: dict[str, str] = field(default_factory=dict, init=False, repr=False)
+    # unclaimed records by issue text, in record order: (instance id, generations)
+    _pending: dict[str, list[tuple[str, list[Generation]]]] = field(default_factory=dict, init=False, repr=False)
+    # claimed records by the id of the episode's first user message (the message is held, so the id stays its own)
+    _claims: dict[int, tuple[Message, str, list[Generation]]] = field(default_factory=dict, init=False, repr=False)
     # what the records ran under and on: a replay runs the same (protege agent run)
     agent_config: dict[str, Any] = field(default_factory=dict, init=False)
     instance_ids: list[str] = field(default_factory=list, init=False)
@@ -75,21 +81,28 @@ class ReplayPolicy:
             traj = record if isinstance(record, Trajectory) else load_trajectory(record)
             self.agent_config = self.agent_config or traj.config
             self.instance_ids.append(traj.instance_id)
-            key = _episode_key(traj.messages)
-            if key in self._queues:
-                raise ValueError(f"replay: episodes {self._ids[key]!r} and {traj.instance_id!r} have the "
-                                 "same first user message; replay them separately")
-            self._queues[key], self._ids[key] = recorded_generations(traj), traj.instance_id
+            self._pending.setdefault(_episode_key(traj.messages), []).append(
+                (traj.instance_id, recorded_generations(traj)))
+
+    def _claim(self, conv: list[Message]) -> tuple[Message, str, list[Generation]] | None:
+        first = next((m for m in conv if m.get("role") == "user"), None)
+        if first is None:
+            return None
+        if id(first) not in self._claims:
+            pending = self._pending.get(_episode_key(conv))
+            if not pending:
+                return None
+            self._claims[id(first)] = (first, *pending.pop(0))
+        return self._claims[id(first)]
 
     def generate(self, conversations: list[list[Message]], tools: list[dict[str, Any]]) -> list[Generation]:
         out = []
         for conv in conversations:
-            queue = self._queues.get(_episode_key(conv))
-            if queue is None:
-                out.append(Generation("", error="replay: no recorded episode has this issue text"))
-            elif not queue:
-                out.append(Generation("", error=f"replay: the record of {self._ids[_episode_key(conv)]!r} "
-                                                "has no more generations"))
+            claim = self._claim(conv)
+            if claim is None:
+                out.append(Generation("", error="replay: no recorded episode (left) has this issue text"))
+            elif not claim[2]:
+                out.append(Generation("", error=f"replay: the record of {claim[1]!r} has no more generations"))
             else:
-                out.append(queue.pop(0))
+                out.append(claim[2].pop(0))
         return out
