@@ -88,8 +88,7 @@ ablations: install
 RL_STUDY_ID ?= $(PRESET)-rl
 RL_STUDY_LAMBDA_LOOP ?= 0,0.1
 RL_STUDY_SEEDS ?= 0,1
-RL_STUDY_OVERRIDES ?= -p 04:overrides.max_steps=10 -p 04:overrides.tasks_per_step=2 -p 04:overrides.expert=none \
-  -p 04:overrides.agent_overrides.repeat_limit=5
+RL_STUDY_OVERRIDES ?= -p 04:overrides.max_steps=10 -p 04:overrides.tasks_per_step=2 -p 04:overrides.expert=none
 RL_STUDY_CONDITIONS ?= ["sft+rl","sft+rl+expert"]
 rl-study: install
 	@start=$$(date +%s); \

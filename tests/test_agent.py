@@ -137,7 +137,8 @@ def test_format_errors_end_the_episode(tiny_task, env_config):
 
 
 def test_a_repeated_step_ends_the_episode_only_when_asked(tiny_task, env_config):
-    """RL rollouts cut an established loop (repeat_limit); evaluation (-1) measures it whole."""
+    """A repeated step ends the episode at repeat_limit (RL rollouts; evaluation at `small` once the loop
+    metric has fired); with -1 the loop is measured whole."""
     same = FixedPolicy(format_tool_call("bash", {"command": "cat  tinycalc/ranges.py"}))
     config = AgentConfig.preset("smoke", step_limit=8, repeat_limit=3)
     [cut] = _run([tiny_task], same, None, env_config, config=config)

@@ -107,7 +107,7 @@ def test_every_stage_config_resolves_through_the_one_mechanism(stage):
 def test_dotted_keys_set_one_entry_of_a_nested_config():
     c = rl_config.RLRunConfig.preset("small", **{"reward_overrides.w_sim": "0.5", "agent_overrides.step_limit": 4})
     assert c.reward_overrides == {"charge_every_call": True, "w_sim": 0.5}  # the preset's entry is kept
-    assert c.agent_overrides == {"step_limit": 4}
+    assert c.agent_overrides == {"repeat_limit": 5, "step_limit": 4}
     sft = config.apply(presets.stage_config("03 sft", "small"), ["epochs=2", "bf16=false"])
     assert (sft.epochs, sft.bf16) == (2.0, False)
     with pytest.raises(ValueError, match="field 'epochs' is float"):

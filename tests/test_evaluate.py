@@ -135,6 +135,8 @@ def test_resume_skips_finished_instances(evaluated, tmp_path):
     # other settings in the same folder are refused, not mixed in
     with pytest.raises(ValueError, match="other settings"):
         run_evaluation(_config(conditions=CONDITIONS[:1], step_limit=9), run_dir, copy, progress=False)
+    with pytest.raises(ValueError, match="repeat_limit: None -> 11"):
+        run_evaluation(_config(conditions=CONDITIONS[:1], repeat_limit=11), run_dir, copy, progress=False)
 
 
 def test_resolution_best_model_and_shared_runs(tmp_path):

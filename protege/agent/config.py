@@ -103,8 +103,9 @@ class AgentConfig:
     command_timeout_s: float = -1  # per bash command, seconds; -1 = the environment's default
     max_consecutive_format_errors: int = 3  # malformed outputs in a row that end the episode
     # The same step (action with its arguments, or the same malformed output) this many times in a row ends the
-    # episode as "repeat_limit"; -1 = never. RL rollouts only: a loop is established by then, and its later
-    # turns cost rollout time without teaching more (evaluation keeps -1, so loops are measured whole).
+    # episode as "repeat_limit"; -1 = never. A loop is established by then, and its later turns cost time
+    # without teaching (RL rollouts: 5) or changing an outcome (evaluation at `small`: 11, where the loop
+    # metric has fired; EvalConfig.repeat_limit).
     repeat_limit: int = -1
     max_consecutive_policy_errors: int = 3  # failed generate calls in a row that end the episode
     max_context_messages: int = -1  # messages sent to the policy (system, task and guidance always kept)

@@ -24,8 +24,8 @@ SCALE_KNOBS: dict[str, tuple[str, ...]] = {
     "03 sft": ("model", "mode", "epochs", "max_steps", "max_length", "per_device_batch", "grad_accum",
                "learning_rate"),
     "04 rl": ("model", "tasks", "expert", "backend", "task_sample", "tasks_per_step", "num_generations", "max_steps", "learning_rate", "use_lora",
-              "temperature", "max_new_tokens", "step_limit", "scale_rewards", "use_vllm"),
-    "05 evaluate": ("tasks", "limit", "seeds", "step_limit", "max_parallel", "max_new_tokens", "expert", "serve"),
+              "temperature", "max_new_tokens", "step_limit", "agent_overrides", "scale_rewards", "use_vllm"),
+    "05 evaluate": ("tasks", "limit", "seeds", "step_limit", "repeat_limit", "max_parallel", "max_new_tokens", "expert", "serve"),
 }
 
 

@@ -102,7 +102,7 @@ METRICS_COLUMNS = (
 )
 # Settings that define what a seed folder holds: a re-run under other values refuses to mix them in.
 IDENTITY_KEYS = ("policy", "expert", "invocation", "block_policy_asks", "seed", "tasks", "agent_preset",
-                 "step_limit", "max_new_tokens", "temperature", "interface")
+                 "step_limit", "max_new_tokens", "temperature", "interface", "repeat_limit")
 
 
 # ---------------------------------------------------------------------------------- configuration
@@ -155,7 +155,8 @@ def load_eval_tasks(config: EvalConfig) -> list:
 
 
 def _agent_config(config: EvalConfig):
-    overrides: dict[str, Any] = {"max_parallel": config.max_parallel, "interface": config.interface}
+    overrides: dict[str, Any] = {"max_parallel": config.max_parallel, "interface": config.interface,
+                                 "repeat_limit": config.repeat_limit}
     if config.step_limit >= 0:
         overrides["step_limit"] = config.step_limit
     return AgentConfig.preset(config.agent_preset, **overrides)
@@ -234,7 +235,8 @@ def run_condition(cond: Condition, seed: int, tasks: list, config: EvalConfig, r
                 "agent_preset": config.agent_preset, "step_limit": agent.step_limit,
                 "max_new_tokens": config.max_new_tokens, "temperature": config.temperature,
                 # None for the tool interface, so that folders written before the field existed still resume
-                "interface": None if agent.interface == "tool" else agent.interface}
+                "interface": None if agent.interface == "tool" else agent.interface,
+                "repeat_limit": None if agent.repeat_limit < 0 else agent.repeat_limit}
     _check_identity(run, identity)
     atomic_write(run / "config.json", json.dumps({"identity": identity, "condition": asdict(cond),
                                                   "agent": agent.to_dict()}, indent=2, default=str))

@@ -47,6 +47,11 @@ class EvalConfig:
     agent_preset: str = "smoke"  # protege.agent.loop.AgentConfig preset (budgets, context, batch size)
     interface: str = "tool"  # how the protégé asks: tool (ask_expert) | token (<<collaborate>>); AgentConfig.interface
     step_limit: int = 10  # actions per episode; -1 = the agent preset's
+    # The same step this many times in a row ends an episode ("repeat_limit"); -1 = never (AgentConfig).
+    # At `small`, 11: an episode is a loop by the paper's metric (a run of more than 10 identical base
+    # commands) by then, and in 11 recorded evaluations at 20 steps none of the 77 episodes that got
+    # there resolved (docs/LOG.md 2026-12-07, session 26); the steps after it were a fifth of all steps.
+    repeat_limit: int = -1
     max_parallel: int = 4  # episodes stepped together = generation batch size
     max_new_tokens: int = 64  # tokens generated per step
     temperature: float = 0.7  # sampling temperature (> 0 so that seeds differ; 0 = greedy)
@@ -108,7 +113,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # (a loop: a run of more than 10 identical base commands, paper Fig. 6) is measured rather than cut
     # off (with 6 it could not happen, docs/LOG.md 2026-12-07). base+expert, expert-as-agent (the scripted ORACLE
     # reference, ~3 min) and the ablations are `make ablations`, to keep `make small` within an hour.
-    "small": {"limit": -1, "seeds": [0], "agent_preset": "small", "step_limit": 20, "max_parallel": 52,
+    "small": {"limit": -1, "seeds": [0], "agent_preset": "small", "step_limit": 20, "repeat_limit": 11, "max_parallel": 52,
               "max_new_tokens": 128, "temperature": 0.0, "base_policy": "transformers:smollm2-135m",
               "expert_levels": ["location", "exact_edit"],
               "conditions": ["base", "sft", "sft+expert", "sft+expert-location", "sft+expert-exact_edit",

@@ -144,12 +144,14 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Every expert call costs lambda_collab (charge_every_call), so asking where the issue already
     # pinpoints the bug is paid for, asking where it is needed still pays. 15 steps (evaluation: 20) leave
     # room for the repeats the loop penalty acts on; 4096 tokens hold such an episode whole, so the
-    # repeated turns are trained on (a longer sequence is cut there, rl_sequences).
+    # repeated turns are trained on (a longer sequence is cut there, rl_sequences). A loop ends at its 5th
+    # identical step (repeat_limit, as in `make rl-study`): still penalised, without ten more turns of rollout
+    # and training time (the tool protégé's first RL step at 15 steps: 6.5 actions an episode, 16 min).
     "small": {
         "model": "smollm2-135m", "task_sample": 48, "num_generations": 4, "tasks_per_step": 4, "micro_batch_size": 2,
         "max_steps": 4, "learning_rate": 2e-4, "use_lora": True, "lora_r": 16, "lora_alpha": 32,
         "max_new_tokens": 128, "temperature": 1.0, "step_limit": 15, "max_seq_tokens": 4096, "eval_limit": 2,
-        "reward_overrides": {"charge_every_call": True},
+        "reward_overrides": {"charge_every_call": True}, "agent_overrides": {"repeat_limit": 5},
     },
     # GPU box: the paper's scale (100 tasks, 160 steps, G=6), full-parameter, KL to the SFT model
     "full": {
