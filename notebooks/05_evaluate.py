@@ -93,7 +93,8 @@ result = run_evaluation(config, run_dir, out)
 #   It collapses to a point when every instance has the same rate (e.g. the oracle's 100%).
 # * `expert_calls_per_task`; `expert_token_share`: expert tokens / all tokens, summed over
 #   trajectories (paper: ~11%); `loop_rate`: share of trajectories with a run of more than 10
-#   identical base commands (paper: 31% after SFT, 0.8% after RL); `steps_per_task`;
+#   identical base commands (paper: 31% after SFT, 0.8% after RL; at `small` an episode ends at its
+#   11th identical step, `repeat_limit`, where this metric has already fired); `steps_per_task`;
 #   `cost_per_task` (USD; the local protégé is free, the expert priced as a Sonnet-class model);
 #   `format_error_rate`: malformed actions per step.
 # * `oracle`: 1 when a component reads the gold patch (see above).
