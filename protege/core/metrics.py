@@ -13,6 +13,10 @@ from protege.core.loop_detection import has_long_run, repeats_in_window
 LOOP_THRESHOLD = 10  # paper Fig. 6: a run of identical base commands longer than this is a loop
 
 
+# Exits "at a limit": the step limit, or the repeat limit that cuts an established loop short (it would
+# have run on to the step limit: AgentConfig.repeat_limit).
+LIMIT_EXITS = ("step_limit", "repeat_limit")
+
 def _mean(values: Sequence[float]) -> float:
     vals = [float(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
     return sum(vals) / len(vals) if vals else math.nan
@@ -131,9 +135,10 @@ def summarize(rows: Sequence[dict[str, Any]], n_boot: int = 2000) -> dict[str, A
     >>> m["expert_token_share"], m["format_error_rate"], m["cost_per_task"]
     (0.1, 0.1, 0.5)
     >>> rows[0].update(repeats=3, exit_status="step_limit"); rows[1].update(exit_status="format_errors")
+    >>> rows[2].update(repeats=10, exit_status="repeat_limit")  # a loop cut short counts as run to the limit
     >>> m = summarize(rows)
     >>> m["repeats_per_task"], m["repeat_rate"], m["step_limit_rate"], m["format_exit_rate"]
-    (0.75, 0.25, 0.25, 0.25)
+    (3.25, 0.5, 0.5, 0.25)
     """
     by_instance: dict[str, list[float]] = {}
     for r in rows:
@@ -148,10 +153,10 @@ def summarize(rows: Sequence[dict[str, Any]], n_boot: int = 2000) -> dict[str, A
         "expert_token_share": token_share(rows) if rows else math.nan,
         "loop_rate": _mean([r["loop"] for r in rows]),
         # Repeats: actions identical (arguments included) to one of the 5 before them; exits: how
-        # episodes ended when they did not submit (the step limit, consecutive format errors).
+        # episodes ended when they did not submit (a limit, consecutive format errors).
         "repeat_rate": _mean([float(int(r.get("repeats") or 0) > 0) for r in rows]),
         "repeats_per_task": _mean([int(r.get("repeats") or 0) for r in rows]),
-        "step_limit_rate": _mean([float(r.get("exit_status") == "step_limit") for r in rows]),
+        "step_limit_rate": _mean([float(r.get("exit_status") in LIMIT_EXITS) for r in rows]),
         "format_exit_rate": _mean([float(r.get("exit_status") == "format_errors") for r in rows]),
         "steps_per_task": _mean([r["steps"] for r in rows]),
         "cost_per_task": _mean([r["cost_usd"] for r in rows]),
@@ -179,7 +184,7 @@ def episode_metrics(trajs: Sequence[Any], resolved: Sequence[bool], loop_thresho
     return {"episodes": len(trajs), "resolve_rate": _mean([float(r) for r in resolved]),
             "loop_rate": loop_rate([t.actions for t in trajs], loop_threshold),
             "repeat_rate": _mean([float(n > 0) for n in repeats]), "repeats": _mean([float(n) for n in repeats]),
-            "step_limit_rate": _mean([float(t.exit_status == "step_limit") for t in trajs]),
+            "step_limit_rate": _mean([float(t.exit_status in LIMIT_EXITS) for t in trajs]),
             "expert_calls": _mean([float(t.counts.expert_calls) for t in trajs]),
             "steps": _mean([float(t.counts.steps) for t in trajs]),
             "format_errors": _mean([float(t.counts.format_errors) for t in trajs])}

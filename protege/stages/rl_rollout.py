@@ -14,7 +14,7 @@ from typing import Any
 
 from protege.agent.loop import run_episodes
 from protege.agent.tools import template_schemas
-from protege.core.metrics import loop_rate
+from protege.core.metrics import LIMIT_EXITS, loop_rate
 from protege.core.paths import safe_name
 from protege.core.trajectory import Trajectory, atomic_write, to_json
 from protege.env.base import EnvConfig
@@ -229,7 +229,7 @@ class AgentRollout:
         stats["steps"] = _mean([float(t.counts.steps) for t in trajs])
         stats["format_errors"] = _mean([float(t.counts.format_errors) for t in trajs])
         stats["submitted_rate"] = _mean([float(t.exit_status == "submitted") for t in trajs])
-        stats["step_limit_rate"] = _mean([float(t.exit_status == "step_limit") for t in trajs])
+        stats["step_limit_rate"] = _mean([float(t.exit_status in LIMIT_EXITS) for t in trajs])
         stats["rollout_s"], stats["score_s"] = rollout_s, score_s
         stats["gen_tokens"] = timed.tokens
         stats["episodes_per_s"] = n / rollout_s if rollout_s > 0 else 0.0
