@@ -11,11 +11,10 @@ from typing import Any
 from protege.core.loop_detection import has_long_run, repeats_in_window
 
 LOOP_THRESHOLD = 10  # paper Fig. 6: a run of identical base commands longer than this is a loop
-
-
 # Exits "at a limit": the step limit, or the repeat limit that cuts an established loop short (it would
 # have run on to the step limit: AgentConfig.repeat_limit).
 LIMIT_EXITS = ("step_limit", "repeat_limit")
+
 
 def _mean(values: Sequence[float]) -> float:
     vals = [float(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]

@@ -51,9 +51,13 @@ def record_files(run_dir: Path) -> list[Path]:
     return files
 
 
-def _episode_key(conversation: list[Message]) -> str:
+def _first_user(conversation: list[Message]) -> Message:
     # the first user message carries the issue: it names the episode
-    return next((str(m.get("content") or "") for m in conversation if m.get("role") == "user"), "")
+    return next((m for m in conversation if m.get("role") == "user"), {})
+
+
+def _episode_key(conversation: list[Message]) -> str:
+    return str(_first_user(conversation).get("content") or "")
 
 
 @dataclass
@@ -85,11 +89,11 @@ class ReplayPolicy:
                 (traj.instance_id, recorded_generations(traj)))
 
     def _claim(self, conv: list[Message]) -> tuple[Message, str, list[Generation]] | None:
-        first = next((m for m in conv if m.get("role") == "user"), None)
-        if first is None:
+        first = _first_user(conv)
+        if not first:
             return None
         if id(first) not in self._claims:
-            pending = self._pending.get(_episode_key(conv))
+            pending = self._pending.get(str(first.get("content") or ""))
             if not pending:
                 return None
             self._claims[id(first)] = (first, *pending.pop(0))
